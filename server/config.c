@@ -1,0 +1,371 @@
+#include "server/config.h"
+#include "server/log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum { K_STR, K_INT, K_PORT, K_TLS_PORT, K_ENUM, K_URL, K_LOGLEVEL, K_SIZE } kind_t;
+
+typedef struct {
+    config_setting_t pub;
+    kind_t kind;
+    size_t off;
+    long min, max;
+    const char *const *choices; /* K_ENUM: NULL-terminated, index stored as int */
+} setting_t;
+
+static const char *const ai_choices[] = {"none", "echo", "openai", "elevenlabs", NULL};
+static const char *const cid_choices[] = {"original", "business", NULL};
+
+#define OFF(f) offsetof(config_t, f)
+#define S(name, def, secret, help, kind, field, mn, mx, ch)                                                            \
+    {                                                                                                                  \
+        {name, def, secret, help}, kind, OFF(field), mn, mx, ch                                                        \
+    }
+
+/* Order matches .env.example; a unit test keeps the two in step. */
+static const setting_t settings[] = {
+    S("PORT", "8080", 0, "plain HTTP port (0 picks a free one)", K_PORT, port, 0, 65535, NULL),
+    S("TLS_PORT", "8443", 0, "HTTPS port, HTTP/1.1 and HTTP/2 by ALPN (0 picks a free one, off disables)", K_TLS_PORT,
+      tls_port, 0, 65535, NULL),
+    S("TLS_CERT_FILE", NULL, 0, "PEM certificate chain; unset: a self-signed one is generated in the data folder",
+      K_STR, tls_cert_file, 0, 0, NULL),
+    S("TLS_KEY_FILE", NULL, 0, "PEM private key for TLS_CERT_FILE", K_STR, tls_key_file, 0, 0, NULL),
+    S("PUBLIC_BASE_URL", NULL, 0, "the https URL Twilio reaches us at; signatures are checked against it", K_URL,
+      public_base_url, 0, 0, NULL),
+    S("BIND_ADDRESS", "0.0.0.0", 0, "address the listeners bind to", K_STR, bind_address, 0, 0, NULL),
+    S("DATABASE_PATH", "data/switchboard.db", 0, "SQLite file; its folder is the data folder", K_STR, database_path, 0,
+      0, NULL),
+    S("WORKERS", NULL, 0, "worker threads, each with its own event loop (default: number of cores)", K_INT, workers, 1,
+      256, NULL),
+    S("LOG_LEVEL", "info", 0, "debug, info, warn or error", K_LOGLEVEL, log_level, 0, 0, NULL),
+    S("MAX_REQUEST_BODY", "65536", 0, "largest request body in bytes; larger gets 413", K_SIZE, max_request_body, 1024,
+      16 * 1024 * 1024, NULL),
+    S("SHUTDOWN_TIMEOUT_S", "10", 0, "on SIGTERM, how long in-flight requests may take to finish", K_INT,
+      shutdown_timeout_s, 0, 3600, NULL),
+    S("TWILIO_ACCOUNT_SID", NULL, 0, "AC...; without it outbound calls run in simulation mode", K_STR,
+      twilio_account_sid, 0, 0, NULL),
+    S("TWILIO_AUTH_TOKEN", NULL, 1, "auth token; when set every /twilio/* request must carry a valid signature", K_STR,
+      twilio_auth_token, 0, 0, NULL),
+    S("TWILIO_API_KEY_SID", NULL, 0, "SK...; REST calls use the API key instead of the auth token when set", K_STR,
+      twilio_api_key_sid, 0, 0, NULL),
+    S("TWILIO_API_KEY_SECRET", NULL, 1, "secret of TWILIO_API_KEY_SID", K_STR, twilio_api_key_secret, 0, 0, NULL),
+    S("TWILIO_PHONE_NUMBER", NULL, 0, "the business number, E.164; caller ID for outbound calls", K_STR,
+      twilio_phone_number, 0, 0, NULL),
+    S("TWILIO_API_BASE", "https://api.twilio.com", 0, "Twilio REST base URL (tests point it at a fake)", K_URL,
+      twilio_api_base, 0, 0, NULL),
+    S("AI_PROVIDER", NULL, 0, "openai, elevenlabs, echo or none (default: openai with OPENAI_API_KEY, else echo)",
+      K_ENUM, ai_provider, 0, 0, ai_choices),
+    S("OPENAI_API_KEY", NULL, 1, "OpenAI API key", K_STR, openai_api_key, 0, 0, NULL),
+    S("OPENAI_REALTIME_URL", "wss://api.openai.com/v1/realtime", 0, "Realtime API WebSocket URL", K_URL,
+      openai_realtime_url, 0, 0, NULL),
+    S("OPENAI_REALTIME_MODEL", "gpt-realtime", 0, "Realtime model", K_STR, openai_realtime_model, 0, 0, NULL),
+    S("AI_VOICE", "alloy", 0, "voice of the AI agent", K_STR, ai_voice, 0, 0, NULL),
+    S("AI_INSTRUCTIONS", "You are a friendly phone agent. Keep answers short.", 0,
+      "system instructions for the AI agent", K_STR, ai_instructions, 0, 0, NULL),
+    S("ELEVENLABS_PHONE_NUMBER", NULL, 0, "ElevenLabs agent phone number, E.164, for forwarding", K_STR,
+      elevenlabs_phone_number, 0, 0, NULL),
+    S("ELEVENLABS_AGENT_ID", NULL, 0, "ElevenLabs Conversational AI agent id", K_STR, elevenlabs_agent_id, 0, 0, NULL),
+    S("ELEVENLABS_API_KEY", NULL, 1, "ElevenLabs API key", K_STR, elevenlabs_api_key, 0, 0, NULL),
+    S("ELEVENLABS_WEBHOOK_SECRET", NULL, 1, "secret of the ElevenLabs post-call webhook signature", K_STR,
+      elevenlabs_webhook_secret, 0, 0, NULL),
+    S("JWT_SECRET", NULL, 1, "HS256 secret of the application API's bearer tokens", K_STR, jwt_secret, 0, 0, NULL),
+    S("DEFAULT_TENANT_ID", "1", 0, "tenant for numbers no tenant claims; created from these settings on first start",
+      K_INT, default_tenant_id, 1, INT_MAX, NULL),
+    S("PRIMARY_TRANSFER_TARGET", NULL, 0, "first transfer target: E.164 number or SIP URI", K_STR,
+      primary_transfer_target, 0, 0, NULL),
+    S("SECONDARY_TRANSFER_TARGET", NULL, 0, "tried when the primary is busy or does not answer", K_STR,
+      secondary_transfer_target, 0, 0, NULL),
+    S("VOICEMAIL_TARGET", NULL, 0, "last resort: a number or SIP URI; unset: Twilio records a message", K_STR,
+      voicemail_target, 0, 0, NULL),
+    S("TRANSFER_TIMEOUT", "30", 0, "seconds a transfer target may ring", K_INT, transfer_timeout, 5, 600, NULL),
+    S("CALLER_ID_POLICY", "original", 0, "caller ID on transfers: original (the caller) or business", K_ENUM,
+      caller_id_policy, 0, 0, cid_choices),
+    S("FREEPBX_SIP_USERNAME", NULL, 0, "SIP digest username for transfers to the PBX", K_STR, freepbx_sip_username, 0,
+      0, NULL),
+    S("FREEPBX_SIP_PASSWORD", NULL, 1, "SIP digest password", K_STR, freepbx_sip_password, 0, 0, NULL),
+    S("SILENCE_TIMEOUT_S", "20", 0, "seconds of silence before the AI call falls back", K_INT, silence_timeout_s, 1,
+      3600, NULL),
+    S("MAX_CALL_S", "3600", 0, "longest AI call in seconds", K_INT, max_call_s, 10, 86400, NULL),
+    S("MAX_CONCURRENT_CALLS", "50", 0, "calls at once per tenant (0: no limit)", K_INT, max_concurrent_calls, 0, 100000,
+      NULL),
+    S("RECORDINGS_DIR", "data/recordings", 0, "where recordings are kept", K_STR, recordings_dir, 0, 0, NULL),
+};
+
+#undef S
+#undef OFF
+
+size_t config_setting_count(void)
+{
+    return sizeof(settings) / sizeof(settings[0]);
+}
+
+const config_setting_t *config_setting_at(size_t i)
+{
+    return i < config_setting_count() ? &settings[i].pub : NULL;
+}
+
+typedef struct {
+    char *key, *value;
+} kv_t;
+
+typedef struct {
+    kv_t *items;
+    size_t n;
+} dotenv_t;
+
+static void dotenv_free(dotenv_t *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->items[i].key);
+        free(d->items[i].value);
+    }
+    free(d->items);
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* KEY=VALUE lines; '#' comments; optional "export "; single or double quotes stripped. */
+static int dotenv_read(const char *path, int required, dotenv_t *d, char *err, size_t errsz)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        if (!required && errno == ENOENT)
+            return 0;
+        snprintf(err, errsz, "cannot read env file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[8192];
+    int lineno = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        if (strncmp(s, "export ", 7) == 0)
+            s = trim(s + 7);
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            snprintf(err, errsz, "%s:%d: expected KEY=VALUE", path, lineno);
+            fclose(f);
+            return -1;
+        }
+        *eq = '\0';
+        char *key = trim(s), *val = trim(eq + 1);
+        size_t vl = strlen(val);
+        if (vl >= 2 && (val[0] == '"' || val[0] == '\'') && val[vl - 1] == val[0]) {
+            val[vl - 1] = '\0';
+            val++;
+        } else {
+            char *hash = strstr(val, " #"); /* inline comment after an unquoted value */
+            if (hash != NULL)
+                *hash = '\0', val = trim(val);
+        }
+        kv_t *grown = realloc(d->items, (d->n + 1) * sizeof(*grown));
+        if (grown == NULL) {
+            fclose(f);
+            snprintf(err, errsz, "out of memory");
+            return -1;
+        }
+        d->items = grown;
+        d->items[d->n].key = strdup(key);
+        d->items[d->n].value = strdup(val);
+        d->n++;
+    }
+    fclose(f);
+    return 0;
+}
+
+static const char *lookup(const dotenv_t *d, const char *name)
+{
+    const char *v = getenv(name);
+    if (v != NULL)
+        return v;
+    for (size_t i = d->n; i-- > 0;)
+        if (strcmp(d->items[i].key, name) == 0)
+            return d->items[i].value;
+    return NULL;
+}
+
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int bad(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(char *err, size_t errsz, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errsz, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int apply(config_t *cfg, const setting_t *s, const char *v, char *err, size_t errsz)
+{
+    char *base = (char *)cfg;
+    const char *name = s->pub.name;
+    long n;
+    switch (s->kind) {
+    case K_STR:
+    case K_URL:
+        if (s->kind == K_URL && strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0 &&
+            strncmp(v, "ws://", 5) != 0 && strncmp(v, "wss://", 6) != 0)
+            return bad(err, errsz, "%s must be an http(s):// or ws(s):// URL", name);
+        if (strpbrk(v, "\r\n") != NULL)
+            return bad(err, errsz, "%s must not contain line breaks", name);
+        *(char **)(base + s->off) = strdup(v);
+        return 0;
+    case K_PORT:
+    case K_TLS_PORT:
+        if (s->kind == K_TLS_PORT && strcmp(v, "off") == 0) {
+            *(int *)(base + s->off) = -1;
+            return 0;
+        }
+        if (parse_long(v, &n) != 0 || n < s->min || n > s->max)
+            return bad(err, errsz, "%s must be a port number from 0 to 65535%s, not \"%s\"", name,
+                       s->kind == K_TLS_PORT ? " or off" : "", v);
+        *(int *)(base + s->off) = (int)n;
+        return 0;
+    case K_INT:
+    case K_SIZE:
+        if (parse_long(v, &n) != 0 || n < s->min || n > s->max)
+            return bad(err, errsz, "%s must be a whole number from %ld to %ld, not \"%s\"", name, s->min, s->max, v);
+        if (s->kind == K_SIZE)
+            *(size_t *)(base + s->off) = (size_t)n;
+        else if (s->off == offsetof(config_t, default_tenant_id))
+            *(long *)(base + s->off) = n;
+        else
+            *(int *)(base + s->off) = (int)n;
+        return 0;
+    case K_ENUM:
+        for (int i = 0; s->choices[i] != NULL; i++) {
+            if (strcmp(v, s->choices[i]) == 0) {
+                *(int *)(base + s->off) = i;
+                return 0;
+            }
+        }
+        return bad(err, errsz, "%s: unknown value \"%s\"", name, v);
+    case K_LOGLEVEL: {
+        log_level_t l;
+        if (log_level_parse(v, &l) != 0)
+            return bad(err, errsz, "LOG_LEVEL must be debug, info, warn or error, not \"%s\"", v);
+        *(int *)(base + s->off) = (int)l;
+        return 0;
+    }
+    }
+    return bad(err, errsz, "%s: internal error", name);
+}
+
+static int check_readable(const char *name, const char *path, char *err, size_t errsz)
+{
+    if (path != NULL && access(path, R_OK) != 0)
+        return bad(err, errsz, "%s: cannot read %s: %s", name, path, strerror(errno));
+    return 0;
+}
+
+int config_load(config_t *cfg, const char *env_file, char *err, size_t errsz)
+{
+    dotenv_t d = {0};
+    memset(cfg, 0, sizeof(*cfg));
+    if (dotenv_read(env_file != NULL ? env_file : ".env", env_file != NULL, &d, err, errsz) != 0)
+        goto fail;
+
+    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+        const setting_t *s = &settings[i];
+        const char *v = lookup(&d, s->pub.name);
+        if (v != NULL && *v == '\0')
+            v = NULL; /* NAME= in .env means unset */
+        if (v == NULL)
+            v = s->pub.default_value;
+        if (v == NULL)
+            continue;
+        if (apply(cfg, s, v, err, errsz) != 0)
+            goto fail;
+    }
+
+    if (lookup(&d, "WORKERS") == NULL || *lookup(&d, "WORKERS") == '\0') {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = cores > 0 ? (int)(cores > 256 ? 256 : cores) : 1;
+    }
+    const char *ai = lookup(&d, "AI_PROVIDER");
+    if (ai == NULL || *ai == '\0')
+        cfg->ai_provider = cfg->openai_api_key != NULL ? AI_OPENAI : AI_ECHO;
+    if (cfg->ai_provider == AI_OPENAI && cfg->openai_api_key == NULL) {
+        bad(err, errsz, "AI_PROVIDER=openai needs OPENAI_API_KEY");
+        goto fail;
+    }
+    if ((cfg->tls_cert_file == NULL) != (cfg->tls_key_file == NULL)) {
+        bad(err, errsz, "%s is set but %s is not: set both or neither",
+            cfg->tls_cert_file ? "TLS_CERT_FILE" : "TLS_KEY_FILE",
+            cfg->tls_cert_file ? "TLS_KEY_FILE" : "TLS_CERT_FILE");
+        goto fail;
+    }
+    if (check_readable("TLS_CERT_FILE", cfg->tls_cert_file, err, errsz) != 0 ||
+        check_readable("TLS_KEY_FILE", cfg->tls_key_file, err, errsz) != 0)
+        goto fail;
+    if (cfg->twilio_api_key_sid != NULL && cfg->twilio_api_key_secret == NULL) {
+        bad(err, errsz, "TWILIO_API_KEY_SID is set but TWILIO_API_KEY_SECRET is not");
+        goto fail;
+    }
+    if (cfg->port != 0 && cfg->port == cfg->tls_port) {
+        bad(err, errsz, "PORT and TLS_PORT must differ (both %d)", cfg->port);
+        goto fail;
+    }
+
+    const char *slash = strrchr(cfg->database_path, '/');
+    cfg->data_dir = slash == NULL ? strdup(".")
+                                  : strndup(cfg->database_path,
+                                            slash == cfg->database_path ? 1 : (size_t)(slash - cfg->database_path));
+    dotenv_free(&d);
+    return 0;
+
+fail:
+    dotenv_free(&d);
+    config_free(cfg);
+    return -1;
+}
+
+void config_free(config_t *cfg)
+{
+    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+        if (settings[i].kind == K_STR || settings[i].kind == K_URL) {
+            char **p = (char **)((char *)cfg + settings[i].off);
+            free(*p);
+            *p = NULL;
+        }
+    }
+    free(cfg->data_dir);
+    cfg->data_dir = NULL;
+}
+
+int config_twilio_configured(const config_t *cfg)
+{
+    return cfg->twilio_account_sid != NULL &&
+           (cfg->twilio_auth_token != NULL || (cfg->twilio_api_key_sid != NULL && cfg->twilio_api_key_secret != NULL));
+}
+
+const char *config_ai_provider_name(ai_provider_t p)
+{
+    return ai_choices[p];
+}

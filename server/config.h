@@ -1,0 +1,67 @@
+/*
+ * config: every setting of the server, read from the environment and an optional .env file
+ * (the environment wins). Values are validated at load; a bad value is reported with the
+ * setting's name and stops start-up. config_t owns its strings; config_free() releases them.
+ * After load the config is read-only and shared by all workers.
+ */
+#ifndef SB_CONFIG_H
+#define SB_CONFIG_H
+
+#include <stddef.h>
+
+typedef enum { AI_NONE = 0, AI_ECHO, AI_OPENAI, AI_ELEVENLABS } ai_provider_t;
+typedef enum { CALLER_ID_ORIGINAL = 0, CALLER_ID_BUSINESS } caller_id_policy_t;
+
+typedef struct config {
+    int port;     /* 0: ephemeral, chosen at bind */
+    int tls_port; /* 0: ephemeral; -1: TLS off */
+    char *tls_cert_file, *tls_key_file;
+    char *public_base_url;
+    char *database_path;
+    char *data_dir; /* directory of database_path; generated TLS certificate goes here */
+    int workers;
+    int log_level; /* log_level_t */
+    size_t max_request_body;
+    int shutdown_timeout_s;
+    char *bind_address;
+
+    char *twilio_account_sid, *twilio_auth_token, *twilio_api_key_sid, *twilio_api_key_secret;
+    char *twilio_phone_number, *twilio_api_base;
+
+    ai_provider_t ai_provider;
+    char *openai_api_key, *openai_realtime_url, *openai_realtime_model, *ai_voice, *ai_instructions;
+    char *elevenlabs_phone_number, *elevenlabs_agent_id, *elevenlabs_api_key, *elevenlabs_webhook_secret;
+
+    char *jwt_secret;
+    long default_tenant_id;
+    char *primary_transfer_target, *secondary_transfer_target, *voicemail_target;
+    int transfer_timeout;
+    caller_id_policy_t caller_id_policy;
+    char *freepbx_sip_username, *freepbx_sip_password;
+    int silence_timeout_s, max_call_s, max_concurrent_calls;
+    char *recordings_dir;
+} config_t;
+
+/* One row per setting, in .env.example order; used by the loader, the start-up summary and tests. */
+typedef struct config_setting {
+    const char *name;
+    const char *default_value; /* NULL: unset by default */
+    int secret;                /* never printed */
+    const char *help;
+} config_setting_t;
+
+size_t config_setting_count(void);
+const config_setting_t *config_setting_at(size_t i); /* NULL past the end */
+
+/*
+ * Loads settings: env_file may be NULL (then ".env" is read when it exists).
+ * On error returns -1 and writes a message naming the setting into err.
+ */
+int config_load(config_t *cfg, const char *env_file, char *err, size_t errsz);
+void config_free(config_t *cfg);
+
+/* Twilio REST credentials present (account SID plus auth token or API key pair). */
+int config_twilio_configured(const config_t *cfg);
+const char *config_ai_provider_name(ai_provider_t p);
+
+#endif

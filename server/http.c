@@ -1,0 +1,159 @@
+#include "server/http.h"
+#include "server/log.h"
+#include "server/router.h"
+#include "server/worker.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void copy_bounded(char *dst, size_t dstsz, h2o_iovec_t src)
+{
+    size_t n = src.len < dstsz - 1 ? src.len : dstsz - 1;
+    memcpy(dst, src.base, n);
+    dst[n] = '\0';
+}
+
+/* Runs when h2o clears the request's pool, i.e. after the response went out (or the client left). */
+static void on_dispose(void *p)
+{
+    http_req_t *r = p;
+    r->w->inflight--;
+    char path[300];
+    log_info("http.request", "rid=%s worker=%d method=%s path=%s status=%d dur_ms=%.3f", r->rid, r->w->id, r->method,
+             log_quote(path, sizeof(path), r->path, (size_t)-1), r->status, (double)(now_ns() - r->start_ns) / 1e6);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    worker_t *w = worker_of(req->conn->ctx);
+    http_req_t *r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_dispose);
+    memset(r, 0, sizeof(*r));
+    r->req = req;
+    r->w = w;
+    r->start_ns = now_ns();
+    w->inflight++;
+    snprintf(r->rid, sizeof(r->rid), "%04" PRIx32 "%012" PRIx64, (w->app->rid_salt + (uint32_t)w->id) & 0xffff,
+             ++w->req_seq & 0xffffffffffffu);
+    copy_bounded(r->method, sizeof(r->method), req->method);
+    copy_bounded(r->path, sizeof(r->path), req->path);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, r->rid, strlen(r->rid));
+    router_dispatch(r);
+    return 0;
+}
+
+void http_register(h2o_globalconf_t *conf)
+{
+    h2o_hostconf_t *host = h2o_config_register_host(conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    h2o_handler_t *h = h2o_create_handler(path, sizeof(*h));
+    h->on_req = on_req;
+}
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
+    }
+}
+
+void http_add_header(http_req_t *r, const char *name, const char *value)
+{
+    h2o_req_t *req = r->req;
+    /* name and value must outlive the response: copy into the request pool */
+    h2o_iovec_t n = h2o_strdup(&req->pool, name, SIZE_MAX);
+    h2o_iovec_t v = h2o_strdup(&req->pool, value, SIZE_MAX);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 1, NULL, v.base, v.len);
+}
+
+void http_send(http_req_t *r, int status, const char *content_type, const char *body, size_t len)
+{
+    h2o_req_t *req = r->req;
+    r->status = status;
+    req->res.status = status;
+    req->res.reason = reason_of(status);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    req->res.content_length = len;
+    h2o_send_inline(req, body, len);
+}
+
+void http_send_json(http_req_t *r, int status, json_t *body)
+{
+    size_t n = json_dumpb(body, NULL, 0, JSON_COMPACT);
+    char *buf = h2o_mem_alloc_pool(&r->req->pool, n + 1);
+    json_dumpb(body, buf, n, JSON_COMPACT);
+    buf[n] = '\n';
+    json_decref(body);
+    http_send(r, status, "application/json", buf, n + 1);
+}
+
+void http_send_error(http_req_t *r, int status, const char *code, const char *message, const char *field)
+{
+    json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
+    if (field != NULL)
+        json_object_set_new(err, "field", json_string(field));
+    http_send_json(r, status, json_pack("{s:o}", "error", err));
+}
+
+h2o_iovec_t http_header(const http_req_t *r, const char *name)
+{
+    const h2o_headers_t *hs = &r->req->headers;
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < hs->size; i++) {
+        if (h2o_memis(hs->entries[i].name->base, hs->entries[i].name->len, name, nl))
+            return hs->entries[i].value;
+    }
+    return h2o_iovec_init(NULL, 0);
+}
+
+h2o_iovec_t http_param(const http_req_t *r, size_t i)
+{
+    return i < r->nparams ? r->params[i] : h2o_iovec_init(NULL, 0);
+}

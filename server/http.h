@@ -1,0 +1,47 @@
+/*
+ * http: the request context handed to every route handler, and the response helpers.
+ *
+ * An http_req_t lives in the h2o request's memory pool: it is valid until the response has
+ * been sent and the request disposed, so a handler that answers later must not keep it past
+ * a client disconnect (later capabilities guard that with their own state).
+ * Every request gets an id (X-Request-Id) and one access-log line when it is disposed.
+ */
+#ifndef SB_HTTP_H
+#define SB_HTTP_H
+
+#include <h2o.h>
+#include <jansson.h>
+
+struct worker;
+
+#define HTTP_MAX_PARAMS 4
+
+typedef struct http_req {
+    h2o_req_t *req;
+    struct worker *w;
+    char rid[17];
+    h2o_iovec_t params[HTTP_MAX_PARAMS]; /* {name} captures of the matched route, in order */
+    size_t nparams;
+    uint64_t start_ns;
+    int status;
+    char method[12];
+    char path[256];
+} http_req_t;
+
+/* Registers the single catch-all h2o handler (which calls router_dispatch) on the global config. */
+void http_register(h2o_globalconf_t *conf);
+
+/* Responses. Each sends the whole response; call exactly one per request. */
+void http_send(http_req_t *r, int status, const char *content_type, const char *body, size_t len);
+/* Serialises and sends body, then drops the caller's reference to it. */
+void http_send_json(http_req_t *r, int status, json_t *body);
+/* {"error":{"code":...,"message":...,"field":...}}; field may be NULL. */
+void http_send_error(http_req_t *r, int status, const char *code, const char *message, const char *field);
+void http_add_header(http_req_t *r, const char *name, const char *value);
+
+/* The request header value (first occurrence) or {NULL, 0}. name must be lowercase. */
+h2o_iovec_t http_header(const http_req_t *r, const char *name);
+/* The capture named by position; {NULL,0} when missing. */
+h2o_iovec_t http_param(const http_req_t *r, size_t i);
+
+#endif

@@ -1,0 +1,223 @@
+/* switchboard: TwiML webhook application server. main() loads the settings, prepares the
+ * database and listeners on this thread, runs the workers and waits for SIGTERM/SIGINT. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <libwebsockets.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db/store.h"
+#include "server/config.h"
+#include "server/http.h"
+#include "server/listen.h"
+#include "server/log.h"
+#include "server/tls.h"
+#include "server/worker.h"
+
+#define MAX_WORKERS 256
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: switchboard [--env-file FILE] [serve | version | help]\n"
+               "  serve     run the server (default); settings from the environment and .env\n"
+               "  version   print the version\n");
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void on_lws_log(int level, const char *line)
+{
+    char q[512];
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    log_emit(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "msg=%s", log_quote(q, sizeof(q), line, n));
+}
+
+static void log_settings(const config_t *cfg)
+{
+    char buf[512];
+    log_info("config.loaded",
+             "workers=%d port=%d tls_port=%d database=%s public_base_url=%s twilio_configured=%s ai_provider=%s "
+             "auth_token=%s jwt_secret=%s max_request_body=%zu",
+             cfg->workers, cfg->port, cfg->tls_port, log_quote(buf, sizeof(buf), cfg->database_path, (size_t)-1),
+             cfg->public_base_url ? cfg->public_base_url : "unset", config_twilio_configured(cfg) ? "yes" : "no",
+             config_ai_provider_name(cfg->ai_provider), cfg->twilio_auth_token ? "set" : "unset",
+             cfg->jwt_secret ? "set" : "unset", cfg->max_request_body);
+    if (cfg->twilio_auth_token == NULL)
+        log_warn("config.no_auth_token", "msg=\"TWILIO_AUTH_TOKEN unset: webhook signatures are not checked "
+                                         "(simulation only; never expose this server so)\"");
+    if (!config_twilio_configured(cfg))
+        log_info("config.simulation", "msg=\"no Twilio credentials: outbound calls run in simulation mode\"");
+}
+
+/* Database: create the folder, apply migrations once, ensure the default tenant. */
+static int prepare_store(const config_t *cfg, char *err, size_t errsz)
+{
+    if (mkdir_p(cfg->data_dir) != 0) {
+        snprintf(err, errsz, "DATABASE_PATH: cannot create folder %s: %s", cfg->data_dir, strerror(errno));
+        return -1;
+    }
+    store_t *st;
+    if (store_open(cfg->database_path, &st, err, errsz) != 0)
+        return -1;
+    int applied = 0, rc = -1;
+    if (store_migrate(st, store_migrations, store_migrations_count, &applied, err, errsz) != 0)
+        goto out;
+    log_info("db.migrated", "applied=%d schema_version=%d", applied, store_schema_version(st));
+    int created = store_tenant_ensure(st, cfg->default_tenant_id, "default");
+    if (created < 0) {
+        snprintf(err, errsz, "default tenant: %s", store_errmsg(st));
+        goto out;
+    }
+    if (created)
+        log_info("db.tenant_created", "tenant=%ld", cfg->default_tenant_id);
+    rc = 0;
+out:
+    store_close(st);
+    return rc;
+}
+
+static int serve(app_t *app)
+{
+    config_t *cfg = &app->cfg;
+    char err[512];
+    int rc = 1, nworkers = cfg->workers, started = 0;
+    int fds_plain[MAX_WORKERS], fds_tls[MAX_WORKERS];
+    worker_t *workers = calloc((size_t)nworkers, sizeof(*workers));
+    for (int i = 0; i < nworkers; i++)
+        fds_plain[i] = fds_tls[i] = -1;
+
+    if (prepare_store(cfg, err, sizeof(err)) != 0)
+        goto fail;
+    if (cfg->tls_port >= 0 && (app->ssl = tls_server_ctx(cfg, err, sizeof(err))) == NULL)
+        goto fail;
+    if (listen_open("PORT", cfg->bind_address, &cfg->port, fds_plain, nworkers, err, sizeof(err)) != 0)
+        goto fail;
+    if (cfg->tls_port >= 0 &&
+        listen_open("TLS_PORT", cfg->bind_address, &cfg->tls_port, fds_tls, nworkers, err, sizeof(err)) != 0)
+        goto fail;
+
+    h2o_config_init(&app->h2o);
+    app->h2o.max_request_entity_size = cfg->max_request_body;
+    app->h2o.server_name = h2o_iovec_init(H2O_STRLIT("switchboard"));
+    http_register(&app->h2o);
+    app->started_ms = uv_hrtime() / 1000000;
+    RAND_bytes((unsigned char *)&app->rid_salt, sizeof(app->rid_salt));
+
+    /* workers inherit this mask: only the main thread takes SIGTERM/SIGINT */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    for (; started < nworkers; started++) {
+        if (worker_start(&workers[started], app, started, fds_plain[started], fds_tls[started]) != 0) {
+            snprintf(err, sizeof(err), "worker %d: %s", started, workers[started].errbuf);
+            fds_plain[started] = fds_tls[started] = -1; /* the worker closed them */
+            break;
+        }
+        fds_plain[started] = fds_tls[started] = -1;
+    }
+    if (started == nworkers) {
+        log_info("server.listening", "port=%d tls_port=%d workers=%d version=%s", cfg->port, cfg->tls_port, nworkers,
+                 SB_VERSION);
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        log_info("server.stopping", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        rc = 0;
+    }
+    for (int i = 0; i < started; i++)
+        worker_stop(&workers[i]);
+    for (int i = 0; i < started; i++)
+        worker_join(&workers[i]);
+    if (rc == 0) {
+        log_info("server.stopped", "msg=\"clean exit\"");
+        goto out;
+    }
+fail:
+    log_error("server.start_failed", "error=\"%s\"", err);
+    fprintf(stderr, "switchboard: %s\n", err);
+out:
+    for (int i = 0; i < nworkers; i++) {
+        if (fds_plain[i] >= 0)
+            close(fds_plain[i]);
+        if (fds_tls[i] >= 0)
+            close(fds_tls[i]);
+    }
+    if (started > 0 || app->h2o.hosts != NULL)
+        h2o_config_dispose(&app->h2o);
+    SSL_CTX_free(app->ssl);
+    free(workers);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *env_file = NULL, *cmd = "serve";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
+            env_file = argv[++i];
+        } else if (argv[i][0] != '-') {
+            cmd = argv[i];
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (strcmp(cmd, "version") == 0) {
+        printf("switchboard %s\n", SB_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") != 0) {
+        usage(stderr);
+        return 2;
+    }
+
+    app_t app; /* outlives every worker: serve() joins them before returning */
+    memset(&app, 0, sizeof(app));
+    char err[512];
+    if (config_load(&app.cfg, env_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "switchboard: configuration error: %s\n", err);
+        return 2;
+    }
+    if (app.cfg.workers > MAX_WORKERS)
+        app.cfg.workers = MAX_WORKERS;
+    log_init((log_level_t)app.cfg.log_level);
+    lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    log_settings(&app.cfg);
+
+    int rc = serve(&app);
+
+    curl_global_cleanup();
+    config_free(&app.cfg);
+    return rc;
+}

@@ -1,0 +1,338 @@
+#include "server/sig.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <string.h>
+#include <strings.h>
+
+#define SHA1_LEN 20
+
+typedef struct {
+    const char *p;
+    size_t len;
+} span_t;
+
+/* A URL in up to three pieces, so the port variant needs no copy of a (remote-sized) URL. */
+typedef struct {
+    span_t part[3];
+    size_t n;
+} url_t;
+
+/* Params in signing order, on the stack: a bounded form needs no allocation here. */
+typedef struct {
+    const form_pair_t *v[SIG_MAX_PARAMS];
+    size_t n;
+} sorted_t;
+
+typedef struct {
+    EVP_MAC *mac;
+    EVP_MAC_CTX *ctx;
+} hmac_t;
+
+static int cmp_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c != 0)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+static int cmp_pair(const form_pair_t *a, const form_pair_t *b)
+{
+    int c = cmp_bytes(a->key, a->key_len, b->key, b->key_len);
+    return c != 0 ? c : cmp_bytes(a->value, a->value_len, b->value, b->value_len);
+}
+
+/* Bottom-up merge sort: O(n log n) whatever the remote sends, scratch space on the stack. */
+static int sort_params(sorted_t *s, const form_t *params)
+{
+    const form_pair_t *tmp[SIG_MAX_PARAMS];
+    size_t n = params != NULL ? params->count : 0;
+
+    if (n > SIG_MAX_PARAMS)
+        return SIG_ETOOMANY;
+    for (size_t i = 0; i < n; i++)
+        s->v[i] = &params->pairs[i];
+    s->n = n;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                tmp[k++] = cmp_pair(s->v[j], s->v[i]) < 0 ? s->v[j++] : s->v[i++];
+            while (i < mid)
+                tmp[k++] = s->v[i++];
+            while (j < hi)
+                tmp[k++] = s->v[j++];
+        }
+        memcpy(s->v, tmp, n * sizeof(tmp[0]));
+    }
+    return SIG_OK;
+}
+
+static int hmac_open(hmac_t *h)
+{
+    h->ctx = NULL;
+    if ((h->mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL)) == NULL)
+        return SIG_ECRYPTO;
+    if ((h->ctx = EVP_MAC_CTX_new(h->mac)) == NULL) {
+        EVP_MAC_free(h->mac);
+        return SIG_ECRYPTO;
+    }
+    return SIG_OK;
+}
+
+static void hmac_close(hmac_t *h)
+{
+    EVP_MAC_CTX_free(h->ctx);
+    EVP_MAC_free(h->mac);
+}
+
+/* out: SIG_LEN base64 chars and a NUL. */
+static int sign(hmac_t *h, const char *token, const url_t *url, const sorted_t *params, char out[SIG_LEN + 1])
+{
+    OSSL_PARAM op[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA1", 0),
+                       OSSL_PARAM_construct_end()};
+    unsigned char md[SHA1_LEN];
+    size_t md_len = 0;
+
+    if (!EVP_MAC_init(h->ctx, (const unsigned char *)token, strlen(token), op))
+        return SIG_ECRYPTO;
+    for (size_t i = 0; i < url->n; i++)
+        if (!EVP_MAC_update(h->ctx, (const unsigned char *)url->part[i].p, url->part[i].len))
+            return SIG_ECRYPTO;
+    for (size_t i = 0; i < params->n; i++) {
+        const form_pair_t *p = params->v[i];
+        /* twilio-node signs the Set of a repeated key's values: equal pairs count once */
+        if (i > 0 && cmp_pair(params->v[i - 1], p) == 0)
+            continue;
+        if (!EVP_MAC_update(h->ctx, (const unsigned char *)p->key, p->key_len) ||
+            !EVP_MAC_update(h->ctx, (const unsigned char *)p->value, p->value_len))
+            return SIG_ECRYPTO;
+    }
+    if (!EVP_MAC_final(h->ctx, md, &md_len, sizeof(md)) || md_len != SHA1_LEN)
+        return SIG_ECRYPTO;
+    EVP_EncodeBlock((unsigned char *)out, md, SHA1_LEN);
+    return SIG_OK;
+}
+
+/*
+ * The same URL with the port toggled, as twilio-node's addPort/removePort: a port present is
+ * removed, an absent one becomes :443 for https and :80 otherwise. Returns 0 when url has no
+ * host to toggle.
+ */
+static int toggle_port(const char *url, size_t len, url_t *out)
+{
+    size_t scheme_len = strcspn(url, ":/?#");
+    const char *auth, *auth_end, *host, *colon = NULL;
+
+    if (url[scheme_len] != ':' || url[scheme_len + 1] != '/' || url[scheme_len + 2] != '/')
+        return 0;
+    auth = url + scheme_len + 3;
+    auth_end = auth + strcspn(auth, "/?#");
+    host = auth;
+    for (const char *p = auth; p < auth_end; p++)
+        if (*p == '@')
+            host = p + 1;
+    if (host == auth_end)
+        return 0;
+    if (*host == '[') {
+        const char *rb = memchr(host, ']', (size_t)(auth_end - host));
+        if (rb != NULL && rb + 1 < auth_end && rb[1] == ':')
+            colon = rb + 1;
+    } else {
+        colon = memchr(host, ':', (size_t)(auth_end - host));
+    }
+    out->part[0] = (span_t){url, (size_t)((colon != NULL ? colon : auth_end) - url)};
+    if (colon != NULL) {
+        out->part[1] = (span_t){auth_end, (size_t)(url + len - auth_end)};
+        out->n = 2;
+    } else {
+        int https = scheme_len == 5 && strncasecmp(url, "https", 5) == 0;
+        out->part[1] = https ? (span_t){":443", 4} : (span_t){":80", 3};
+        out->part[2] = (span_t){auth_end, (size_t)(url + len - auth_end)};
+        out->n = 3;
+    }
+    return 1;
+}
+
+/* Length is public (always SIG_LEN when genuine); the bytes are compared in constant time. */
+static int sig_equal(const char expected[SIG_LEN], const char *got, size_t got_len)
+{
+    char buf[SIG_LEN] = {0};
+    if (got_len != 0)
+        memcpy(buf, got, got_len < SIG_LEN ? got_len : SIG_LEN);
+    return (CRYPTO_memcmp(buf, expected, SIG_LEN) == 0) & (got_len == SIG_LEN);
+}
+
+/* 1 when signature matches url as given or port-toggled, over params. */
+static int check_url(const char *token, const char *url, const form_t *params, const char *signature, size_t sig_len)
+{
+    sorted_t sorted;
+    hmac_t h;
+    char expected[SIG_LEN + 1];
+    size_t len;
+    url_t given, alt;
+    int ok = 0;
+
+    if (token == NULL || *token == '\0' || url == NULL || (signature == NULL && sig_len != 0))
+        return 0;
+    if (sort_params(&sorted, params) != SIG_OK || hmac_open(&h) != SIG_OK)
+        return 0;
+    len = strlen(url);
+    given = (url_t){{{url, len}}, 1};
+    if (sign(&h, token, &given, &sorted, expected) == SIG_OK)
+        ok |= sig_equal(expected, signature, sig_len);
+    if (toggle_port(url, len, &alt) && sign(&h, token, &alt, &sorted, expected) == SIG_OK)
+        ok |= sig_equal(expected, signature, sig_len);
+    hmac_close(&h);
+    return ok;
+}
+
+int sig_compute(const char *auth_token, const char *url, const form_t *params, char out[SIG_LEN + 1])
+{
+    sorted_t sorted;
+    hmac_t h;
+    url_t u;
+    int err;
+
+    out[0] = '\0';
+    if (auth_token == NULL || *auth_token == '\0')
+        return SIG_ETOKEN;
+    if ((err = sort_params(&sorted, params)) != SIG_OK || (err = hmac_open(&h)) != SIG_OK)
+        return err;
+    u = (url_t){{{url, strlen(url)}}, 1};
+    err = sign(&h, auth_token, &u, &sorted, out);
+    hmac_close(&h);
+    if (err != SIG_OK)
+        out[0] = '\0';
+    return err;
+}
+
+int sig_body_sha256_hex(const void *body, size_t body_len, char out[SIG_SHA256_HEX + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[32];
+    unsigned int md_len = 0;
+
+    out[0] = '\0';
+    if (!EVP_Digest(body_len != 0 ? body : "", body_len, md, &md_len, EVP_sha256(), NULL) || md_len != sizeof(md))
+        return SIG_ECRYPTO;
+    for (size_t i = 0; i < sizeof(md); i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[SIG_SHA256_HEX] = '\0';
+    return SIG_OK;
+}
+
+int sig_validate_form(const char *auth_token, const char *url, const form_t *params, const char *signature,
+                      size_t sig_len)
+{
+    return check_url(auth_token, url, params, signature, sig_len);
+}
+
+/*
+ * First bodySHA256 in url's query, form-decoded as URLSearchParams.get() would. A key or value
+ * that fails to decode cannot be "bodySHA256" or a hex digest, so it is simply not a match.
+ */
+static int query_body_hash(const char *url, char out[SIG_SHA256_HEX + 1])
+{
+    size_t qlen, klen, vlen;
+    const char *q = form_query(url, strlen(url), &qlen), *end;
+    char key[sizeof("bodySHA256")];
+
+    if (qlen == 0)
+        return 0;
+    end = q + qlen;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *seg_end = amp != NULL ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(seg_end - q));
+        const char *key_end = eq != NULL ? eq : seg_end;
+        const char *val = eq != NULL ? eq + 1 : seg_end;
+        if (form_unescape(key, sizeof(key), q, (size_t)(key_end - q), &klen) == FORM_OK &&
+            strcmp(key, "bodySHA256") == 0)
+            return form_unescape(out, SIG_SHA256_HEX + 1, val, (size_t)(seg_end - val), &vlen) == FORM_OK &&
+                   vlen == SIG_SHA256_HEX;
+        if (amp == NULL)
+            break;
+        q = amp + 1;
+    }
+    return 0;
+}
+
+int sig_validate_json(const char *auth_token, const char *url, const void *body, size_t body_len, const char *signature,
+                      size_t sig_len)
+{
+    char want[SIG_SHA256_HEX + 1] = {0}, got[SIG_SHA256_HEX + 1];
+    int have, sig_ok, hash_ok;
+
+    if (url == NULL || (body == NULL && body_len != 0))
+        return 0;
+    sig_ok = check_url(auth_token, url, NULL, signature, sig_len);
+    have = query_body_hash(url, want);
+    hash_ok = sig_body_sha256_hex(body, body_len, got) == SIG_OK && CRYPTO_memcmp(want, got, SIG_SHA256_HEX) == 0;
+    return sig_ok & have & hash_ok;
+}
+
+int sig_build_url(char *buf, size_t buf_size, const char *base, const char *target, size_t target_len, size_t *len)
+{
+    size_t scheme_len, base_len, slash, total;
+
+    if (buf_size != 0)
+        buf[0] = '\0';
+    if (base == NULL)
+        return SIG_EBASE;
+    if (strncasecmp(base, "https://", 8) == 0)
+        scheme_len = 8;
+    else if (strncasecmp(base, "http://", 7) == 0)
+        scheme_len = 7;
+    else
+        return SIG_EBASE;
+    base_len = strlen(base);
+    if (strcspn(base + scheme_len, "/?#") == 0 || strpbrk(base, "?#") != NULL)
+        return SIG_EBASE;
+    while (base[base_len - 1] == '/')
+        base_len--;
+    /* the target must not cut the signed string short */
+    if (target_len != 0 && memchr(target, '\0', target_len) != NULL)
+        return SIG_ETARGET;
+    slash = target_len == 0 || target[0] != '/';
+    total = base_len + slash + target_len;
+    if (total < target_len || total >= buf_size)
+        return SIG_ETOOLONG;
+    memcpy(buf, base, base_len);
+    if (slash)
+        buf[base_len] = '/';
+    if (target_len != 0)
+        memcpy(buf + base_len + slash, target, target_len);
+    buf[total] = '\0';
+    if (len != NULL)
+        *len = total;
+    return SIG_OK;
+}
+
+const char *sig_strerror(int err)
+{
+    switch (err) {
+    case SIG_OK:
+        return "ok";
+    case SIG_ECRYPTO:
+        return "crypto library failure";
+    case SIG_ETOOMANY:
+        return "too many parameters to sign";
+    case SIG_ETOKEN:
+        return "empty auth token";
+    case SIG_ETOOLONG:
+        return "signed URL does not fit the buffer";
+    case SIG_EBASE:
+        return "public base URL is not http(s)://host[/prefix]";
+    case SIG_ETARGET:
+        return "request target contains a NUL byte";
+    default:
+        return "unknown signature error";
+    }
+}

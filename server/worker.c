@@ -1,0 +1,251 @@
+#include "server/worker.h"
+#include "server/log.h"
+
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SHUTDOWN_TICK_MS      50
+#define FORCED_CLOSE_GRACE_MS 1000
+
+typedef struct conn {
+    uv_tcp_t tcp; /* first: the uv handle h2o closes is the conn */
+    h2o_linklist_t link;
+    worker_t *w;
+} conn_t;
+
+/* lws calls the first protocol for context-wide events, so the list needs one real entry. */
+static const struct lws_protocols lws_protocols_base[] = {
+    {"sb-default", lws_callback_http_dummy, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+worker_t *worker_of(h2o_context_t *ctx)
+{
+    return H2O_STRUCT_FROM_MEMBER(worker_t, h2o, ctx);
+}
+
+static void on_conn_close(uv_handle_t *h)
+{
+    conn_t *c = (conn_t *)h;
+    h2o_linklist_unlink(&c->link);
+    c->w->nconns--;
+    free(c);
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    worker_t *w = listener->data;
+    if (status != 0 || w->state != WORKER_RUNNING)
+        return;
+    conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return;
+    uv_tcp_init(&w->loop, &c->tcp);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
+    c->w = w;
+    h2o_linklist_insert(&w->conns, &c->link);
+    w->nconns++;
+    uv_tcp_nodelay(&c->tcp, 1);
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_close);
+    h2o_accept(listener == (uv_stream_t *)&w->listen_tls ? &w->accept_tls : &w->accept_plain, sock);
+}
+
+static int listen_on(worker_t *w, uv_tcp_t *handle, int fd)
+{
+    uv_tcp_init(&w->loop, handle);
+    handle->data = w;
+    int rc = uv_tcp_open(handle, fd);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)handle, 1024, on_accept);
+    if (rc != 0)
+        snprintf(w->errbuf, sizeof(w->errbuf), "listen: %s", uv_strerror(rc));
+    return rc;
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (h->loop != NULL && !uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void release_resources(worker_t *w)
+{
+    uv_timer_stop(&w->shutdown_timer);
+    close_handle((uv_handle_t *)&w->shutdown_timer);
+    close_handle((uv_handle_t *)&w->stop_async);
+    /* request_shutdown armed h2o's one-second GOAWAY resend timer; with no connections left
+     * there is nothing to resend, and dispose asserts that no timer is pending */
+    if (h2o_timeout_is_linked(&w->h2o.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&w->h2o.http2._graceful_shutdown_timeout);
+    h2o_context_dispose(&w->h2o);
+    curlm_close(w->curl);
+    w->curl = NULL;
+    store_close(w->store);
+    w->store = NULL;
+    w->state = WORKER_DONE;
+}
+
+static void force_close_conns(worker_t *w)
+{
+    for (h2o_linklist_t *l = w->conns.next; l != &w->conns; l = l->next) {
+        conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, link, l);
+        uv_os_fd_t fd;
+        /* h2o sees EOF/EPIPE and closes the connection through its own path */
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+            shutdown(fd, SHUT_RDWR);
+    }
+}
+
+static void on_shutdown_tick(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+    uint64_t now = uv_now(&w->loop);
+    switch (w->state) {
+    case WORKER_DRAINING:
+        if (w->nconns == 0)
+            break;
+        if (now < w->deadline_ms)
+            return;
+        log_warn("worker.shutdown_deadline", "worker=%d connections=%zu inflight=%zu", w->id, w->nconns, w->inflight);
+        force_close_conns(w);
+        w->state = WORKER_FORCING;
+        w->deadline_ms = now + FORCED_CLOSE_GRACE_MS;
+        return;
+    case WORKER_FORCING:
+        if (w->nconns != 0 && now < w->deadline_ms)
+            return;
+        break;
+    case WORKER_CLOSING_LWS:
+        /* lws 4.1 on a foreign loop: the first destroy closes its uv handles; once their close
+         * callbacks have run (a tick later), destroying again frees the context and NULLs w->lws */
+        if (w->lws != NULL)
+            lws_context_destroy(w->lws);
+        if (w->lws == NULL)
+            release_resources(w);
+        return;
+    default:
+        return;
+    }
+    /* connections are gone: lws finishes its teardown on the loop, then we close ours */
+    w->state = WORKER_CLOSING_LWS;
+    if (w->lws != NULL)
+        lws_context_destroy(w->lws);
+    if (w->lws == NULL)
+        release_resources(w);
+}
+
+static void on_stop(uv_async_t *a)
+{
+    worker_t *w = a->data;
+    if (w->state != WORKER_RUNNING)
+        return;
+    w->state = WORKER_DRAINING;
+    if (w->fd_plain >= 0)
+        close_handle((uv_handle_t *)&w->listen_plain);
+    if (w->fd_tls >= 0)
+        close_handle((uv_handle_t *)&w->listen_tls);
+    /* h2 connections get GOAWAY; HTTP/1 responses from now on close their connection */
+    h2o_context_request_shutdown(&w->h2o);
+    w->deadline_ms = uv_now(&w->loop) + (uint64_t)w->app->cfg.shutdown_timeout_s * 1000;
+    uv_timer_start(&w->shutdown_timer, on_shutdown_tick, 0, SHUTDOWN_TICK_MS);
+}
+
+static void run(void *arg)
+{
+    worker_t *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&w->loop);
+    if (rc != 0)
+        log_warn("worker.loop_close", "worker=%d error=%s", w->id, uv_strerror(rc));
+    log_debug("worker.stopped", "worker=%d", w->id);
+}
+
+static int create_lws(worker_t *w)
+{
+    struct lws_context_creation_info info;
+    void *loops[1] = {&w->loop};
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.foreign_loops = loops;
+    info.protocols = lws_protocols_base;
+    info.pcontext = &w->lws; /* lws writes NULL here once its async teardown is over */
+    info.user = w;
+    w->lws = lws_create_context(&info);
+    if (w->lws == NULL) {
+        snprintf(w->errbuf, sizeof(w->errbuf), "libwebsockets context failed (is libwebsockets-evlib-uv installed?)");
+        return -1;
+    }
+    return 0;
+}
+
+int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls)
+{
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->app = app;
+    w->fd_plain = fd_plain;
+    w->fd_tls = fd_tls;
+    h2o_linklist_init_anchor(&w->conns);
+    if (store_open(app->cfg.database_path, &w->store, w->errbuf, sizeof(w->errbuf)) != 0)
+        return -1;
+    uv_loop_init(&w->loop);
+    h2o_context_init(&w->h2o, &w->loop, (h2o_globalconf_t *)&app->h2o);
+    w->accept_plain.ctx = &w->h2o;
+    w->accept_plain.hosts = app->h2o.hosts;
+    w->accept_tls = w->accept_plain;
+    w->accept_tls.ssl_ctx = app->ssl;
+    uv_async_init(&w->loop, &w->stop_async, on_stop);
+    w->stop_async.data = w;
+    uv_timer_init(&w->loop, &w->shutdown_timer);
+    w->shutdown_timer.data = w;
+    if ((fd_plain >= 0 && listen_on(w, &w->listen_plain, fd_plain) != 0) ||
+        (fd_tls >= 0 && listen_on(w, &w->listen_tls, fd_tls) != 0))
+        goto fail;
+    w->curl = curlm_new(&w->loop);
+    if (w->curl == NULL) {
+        snprintf(w->errbuf, sizeof(w->errbuf), "curl multi handle failed");
+        goto fail;
+    }
+    if (create_lws(w) != 0)
+        goto fail;
+    if (uv_thread_create(&w->thread, run, w) != 0) {
+        snprintf(w->errbuf, sizeof(w->errbuf), "cannot create thread");
+        goto fail;
+    }
+    return 0;
+fail:
+    /* tear down on this thread: the loop never ran, so run it once to finish the closes */
+    w->state = WORKER_CLOSING_LWS;
+    if (w->lws != NULL) {
+        lws_context_destroy(w->lws);
+        uv_run(&w->loop, UV_RUN_NOWAIT); /* let lws's handle closes complete */
+        if (w->lws != NULL)
+            lws_context_destroy(w->lws);
+    }
+    if (fd_plain >= 0)
+        close_handle((uv_handle_t *)&w->listen_plain);
+    if (fd_tls >= 0)
+        close_handle((uv_handle_t *)&w->listen_tls);
+    release_resources(w);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w->loop);
+    return -1;
+}
+
+void worker_stop(worker_t *w)
+{
+    uv_async_send(&w->stop_async);
+}
+
+void worker_join(worker_t *w)
+{
+    uv_thread_join(&w->thread);
+}

@@ -1,0 +1,68 @@
+/*
+ * worker: one thread, one libuv loop, and everything on it: the h2o context and its
+ * listeners (own SO_REUSEPORT sockets), a libwebsockets context for client connections,
+ * a libcurl multi handle and a SQLite connection. Nothing here is shared between workers
+ * except the read-only app_t.
+ *
+ * The caller owns the worker_t memory and the listening fds until worker_start() succeeds;
+ * from then the worker owns the fds and closes them. worker_stop() may be called from any
+ * thread; it begins a graceful stop. worker_join() waits for the thread to end.
+ */
+#ifndef SB_WORKER_H
+#define SB_WORKER_H
+
+#include <h2o.h>
+#include <openssl/ssl.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "server/config.h"
+#include "server/curlm.h"
+#include "db/store.h"
+
+struct lws_context;
+
+/* Process-wide state, written before workers start and read-only afterwards. */
+typedef struct app {
+    config_t cfg;
+    h2o_globalconf_t h2o;
+    SSL_CTX *ssl; /* NULL when TLS is off */
+    uint64_t started_ms;
+    uint32_t rid_salt;
+} app_t;
+
+typedef enum { WORKER_RUNNING = 0, WORKER_DRAINING, WORKER_FORCING, WORKER_CLOSING_LWS, WORKER_DONE } worker_state_t;
+
+typedef struct worker {
+    int id;
+    const app_t *app;
+    h2o_context_t h2o;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t stop_async;
+    uv_timer_t shutdown_timer;
+    uv_tcp_t listen_plain, listen_tls;
+    int fd_plain, fd_tls; /* -1 when absent */
+    h2o_accept_ctx_t accept_plain, accept_tls;
+    struct lws_context *lws;
+    curlm_t *curl;
+    store_t *store;
+    h2o_linklist_t conns; /* open client connections, for a forced close at the deadline */
+    size_t nconns;
+    size_t inflight; /* requests between dispatch and dispose */
+    uint64_t req_seq;
+    worker_state_t state;
+    uint64_t deadline_ms;
+    int start_error;
+    char errbuf[256];
+} worker_t;
+
+/* Opens the worker's store and starts its thread. 0 or -1 with w->errbuf set. */
+int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls);
+void worker_stop(worker_t *w);
+void worker_join(worker_t *w);
+
+/* The worker that owns an h2o context. */
+worker_t *worker_of(h2o_context_t *ctx);
+
+#endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 static const char *const query_sql[Q__COUNT] = {
+    [Q_HAS_MIGRATIONS] = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
     [Q_SCHEMA_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
     [Q_MIGRATION_RECORD] = "INSERT INTO schema_migrations (version, name) VALUES (?1, ?2)",
     [Q_TENANT_ENSURE] = "INSERT INTO tenants (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
@@ -57,9 +58,7 @@ int store_open(const char *path, store_t **out, char *err, size_t errsz)
     char *msg = NULL;
     /* journal_mode answers a row; exec ignores it. WAL lets workers read while one writes. */
     if (sqlite3_exec(st->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-                     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                     " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
                      NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errsz, "DATABASE_PATH: cannot use %s: %s", path, msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
@@ -82,7 +81,14 @@ void store_close(store_t *st)
 
 int store_schema_version(store_t *st)
 {
-    sqlite3_stmt *s = store_stmt(st, Q_SCHEMA_VERSION);
+    sqlite3_stmt *s = store_stmt(st, Q_HAS_MIGRATIONS);
+    if (s == NULL)
+        return -1;
+    int has = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) > 0;
+    sqlite3_reset(s);
+    if (!has)
+        return 0;
+    s = store_stmt(st, Q_SCHEMA_VERSION);
     if (s == NULL)
         return -1;
     int v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
@@ -103,6 +109,15 @@ int store_migrate(store_t *st, const store_migration_t *list, size_t n, int *app
         snprintf(err, errsz, "migrations: cannot begin: %s", msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         return -1;
+    }
+    /* inside the transaction, so a failed first start leaves the file as it was */
+    if (sqlite3_exec(st->db,
+                     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                     " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
+                     NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errsz, "migrations: %s", msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        goto rollback;
     }
     int current = store_schema_version(st);
     if (current < 0) {

@@ -7,7 +7,14 @@
 #include <sqlite3.h>
 
 /* Every statement the store runs; SQL text is in store_sqlite.c's table, same order. */
-typedef enum { Q_SCHEMA_VERSION, Q_MIGRATION_RECORD, Q_TENANT_ENSURE, Q_ACTIVE_CALLS, Q__COUNT } query_id_t;
+typedef enum {
+    Q_HAS_MIGRATIONS,
+    Q_SCHEMA_VERSION,
+    Q_MIGRATION_RECORD,
+    Q_TENANT_ENSURE,
+    Q_ACTIVE_CALLS,
+    Q__COUNT
+} query_id_t;
 
 struct store {
     sqlite3 *db;

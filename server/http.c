@@ -121,6 +121,9 @@ void http_send(http_req_t *r, int status, const char *content_type, const char *
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
     req->res.content_length = len;
+    /* draining: h2o only drops keep-alive for requests begun after the shutdown request */
+    if (r->w->state != WORKER_RUNNING)
+        req->http1_is_persistent = 0;
     h2o_send_inline(req, body, len);
 }
 

@@ -1,0 +1,109 @@
+// Start-up configuration: .env files, bad values stopping start-up with the setting named,
+// a busy port, and secrets never printed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { startServer, runExpectingFailure, curl, tempDir, cleanup } from './lib/harness.mjs';
+
+function failsNaming(env, name) {
+  const r = runExpectingFailure({ env });
+  assert.equal(r.code, 2, `expected exit 2 for ${JSON.stringify(env)}:\n${r.stderr}`);
+  assert.match(r.stderr, new RegExp(`configuration error: .*${name}`), r.stderr);
+  cleanup(r.dir);
+}
+
+test('bad values stop start-up with a message naming the setting', () => {
+  failsNaming({ PORT: 'eighty' }, 'PORT');
+  failsNaming({ PORT: '99999' }, 'PORT');
+  failsNaming({ TLS_PORT: 'yes' }, 'TLS_PORT');
+  failsNaming({ WORKERS: '-1' }, 'WORKERS');
+  failsNaming({ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL');
+  failsNaming({ AI_PROVIDER: 'hal9000' }, 'AI_PROVIDER');
+  failsNaming({ PUBLIC_BASE_URL: 'voice.example.com' }, 'PUBLIC_BASE_URL');
+  failsNaming({ TLS_CERT_FILE: '/nonexistent/cert.pem', TLS_KEY_FILE: '/nonexistent/key.pem' }, 'TLS_CERT_FILE');
+});
+
+test('a certificate file that is not a certificate names TLS_CERT_FILE', () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'cert.pem'), 'not a certificate\n');
+  writeFileSync(join(dir, 'key.pem'), 'not a key\n');
+  const r = runExpectingFailure({ dir, env: { TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem') } });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /TLS_CERT_FILE: cannot load/);
+  cleanup(dir);
+});
+
+test('a port in use stops start-up naming PORT', async () => {
+  const blocker = createServer();
+  await new Promise((res) => blocker.listen(0, '127.0.0.1', res));
+  const port = blocker.address().port;
+  try {
+    const r = runExpectingFailure({ env: { PORT: port } });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`PORT: cannot listen on 127.0.0.1:${port}`));
+    cleanup(r.dir);
+  } finally {
+    blocker.close();
+  }
+});
+
+test('.env in the working folder is read, and the environment wins over it', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, '.env'), 'TLS_PORT=off\nAI_PROVIDER=none\nWORKERS=3\n');
+  const srv = await startServer({ dir, env: { WORKERS: '1', TLS_PORT: null } });
+  try {
+    assert.equal(srv.tlsPort, -1);
+    assert.match(srv.stderr, /event=server\.listening .*workers=1/);
+    const h = JSON.parse(curl([`${srv.url}/health`]).body);
+    assert.equal(h.ai_provider, 'none');
+  } finally {
+    assert.equal((await srv.stop()).code, 0);
+    cleanup(dir);
+  }
+});
+
+test('--env-file names a file; a missing one is an error', async () => {
+  const r = runExpectingFailure({ args: ['--env-file', '/nonexistent/sb.env'] });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\/nonexistent\/sb\.env/);
+  cleanup(r.dir);
+  const dir = tempDir();
+  mkdirSync(join(dir, 'conf'));
+  writeFileSync(join(dir, 'conf', 'sb.env'), 'AI_PROVIDER=none\n');
+  const srv = await startServer({ dir, args: ['--env-file', 'conf/sb.env'] });
+  assert.equal(JSON.parse(curl([`${srv.url}/health`]).body).ai_provider, 'none');
+  assert.equal((await srv.stop()).code, 0);
+  cleanup(dir);
+});
+
+test('secrets are never printed', async () => {
+  const secrets = {
+    TWILIO_ACCOUNT_SID: 'AC00000000000000000000000000000000',
+    TWILIO_AUTH_TOKEN: 'tok-3f9a1c-secret',
+    JWT_SECRET: 'jwt-77b2-secret',
+    OPENAI_API_KEY: 'sk-openai-9c1d-secret',
+    FREEPBX_SIP_PASSWORD: 'sip-4e5f-secret',
+    ELEVENLABS_WEBHOOK_SECRET: 'el-8a8a-secret',
+  };
+  const srv = await startServer({ env: { ...secrets, LOG_LEVEL: 'debug' } });
+  curl([`${srv.url}/health`]);
+  const h = JSON.parse(curl([`${srv.url}/health`]).body);
+  assert.equal(h.twilio_configured, true);
+  assert.equal(h.ai_provider, 'openai');
+  await srv.stop();
+  for (const [k, v] of Object.entries(secrets)) {
+    if (k === 'TWILIO_ACCOUNT_SID') continue;
+    assert.ok(!srv.stderr.includes(v), `${k} appears in the log`);
+  }
+  assert.match(srv.stderr, /auth_token=set/);
+  cleanup(srv.dir);
+});
+
+test('without an auth token the server warns once that signatures are not checked', async () => {
+  const srv = await startServer({ env: { TLS_PORT: 'off' } });
+  await srv.stop();
+  assert.equal(srv.logLines('config.no_auth_token').length, 1);
+  cleanup(srv.dir);
+});

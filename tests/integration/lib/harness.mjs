@@ -1,0 +1,137 @@
+// Starts the real switchboard binary on ephemeral ports in a temp folder and talks to it
+// with real clients (curl, raw sockets). Each server's stderr is kept for assertions and
+// scanned for sanitizer reports when it stops.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const BIN = process.env.SWITCHBOARD_BIN;
+if (!BIN) throw new Error('SWITCHBOARD_BIN is not set (run the tests through ctest)');
+export const SANITIZED = process.env.SB_SANITIZE === '1' || process.env.SB_SANITIZE === 'ON';
+
+const SANITIZER_MARKERS = [/ERROR: AddressSanitizer/, /ERROR: LeakSanitizer/, /runtime error:/];
+
+export function tempDir() {
+  return mkdtempSync(join(tmpdir(), 'sb-it-'));
+}
+
+// Settings every test server starts from; tests override what they exercise.
+function baseEnv(dir, extra) {
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME };
+  for (const k of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) if (process.env[k]) env[k] = process.env[k];
+  Object.assign(env, {
+    PORT: '0',
+    TLS_PORT: '0',
+    WORKERS: '2',
+    BIND_ADDRESS: '127.0.0.1',
+    DATABASE_PATH: join(dir, 'data', 'switchboard.db'),
+    LOG_LEVEL: 'info',
+    SHUTDOWN_TIMEOUT_S: '5',
+  });
+  for (const [k, v] of Object.entries(extra || {})) {
+    if (v === undefined || v === null) delete env[k];
+    else env[k] = String(v);
+  }
+  return env;
+}
+
+export class Server {
+  constructor(proc, dir) {
+    this.proc = proc;
+    this.dir = dir;
+    this.stderr = '';
+    this.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+    proc.stderr.on('data', (d) => (this.stderr += d.toString()));
+    proc.stdout.on('data', (d) => (this.stderr += d.toString()));
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get tlsUrl() {
+    return `https://localhost:${this.tlsPort}`;
+  }
+
+  // Sends a signal and waits for the exit; fails on a sanitizer report.
+  async stop(signal = 'SIGTERM') {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
+    const r = await this.exited;
+    this.checkSanitizers();
+    return r;
+  }
+
+  checkSanitizers() {
+    for (const m of SANITIZER_MARKERS)
+      if (m.test(this.stderr)) throw new Error(`sanitizer report in server output:\n${this.stderr}`);
+  }
+
+  logLines(event) {
+    return this.stderr.split('\n').filter((l) => l.includes(` event=${event}`));
+  }
+}
+
+// Starts the server and resolves once it logs server.listening (ports parsed from the log).
+export async function startServer({ env, dir, args = [], timeoutMs = 15000 } = {}) {
+  dir = dir || tempDir();
+  const proc = spawn(BIN, args, { cwd: dir, env: baseEnv(dir, env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const s = new Server(proc, dir);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const m = /event=server\.listening port=(\d+) tls_port=(-?\d+)/.exec(s.stderr);
+    if (m) {
+      s.port = Number(m[1]);
+      s.tlsPort = Number(m[2]);
+      return s;
+    }
+    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${s.stderr}`);
+    await sleep(20);
+  }
+  proc.kill('SIGKILL');
+  throw new Error(`server did not start in time:\n${s.stderr}`);
+}
+
+// Runs the binary expecting it to fail at start; returns {code, stderr}.
+export function runExpectingFailure({ env, dir, args = [] } = {}) {
+  dir = dir || tempDir();
+  const r = spawnSync(BIN, args, { cwd: dir, env: baseEnv(dir, env), encoding: 'utf8', timeout: 15000 });
+  return { code: r.status, stderr: r.stderr + r.stdout, dir };
+}
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// curl with a parsed result: {status, version, headers (lowercase names), body}.
+export function curl(args) {
+  const r = spawnSync('curl', ['-sS', '-i', '--max-time', '10', ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`curl ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  // skip interim 1xx responses
+  let raw = r.stdout;
+  for (;;) {
+    const m = /^HTTP\/[\d.]+ 1\d\d[^\n]*\n(?:[^\n]*\S[^\n]*\n)*\r?\n/.exec(raw);
+    if (!m) break;
+    raw = raw.slice(m[0].length);
+  }
+  const split = raw.search(/\r?\n\r?\n/);
+  const head = raw.slice(0, split).split(/\r?\n/);
+  const body = raw.slice(split).replace(/^\r?\n\r?\n/, '');
+  const [proto, code] = head[0].split(' ');
+  const headers = {};
+  for (const line of head.slice(1)) {
+    const i = line.indexOf(':');
+    if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+  }
+  return { status: Number(code), version: proto.replace('HTTP/', ''), headers, body };
+}
+
+export function sqlite(dbPath, sql) {
+  const r = spawnSync('sqlite3', [dbPath, sql], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+export function cleanup(dir) {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -54,11 +54,11 @@ typedef struct form {
     form_pair_t pairs[]; /* in input order; iterate pairs[0..count) */
 } form_t;
 
-/* limits: NULL means the FORM_MAX_* defaults. On error *out is NULL. */
+/* s may be NULL when len is 0. limits: NULL means the FORM_MAX_* defaults. On error *out is NULL. */
 int form_parse(const char *s, size_t len, const form_limits_t *limits, form_t **out);
 void form_free(form_t *form);
 
-/* Exact buffer size form_parse_buf() needs for this input (any alignment of buf). */
+/* A buffer size that always suffices for form_parse_buf() on this input, at any alignment of buf. */
 size_t form_buf_size(const char *s, size_t len, const form_limits_t *limits);
 int form_parse_buf(void *buf, size_t buf_size, const char *s, size_t len, const form_limits_t *limits, form_t **out);
 

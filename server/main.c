@@ -110,6 +110,8 @@ static int serve(app_t *app)
         goto fail;
     if (cfg->tls_port >= 0 && (app->ssl = tls_server_ctx(cfg, err, sizeof(err))) == NULL)
         goto fail;
+    if ((app->client_ssl = tls_client_ctx(err, sizeof(err))) == NULL)
+        goto fail;
     if (listen_open("PORT", cfg->bind_address, &cfg->port, fds_plain, nworkers, err, sizeof(err)) != 0)
         goto fail;
     if (cfg->tls_port >= 0 &&
@@ -167,6 +169,7 @@ out:
     if (started > 0 || app->h2o.hosts != NULL)
         h2o_config_dispose(&app->h2o);
     SSL_CTX_free(app->ssl);
+    SSL_CTX_free(app->client_ssl);
     free(workers);
     return rc;
 }

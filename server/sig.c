@@ -72,12 +72,18 @@ static int sort_params(sorted_t *s, const form_t *params)
     return SIG_OK;
 }
 
-static int hmac_open(hmac_t *h)
+/* Keyed once per request; sign() only re-initialises, which keeps the key schedule. */
+static int hmac_open(hmac_t *h, const char *token)
 {
+    OSSL_PARAM op[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA1", 0),
+                       OSSL_PARAM_construct_end()};
+
     h->ctx = NULL;
     if ((h->mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL)) == NULL)
         return SIG_ECRYPTO;
-    if ((h->ctx = EVP_MAC_CTX_new(h->mac)) == NULL) {
+    if ((h->ctx = EVP_MAC_CTX_new(h->mac)) == NULL ||
+        !EVP_MAC_init(h->ctx, (const unsigned char *)token, strlen(token), op)) {
+        EVP_MAC_CTX_free(h->ctx);
         EVP_MAC_free(h->mac);
         return SIG_ECRYPTO;
     }
@@ -90,29 +96,50 @@ static void hmac_close(hmac_t *h)
     EVP_MAC_free(h->mac);
 }
 
-/* out: SIG_LEN base64 chars and a NUL. */
-static int sign(hmac_t *h, const char *token, const url_t *url, const sorted_t *params, char out[SIG_LEN + 1])
+/* Pieces are staged: an EVP call per short key or value costs more than hashing it. */
+typedef struct {
+    EVP_MAC_CTX *ctx;
+    int ok;
+    size_t len;
+    unsigned char buf[1024];
+} feed_t;
+
+static void feed(feed_t *f, const char *p, size_t n)
 {
-    OSSL_PARAM op[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA1", 0),
-                       OSSL_PARAM_construct_end()};
+    if (f->len + n > sizeof(f->buf)) {
+        f->ok &= EVP_MAC_update(f->ctx, f->buf, f->len);
+        f->len = 0;
+        if (n > sizeof(f->buf)) {
+            f->ok &= EVP_MAC_update(f->ctx, (const unsigned char *)p, n);
+            return;
+        }
+    }
+    if (n != 0)
+        memcpy(f->buf + f->len, p, n);
+    f->len += n;
+}
+
+/* out: SIG_LEN base64 chars and a NUL. */
+static int sign(hmac_t *h, const url_t *url, const sorted_t *params, char out[SIG_LEN + 1])
+{
+    feed_t f = {.ctx = h->ctx, .ok = 1, .len = 0};
     unsigned char md[SHA1_LEN];
     size_t md_len = 0;
 
-    if (!EVP_MAC_init(h->ctx, (const unsigned char *)token, strlen(token), op))
+    if (!EVP_MAC_init(h->ctx, NULL, 0, NULL))
         return SIG_ECRYPTO;
     for (size_t i = 0; i < url->n; i++)
-        if (!EVP_MAC_update(h->ctx, (const unsigned char *)url->part[i].p, url->part[i].len))
-            return SIG_ECRYPTO;
+        feed(&f, url->part[i].p, url->part[i].len);
     for (size_t i = 0; i < params->n; i++) {
         const form_pair_t *p = params->v[i];
         /* twilio-node signs the Set of a repeated key's values: equal pairs count once */
         if (i > 0 && cmp_pair(params->v[i - 1], p) == 0)
             continue;
-        if (!EVP_MAC_update(h->ctx, (const unsigned char *)p->key, p->key_len) ||
-            !EVP_MAC_update(h->ctx, (const unsigned char *)p->value, p->value_len))
-            return SIG_ECRYPTO;
+        feed(&f, p->key, p->key_len);
+        feed(&f, p->value, p->value_len);
     }
-    if (!EVP_MAC_final(h->ctx, md, &md_len, sizeof(md)) || md_len != SHA1_LEN)
+    f.ok &= EVP_MAC_update(h->ctx, f.buf, f.len);
+    if (!f.ok || !EVP_MAC_final(h->ctx, md, &md_len, sizeof(md)) || md_len != SHA1_LEN)
         return SIG_ECRYPTO;
     EVP_EncodeBlock((unsigned char *)out, md, SHA1_LEN);
     return SIG_OK;
@@ -179,13 +206,13 @@ static int check_url(const char *token, const char *url, const form_t *params, c
 
     if (token == NULL || *token == '\0' || url == NULL || (signature == NULL && sig_len != 0))
         return 0;
-    if (sort_params(&sorted, params) != SIG_OK || hmac_open(&h) != SIG_OK)
+    if (sort_params(&sorted, params) != SIG_OK || hmac_open(&h, token) != SIG_OK)
         return 0;
     len = strlen(url);
     given = (url_t){{{url, len}}, 1};
-    if (sign(&h, token, &given, &sorted, expected) == SIG_OK)
+    if (sign(&h, &given, &sorted, expected) == SIG_OK)
         ok |= sig_equal(expected, signature, sig_len);
-    if (toggle_port(url, len, &alt) && sign(&h, token, &alt, &sorted, expected) == SIG_OK)
+    if (toggle_port(url, len, &alt) && sign(&h, &alt, &sorted, expected) == SIG_OK)
         ok |= sig_equal(expected, signature, sig_len);
     hmac_close(&h);
     return ok;
@@ -201,10 +228,10 @@ int sig_compute(const char *auth_token, const char *url, const form_t *params, c
     out[0] = '\0';
     if (auth_token == NULL || *auth_token == '\0')
         return SIG_ETOKEN;
-    if ((err = sort_params(&sorted, params)) != SIG_OK || (err = hmac_open(&h)) != SIG_OK)
+    if ((err = sort_params(&sorted, params)) != SIG_OK || (err = hmac_open(&h, auth_token)) != SIG_OK)
         return err;
     u = (url_t){{{url, strlen(url)}}, 1};
-    err = sign(&h, auth_token, &u, &sorted, out);
+    err = sign(&h, &u, &sorted, out);
     hmac_close(&h);
     if (err != SIG_OK)
         out[0] = '\0';

@@ -5,7 +5,8 @@
  * data = URL exactly as given (no case or escape normalisation), then for a form body every
  * distinct (key, value) pair sorted bytewise by key and, within one key, by value, each
  * appended as key immediately followed by value (exact duplicate pairs count once);
- * signature = base64(HMAC-SHA1(auth_token, data)).
+ * signature = base64(HMAC-SHA1(auth_token, data)). Bytewise order is twilio-python's; JS's
+ * UTF-16 order differs only between U+E000..U+FFFF and characters above U+FFFF.
  *
  * Validation accepts the signature for the URL as given and for the same URL with its port
  * toggled: without a port, ":443" (https) or ":80" (any other scheme) added after the host;

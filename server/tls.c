@@ -142,3 +142,18 @@ fail:
     SSL_CTX_free(ctx);
     return NULL;
 }
+
+SSL_CTX *tls_client_ctx(char *err, size_t errsz)
+{
+    char why[256];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL || SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        ssl_errstr(why, sizeof(why));
+        snprintf(err, errsz, "TLS client context: %s", why);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    return ctx;
+}

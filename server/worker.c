@@ -176,6 +176,7 @@ static int create_lws(worker_t *w)
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.foreign_loops = loops;
     info.protocols = lws_protocols_base;
+    info.provided_client_ssl_ctx = w->app->client_ssl;
     info.pcontext = &w->lws; /* lws writes NULL here once its async teardown is over */
     info.user = w;
     w->lws = lws_create_context(&info);

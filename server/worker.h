@@ -26,7 +26,8 @@ struct lws_context;
 typedef struct app {
     config_t cfg;
     h2o_globalconf_t h2o;
-    SSL_CTX *ssl; /* NULL when TLS is off */
+    SSL_CTX *ssl;        /* server side; NULL when TLS is off */
+    SSL_CTX *client_ssl; /* outgoing lws connections; lws does not free a provided context */
     uint64_t started_ms;
     uint32_t rid_salt;
 } app_t;

@@ -28,8 +28,10 @@ static void on_dispose(void *p)
     http_req_t *r = p;
     r->w->inflight--;
     char path[300];
-    log_info("http.request", "rid=%s worker=%d method=%s path=%s status=%d dur_ms=%.3f", r->rid, r->w->id, r->method,
-             log_quote(path, sizeof(path), r->path, (size_t)-1), r->status, (double)(now_ns() - r->start_ns) / 1e6);
+    /* integer microseconds: float formatting was a visible share of a request's CPU */
+    log_info("http.request", "rid=%s worker=%d method=%s path=%s status=%d dur_us=%llu", r->rid, r->w->id, r->method,
+             log_quote(path, sizeof(path), r->path, (size_t)-1), r->status,
+             (unsigned long long)((now_ns() - r->start_ns) / 1000));
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)

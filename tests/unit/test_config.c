@@ -129,8 +129,9 @@ static void errors_name_the_setting(void **state)
 static void secrets_are_marked(void **state)
 {
     (void)state;
-    const char *secret[] = {"TWILIO_AUTH_TOKEN", "TWILIO_API_KEY_SECRET", "OPENAI_API_KEY", "ELEVENLABS_API_KEY",
-                            "ELEVENLABS_WEBHOOK_SECRET", "JWT_SECRET", "FREEPBX_SIP_PASSWORD"};
+    const char *secret[] = {"TWILIO_AUTH_TOKEN",   "TWILIO_API_KEY_SECRET",     "OPENAI_API_KEY",
+                            "ELEVENLABS_API_KEY",  "ELEVENLABS_WEBHOOK_SECRET", "JWT_SECRET",
+                            "FREEPBX_SIP_PASSWORD"};
     for (size_t j = 0; j < sizeof(secret) / sizeof(secret[0]); j++) {
         int found = 0;
         for (size_t i = 0; i < config_setting_count(); i++)

@@ -46,4 +46,100 @@ int store_tenant_ensure(store_t *st, long id, const char *name);
 /* Cheap liveness probe that touches the schema: counts calls not yet ended. 0 on success. */
 int store_active_calls(store_t *st, long *count);
 
+/* ---- tenants ------------------------------------------------------------------------
+ * Text columns are copied into fixed buffers ("" where the column is NULL: the caller then
+ * uses the server's setting); max_concurrent_calls is -1 when NULL. */
+#define STORE_TEXT 512
+typedef struct store_tenant {
+    long id;
+    char name[128];
+    char greeting[STORE_TEXT];
+    char ai_provider[16];
+    char inbound_mode[24]; /* ai, transfer, elevenlabs_forward */
+    char primary_target[256], secondary_target[256], voicemail_target[256];
+    char caller_id_policy[16];
+    long max_concurrent_calls;
+} store_tenant_t;
+
+/* The tenant that owns DID `number`, else tenant `fallback_id`. 0 found, 1 neither exists, -1 error. */
+int store_tenant_for_number(store_t *st, const char *number, long fallback_id, store_tenant_t *out);
+int store_tenant_get(store_t *st, long id, store_tenant_t *out);
+
+/* ---- calls --------------------------------------------------------------------------- */
+typedef struct store_call {
+    long id;
+    char session_id[40];
+    long tenant_id;
+    char direction[12];
+    char call_sid[64];
+    char from_number[64], to_number[64];
+    char status[16];
+    long status_seq;
+    int ended; /* ended_at is set */
+    char next_action[16];
+    int transfer_attempt;
+    char transfer_target[256];
+    char transfer_reason[256];
+} store_call_t;
+
+typedef struct store_inbound {
+    const char *session_id; /* new random id, used when the call is new */
+    long tenant_id;
+    const char *call_sid, *from_number, *to_number, *status;
+    long limit;             /* live calls allowed for the tenant; 0: no limit */
+    const char *event_json; /* detail of the call.started event */
+} store_inbound_t;
+
+/*
+ * Records an inbound call once per CallSid (a retried webhook finds the first row), in one
+ * transaction with its call.started event. When the tenant already has `limit` live calls the
+ * row is written ended, status busy, with a call.rejected event, and *rejected is 1.
+ * *created is 0 when the CallSid was already known. 0, or -1 with nothing written.
+ */
+int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_t *out, int *created, int *rejected);
+
+/* 0 found, 1 unknown, -1 error. */
+int store_call_by_session(store_t *st, const char *session_id, store_call_t *out);
+int store_call_by_sid(store_t *st, const char *call_sid, store_call_t *out);
+
+/* Appends to the call's timeline; detail_json may be NULL. */
+int store_call_event(store_t *st, long call_id, const char *type, const char *detail_json);
+
+/* A transfer attempt begins (target dialed) or ends (outcome): the call row and an event, atomically. */
+int store_call_transfer_begin(store_t *st, long call_id, int attempt, const char *target, const char *event_json);
+int store_call_transfer_end(store_t *st, long call_id, int attempt, const char *outcome, const char *event_json);
+
+/* What /twilio/connect_action answers next ("transfer", "hangup"), with the reason given. */
+int store_call_set_next_action(store_t *st, long call_id, const char *action, const char *reason);
+
+typedef struct store_status {
+    const char *call_sid, *status;
+    long seq;        /* SequenceNumber; -1 when absent */
+    long duration_s; /* CallDuration; -1 when absent */
+    long sip_code;   /* SipResponseCode; -1 when absent */
+    const char *at;  /* Timestamp as sent, may be NULL */
+    const char *event_json;
+} store_status_t;
+
+/*
+ * Applies a status callback to the call's state machine: queued < initiated < ringing <
+ * in-progress < terminal (completed, busy, failed, no-answer, canceled). An older
+ * SequenceNumber, a duplicate, a lower state or anything after a terminal state is recorded
+ * as an event but changes nothing. *applied says whether the row changed. 1 when the call
+ * is unknown (nothing written), 0 done, -1 error.
+ */
+int store_call_status(store_t *st, const store_status_t *s, int *applied);
+
+/* Rank of a Twilio call status; -1 for an unknown word. Terminal states rank 4. */
+int store_status_rank(const char *status);
+
+typedef struct store_recording {
+    const char *call_sid, *session_id; /* either identifies the call */
+    const char *recording_sid, *url, *status;
+    long duration_s;
+    const char *event_json;
+} store_recording_t;
+/* 1 when the call is unknown, 0 done, -1 error. */
+int store_call_recording(store_t *st, const store_recording_t *r);
+
 #endif

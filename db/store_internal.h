@@ -13,6 +13,22 @@ typedef enum {
     Q_MIGRATION_RECORD,
     Q_TENANT_ENSURE,
     Q_ACTIVE_CALLS,
+    /* store_calls.c: SQL text lives next to its use, given to store_stmt_sql() */
+    Q_TENANT_BY_NUMBER,
+    Q_TENANT_GET,
+    Q_TENANT_LIVE,
+    Q_CALL_INSERT,
+    Q_CALL_BY_SID,
+    Q_CALL_BY_SESSION,
+    Q_EVENT_INSERT,
+    Q_TRANSFER_BEGIN,
+    Q_TRANSFER_END,
+    Q_NEXT_ACTION,
+    Q_STATUS_UPDATE,
+    Q_RECORDING_UPDATE,
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
     Q__COUNT
 } query_id_t;
 
@@ -24,6 +40,17 @@ struct store {
 
 /* Returns the cached statement, reset and with bindings cleared, or NULL (errmsg set). */
 sqlite3_stmt *store_stmt(store_t *st, query_id_t q);
+/* The same for statements whose SQL is kept by the caller; sql is used on first use only. */
+sqlite3_stmt *store_stmt_sql(store_t *st, query_id_t q, const char *sql);
 int store_fail(store_t *st, const char *what);
+
+/* Runs a statement that returns no rows. 0 or -1 (errmsg set). */
+int store_exec_stmt(store_t *st, sqlite3_stmt *s, const char *what);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK through cached statements. */
+int store_begin(store_t *st);
+int store_commit(store_t *st);
+void store_rollback(store_t *st);
+/* Copies a text column into a fixed buffer ("" for NULL), truncating. */
+void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t dstsz);
 
 #endif

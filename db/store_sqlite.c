@@ -20,9 +20,14 @@ int store_fail(store_t *st, const char *what)
 
 sqlite3_stmt *store_stmt(store_t *st, query_id_t q)
 {
+    return store_stmt_sql(st, q, query_sql[q]);
+}
+
+sqlite3_stmt *store_stmt_sql(store_t *st, query_id_t q, const char *sql)
+{
     sqlite3_stmt *s = st->stmts[q];
     if (s == NULL) {
-        if (sqlite3_prepare_v3(st->db, query_sql[q], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
             store_fail(st, "prepare");
             return NULL;
         }
@@ -32,6 +37,49 @@ sqlite3_stmt *store_stmt(store_t *st, query_id_t q)
         sqlite3_clear_bindings(s);
     }
     return s;
+}
+
+int store_exec_stmt(store_t *st, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_fail(st, what);
+}
+
+int store_begin(store_t *st)
+{
+    sqlite3_stmt *s = store_stmt_sql(st, Q_BEGIN, "BEGIN IMMEDIATE");
+    return s == NULL ? -1 : store_exec_stmt(st, s, "begin");
+}
+
+int store_commit(store_t *st)
+{
+    sqlite3_stmt *s = store_stmt_sql(st, Q_COMMIT, "COMMIT");
+    return s == NULL ? -1 : store_exec_stmt(st, s, "commit");
+}
+
+void store_rollback(store_t *st)
+{
+    if (sqlite3_get_autocommit(st->db))
+        return;
+    sqlite3_stmt *s = store_stmt_sql(st, Q_ROLLBACK, "ROLLBACK");
+    if (s != NULL) {
+        char keep[sizeof(st->errbuf)];
+        memcpy(keep, st->errbuf, sizeof(keep)); /* the caller reports the first failure, not this */
+        store_exec_stmt(st, s, "rollback");
+        memcpy(st->errbuf, keep, sizeof(keep));
+    }
+}
+
+void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t dstsz)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+    size_t n = t == NULL ? 0 : (size_t)sqlite3_column_bytes(s, col);
+    if (n >= dstsz)
+        n = dstsz - 1;
+    if (n > 0)
+        memcpy(dst, t, n);
+    dst[n] = '\0';
 }
 
 const char *store_errmsg(store_t *st)
@@ -57,9 +105,8 @@ int store_open(const char *path, store_t **out, char *err, size_t errsz)
     sqlite3_extended_result_codes(st->db, 1);
     char *msg = NULL;
     /* journal_mode answers a row; exec ignores it. WAL lets workers read while one writes. */
-    if (sqlite3_exec(st->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-                     NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL, NULL,
+                     &msg) != SQLITE_OK) {
         snprintf(err, errsz, "DATABASE_PATH: cannot use %s: %s", path, msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         store_close(st);

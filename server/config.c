@@ -1,5 +1,7 @@
 #include "server/config.h"
 #include "server/log.h"
+#include "twiml/e164.h"
+#include "twiml/target.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -95,6 +97,8 @@ static const setting_t settings[] = {
     S("MAX_CONCURRENT_CALLS", "50", 0, "calls at once per tenant (0: no limit)", K_INT, max_concurrent_calls, 0, 100000,
       NULL),
     S("RECORDINGS_DIR", "data/recordings", 0, "where recordings are kept", K_STR, recordings_dir, 0, 0, NULL),
+    S("DEFAULT_COUNTRY_CODE", "1", 0, "country calling code for numbers written without one", K_STR,
+      default_country_code, 0, 0, NULL),
 };
 
 #undef S
@@ -331,6 +335,46 @@ int config_load(config_t *cfg, const char *env_file, char *err, size_t errsz)
     if (cfg->port != 0 && cfg->port == cfg->tls_port) {
         bad(err, errsz, "PORT and TLS_PORT must differ (both %d)", cfg->port);
         goto fail;
+    }
+
+    /* transfer targets and numbers are checked now: a typo must not surface as a failed transfer */
+    char e164[E164_BUFSZ];
+    const char *why = NULL;
+    if (e164_normalize("2025550100", cfg->default_country_code, e164, sizeof(e164), &why) != 0 &&
+        strstr(why, "country") != NULL) {
+        bad(err, errsz, "DEFAULT_COUNTRY_CODE: %s", why);
+        goto fail;
+    }
+    struct {
+        const char *name;
+        char **value;
+    } targets[] = {{"PRIMARY_TRANSFER_TARGET", &cfg->primary_transfer_target},
+                   {"SECONDARY_TRANSFER_TARGET", &cfg->secondary_transfer_target},
+                   {"VOICEMAIL_TARGET", &cfg->voicemail_target}};
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        if (*targets[i].value == NULL)
+            continue;
+        target_t t;
+        if (target_parse(*targets[i].value, cfg->default_country_code, &t, &why) != 0) {
+            bad(err, errsz, "%s: \"%s\" is not a phone number or SIP URI: %s", targets[i].name, *targets[i].value, why);
+            goto fail;
+        }
+        free(*targets[i].value);
+        *targets[i].value = strdup(t.value);
+    }
+    const char *numbers[][2] = {{"TWILIO_PHONE_NUMBER", cfg->twilio_phone_number},
+                                {"ELEVENLABS_PHONE_NUMBER", cfg->elevenlabs_phone_number}};
+    for (size_t i = 0; i < 2; i++) {
+        if (numbers[i][1] != NULL &&
+            e164_normalize(numbers[i][1], cfg->default_country_code, e164, sizeof(e164), &why) != 0) {
+            bad(err, errsz, "%s: \"%s\": %s", numbers[i][0], numbers[i][1], why);
+            goto fail;
+        }
+    }
+    if (cfg->twilio_phone_number != NULL) {
+        e164_normalize(cfg->twilio_phone_number, cfg->default_country_code, e164, sizeof(e164), &why);
+        free(cfg->twilio_phone_number);
+        cfg->twilio_phone_number = strdup(e164);
     }
 
     const char *slash = strrchr(cfg->database_path, '/');

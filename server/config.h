@@ -40,6 +40,7 @@ typedef struct config {
     char *freepbx_sip_username, *freepbx_sip_password;
     int silence_timeout_s, max_call_s, max_concurrent_calls;
     char *recordings_dir;
+    char *default_country_code;
 } config_t;
 
 /* One row per setting, in .env.example order; used by the loader, the start-up summary and tests. */

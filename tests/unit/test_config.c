@@ -66,7 +66,10 @@ static void dotenv_and_precedence(void **state)
                            "TWILIO_AUTH_TOKEN='tok en'\n"
                            "AI_INSTRUCTIONS=Be brief # inline comment\n"
                            "CALLER_ID_POLICY=business\n"
-                           "DATABASE_PATH=/tmp/x/y.db\n");
+                           "DATABASE_PATH=/tmp/x/y.db\n"
+                           "PRIMARY_TRANSFER_TARGET=2000@pbx.example.com;transport=tcp\n"
+                           "SECONDARY_TRANSFER_TARGET=(415) 555-0100\n"
+                           "TWILIO_PHONE_NUMBER=415.555.0199\n");
     setenv("PORT", "7070", 1); /* the environment wins over .env */
     config_t c;
     char err[256];
@@ -78,6 +81,9 @@ static void dotenv_and_precedence(void **state)
     assert_string_equal(c.ai_instructions, "Be brief");
     assert_int_equal(c.caller_id_policy, CALLER_ID_BUSINESS);
     assert_string_equal(c.data_dir, "/tmp/x");
+    assert_string_equal(c.primary_transfer_target, "sip:2000@pbx.example.com;transport=tcp");
+    assert_string_equal(c.secondary_transfer_target, "+14155550100");
+    assert_string_equal(c.twilio_phone_number, "+14155550199");
     assert_true(config_twilio_configured(&c));
     config_free(&c);
     unlink(path);
@@ -111,6 +117,11 @@ static void errors_name_the_setting(void **state)
     expect_error("PUBLIC_BASE_URL", "example.com", "PUBLIC_BASE_URL");
     expect_error("MAX_REQUEST_BODY", "lots", "MAX_REQUEST_BODY");
     expect_error("TLS_CERT_FILE", "/nonexistent/cert.pem", "TLS_KEY_FILE"); /* one without the other */
+    expect_error("PRIMARY_TRANSFER_TARGET", "sip:2000@", "PRIMARY_TRANSFER_TARGET");
+    expect_error("SECONDARY_TRANSFER_TARGET", "call bob", "SECONDARY_TRANSFER_TARGET");
+    expect_error("VOICEMAIL_TARGET", "<sip:vm@pbx.example.com>", "VOICEMAIL_TARGET");
+    expect_error("TWILIO_PHONE_NUMBER", "12", "TWILIO_PHONE_NUMBER");
+    expect_error("DEFAULT_COUNTRY_CODE", "0x", "DEFAULT_COUNTRY_CODE");
 
     clear_env();
     setenv("TLS_CERT_FILE", "/nonexistent/cert.pem", 1);

@@ -1,0 +1,320 @@
+/* Tenants and calls: the inbound call record, its timeline, transfers and the status machine. */
+#include "db/store_internal.h"
+
+#include <string.h>
+
+#define TENANT_COLS                                                                                                    \
+    "id, name, greeting, ai_provider, inbound_mode, primary_target, secondary_target, voicemail_target, "              \
+    "caller_id_policy, COALESCE(max_concurrent_calls, -1)"
+
+#define CALL_COLS                                                                                                      \
+    "id, session_id, tenant_id, direction, call_sid, from_number, to_number, status, status_seq, "                     \
+    "ended_at IS NOT NULL, next_action, transfer_attempt, transfer_target, transfer_reason"
+
+#define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+static void read_tenant(sqlite3_stmt *s, store_tenant_t *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->id = (long)sqlite3_column_int64(s, 0);
+    store_col_text(s, 1, t->name, sizeof(t->name));
+    store_col_text(s, 2, t->greeting, sizeof(t->greeting));
+    store_col_text(s, 3, t->ai_provider, sizeof(t->ai_provider));
+    store_col_text(s, 4, t->inbound_mode, sizeof(t->inbound_mode));
+    store_col_text(s, 5, t->primary_target, sizeof(t->primary_target));
+    store_col_text(s, 6, t->secondary_target, sizeof(t->secondary_target));
+    store_col_text(s, 7, t->voicemail_target, sizeof(t->voicemail_target));
+    store_col_text(s, 8, t->caller_id_policy, sizeof(t->caller_id_policy));
+    t->max_concurrent_calls = (long)sqlite3_column_int64(s, 9);
+}
+
+static void read_call(sqlite3_stmt *s, store_call_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->id = (long)sqlite3_column_int64(s, 0);
+    store_col_text(s, 1, c->session_id, sizeof(c->session_id));
+    c->tenant_id = (long)sqlite3_column_int64(s, 2);
+    store_col_text(s, 3, c->direction, sizeof(c->direction));
+    store_col_text(s, 4, c->call_sid, sizeof(c->call_sid));
+    store_col_text(s, 5, c->from_number, sizeof(c->from_number));
+    store_col_text(s, 6, c->to_number, sizeof(c->to_number));
+    store_col_text(s, 7, c->status, sizeof(c->status));
+    c->status_seq = (long)sqlite3_column_int64(s, 8);
+    c->ended = sqlite3_column_int(s, 9);
+    store_col_text(s, 10, c->next_action, sizeof(c->next_action));
+    c->transfer_attempt = sqlite3_column_int(s, 11);
+    store_col_text(s, 12, c->transfer_target, sizeof(c->transfer_target));
+    store_col_text(s, 13, c->transfer_reason, sizeof(c->transfer_reason));
+}
+
+/* Steps a one-row query: 0 row read, 1 no row, -1 error. */
+static int one_row(store_t *st, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        return 0;
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 1 : store_fail(st, what);
+}
+
+int store_tenant_get(store_t *st, long id, store_tenant_t *out)
+{
+    sqlite3_stmt *s = store_stmt_sql(st, Q_TENANT_GET, "SELECT " TENANT_COLS " FROM tenants WHERE id = ?1");
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = one_row(st, s, "tenant");
+    if (rc == 0) {
+        read_tenant(s, out);
+        sqlite3_reset(s);
+    }
+    return rc;
+}
+
+int store_tenant_for_number(store_t *st, const char *number, long fallback_id, store_tenant_t *out)
+{
+    if (number != NULL && number[0] != '\0') {
+        sqlite3_stmt *s = store_stmt_sql(st, Q_TENANT_BY_NUMBER,
+                                         "SELECT " TENANT_COLS " FROM tenants WHERE id = "
+                                         "(SELECT tenant_id FROM tenant_numbers WHERE number = ?1)");
+        if (s == NULL)
+            return -1;
+        sqlite3_bind_text(s, 1, number, -1, SQLITE_STATIC);
+        int rc = one_row(st, s, "tenant by number");
+        if (rc == 0) {
+            read_tenant(s, out);
+            sqlite3_reset(s);
+        }
+        if (rc <= 0)
+            return rc;
+    }
+    return store_tenant_get(st, fallback_id, out);
+}
+
+static int get_call(store_t *st, query_id_t q, const char *sql, const char *key, store_call_t *out)
+{
+    sqlite3_stmt *s = store_stmt_sql(st, q, sql);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    int rc = one_row(st, s, "call");
+    if (rc == 0) {
+        read_call(s, out);
+        sqlite3_reset(s);
+    }
+    return rc;
+}
+
+int store_call_by_session(store_t *st, const char *session_id, store_call_t *out)
+{
+    return get_call(st, Q_CALL_BY_SESSION, "SELECT " CALL_COLS " FROM calls WHERE session_id = ?1", session_id, out);
+}
+
+int store_call_by_sid(store_t *st, const char *call_sid, store_call_t *out)
+{
+    return get_call(st, Q_CALL_BY_SID, "SELECT " CALL_COLS " FROM calls WHERE call_sid = ?1", call_sid, out);
+}
+
+static int add_event(store_t *st, long call_id, const char *type, const char *detail_json)
+{
+    sqlite3_stmt *s =
+        store_stmt_sql(st, Q_EVENT_INSERT, "INSERT INTO call_events (call_id, type, detail) VALUES (?1, ?2, ?3)");
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, call_id);
+    sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
+    if (detail_json != NULL)
+        sqlite3_bind_text(s, 3, detail_json, -1, SQLITE_STATIC);
+    return store_exec_stmt(st, s, "call event");
+}
+
+int store_call_event(store_t *st, long call_id, const char *type, const char *detail_json)
+{
+    return add_event(st, call_id, type, detail_json);
+}
+
+int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_t *out, int *created, int *rejected)
+{
+    *created = *rejected = 0;
+    if (store_begin(st) != 0)
+        return -1;
+    int rc = store_call_by_sid(st, in->call_sid, out);
+    if (rc != 1) { /* known CallSid (a retried webhook) or an error */
+        store_rollback(st);
+        return rc;
+    }
+    long live = 0;
+    if (in->limit > 0) {
+        sqlite3_stmt *s =
+            store_stmt_sql(st, Q_TENANT_LIVE, "SELECT COUNT(*) FROM calls WHERE tenant_id = ?1 AND ended_at IS NULL");
+        if (s == NULL || one_row(st, s, "live calls") != 0)
+            goto fail;
+        live = (long)sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+    }
+    int over = in->limit > 0 && live >= in->limit;
+    sqlite3_stmt *s = store_stmt_sql(
+        st, Q_CALL_INSERT,
+        "INSERT INTO calls (session_id, tenant_id, direction, call_sid, from_number, to_number, status, ended_at) "
+        "VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, CASE WHEN ?7 THEN " NOW " END)");
+    if (s == NULL)
+        goto fail;
+    sqlite3_bind_text(s, 1, in->session_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, in->tenant_id);
+    sqlite3_bind_text(s, 3, in->call_sid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, in->from_number, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, in->to_number, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, over ? "busy" : (in->status ? in->status : "ringing"), -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 7, over);
+    if (store_exec_stmt(st, s, "insert call") != 0)
+        goto fail;
+    long id = (long)sqlite3_last_insert_rowid(st->db);
+    if (add_event(st, id, "call.started", in->event_json) != 0 ||
+        (over && add_event(st, id, "call.rejected", "{\"reason\":\"concurrency_limit\"}") != 0))
+        goto fail;
+    if (store_call_by_sid(st, in->call_sid, out) != 0 || store_commit(st) != 0)
+        goto fail;
+    *created = 1;
+    *rejected = over;
+    return 0;
+fail:
+    store_rollback(st);
+    return -1;
+}
+
+/* Runs `s` (bindings done) and its event in one transaction. */
+static int update_with_event(store_t *st, sqlite3_stmt *s, long call_id, const char *type, const char *event_json)
+{
+    if (store_begin(st) != 0) {
+        sqlite3_reset(s);
+        return -1;
+    }
+    if (store_exec_stmt(st, s, type) != 0 || add_event(st, call_id, type, event_json) != 0 || store_commit(st) != 0) {
+        store_rollback(st);
+        return -1;
+    }
+    return 0;
+}
+
+int store_call_transfer_begin(store_t *st, long call_id, int attempt, const char *target, const char *event_json)
+{
+    sqlite3_stmt *s = store_stmt_sql(st, Q_TRANSFER_BEGIN,
+                                     "UPDATE calls SET transfer_attempt = ?2, transfer_target = ?3, "
+                                     "transfer_result = NULL, updated_at = " NOW " WHERE id = ?1");
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, call_id);
+    sqlite3_bind_int(s, 2, attempt);
+    sqlite3_bind_text(s, 3, target, -1, SQLITE_STATIC);
+    return update_with_event(st, s, call_id, "transfer.attempt", event_json);
+}
+
+int store_call_transfer_end(store_t *st, long call_id, int attempt, const char *outcome, const char *event_json)
+{
+    /* only the attempt in progress sets the result: a late duplicate for an older attempt does not */
+    sqlite3_stmt *s = store_stmt_sql(st, Q_TRANSFER_END,
+                                     "UPDATE calls SET transfer_result = ?3, updated_at = " NOW
+                                     " WHERE id = ?1 AND transfer_attempt = ?2");
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, call_id);
+    sqlite3_bind_int(s, 2, attempt);
+    sqlite3_bind_text(s, 3, outcome, -1, SQLITE_STATIC);
+    return update_with_event(st, s, call_id, "transfer.outcome", event_json);
+}
+
+int store_call_set_next_action(store_t *st, long call_id, const char *action, const char *reason)
+{
+    sqlite3_stmt *s = store_stmt_sql(st, Q_NEXT_ACTION,
+                                     "UPDATE calls SET next_action = ?2, transfer_reason = COALESCE(?3, "
+                                     "transfer_reason), updated_at = " NOW " WHERE id = ?1");
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, call_id);
+    sqlite3_bind_text(s, 2, action, -1, SQLITE_STATIC);
+    if (reason != NULL)
+        sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+    return store_exec_stmt(st, s, "next action");
+}
+
+int store_status_rank(const char *status)
+{
+    static const struct {
+        const char *name;
+        int rank;
+    } ranks[] = {{"queued", 0},    {"initiated", 1}, {"ringing", 2}, {"in-progress", 3}, {"answered", 3},
+                 {"completed", 4}, {"busy", 4},      {"failed", 4},  {"no-answer", 4},   {"canceled", 4}};
+    for (size_t i = 0; i < sizeof(ranks) / sizeof(ranks[0]); i++)
+        if (strcmp(status, ranks[i].name) == 0)
+            return ranks[i].rank;
+    return -1;
+}
+
+int store_call_status(store_t *st, const store_status_t *in, int *applied)
+{
+    *applied = 0;
+    int new_rank = store_status_rank(in->status);
+    if (store_begin(st) != 0)
+        return -1;
+    store_call_t c;
+    int rc = store_call_by_sid(st, in->call_sid, &c);
+    if (rc != 0) {
+        store_rollback(st);
+        return rc;
+    }
+    int old_rank = store_status_rank(c.status);
+    /* a terminal state is final; otherwise a newer callback (by sequence number when both have
+     * one) may move the state forward, never back */
+    int newer = in->seq < 0 || c.status_seq < 0 || in->seq > c.status_seq;
+    int apply = new_rank >= 0 && old_rank < 4 && newer && new_rank >= old_rank;
+    if (apply) {
+        sqlite3_stmt *s = store_stmt_sql(
+            st, Q_STATUS_UPDATE,
+            "UPDATE calls SET status = ?2, status_seq = MAX(status_seq, ?3), "
+            "answered_at = CASE WHEN ?4 = 3 THEN COALESCE(answered_at, " NOW ") ELSE answered_at END, "
+            "ended_at = CASE WHEN ?4 = 4 THEN COALESCE(ended_at, " NOW ") ELSE ended_at END, "
+            "duration_s = COALESCE(?5, duration_s), sip_response_code = COALESCE(?6, sip_response_code), "
+            "updated_at = " NOW " WHERE id = ?1");
+        if (s == NULL)
+            goto fail;
+        sqlite3_bind_int64(s, 1, c.id);
+        sqlite3_bind_text(s, 2, in->status, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, in->seq);
+        sqlite3_bind_int(s, 4, new_rank);
+        if (in->duration_s >= 0)
+            sqlite3_bind_int64(s, 5, in->duration_s);
+        if (in->sip_code >= 0)
+            sqlite3_bind_int64(s, 6, in->sip_code);
+        if (store_exec_stmt(st, s, "status") != 0)
+            goto fail;
+    }
+    if (add_event(st, c.id, apply ? "call.status" : "call.status_ignored", in->event_json) != 0 ||
+        store_commit(st) != 0)
+        goto fail;
+    *applied = apply;
+    return 0;
+fail:
+    store_rollback(st);
+    return -1;
+}
+
+int store_call_recording(store_t *st, const store_recording_t *r)
+{
+    store_call_t c;
+    int rc = r->session_id != NULL && r->session_id[0] ? store_call_by_session(st, r->session_id, &c)
+                                                       : store_call_by_sid(st, r->call_sid, &c);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *s = store_stmt_sql(st, Q_RECORDING_UPDATE,
+                                     "UPDATE calls SET recording_sid = COALESCE(?2, recording_sid), recording_url = "
+                                     "COALESCE(?3, recording_url), recording_duration_s = COALESCE(?4, "
+                                     "recording_duration_s), updated_at = " NOW " WHERE id = ?1");
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, c.id);
+    sqlite3_bind_text(s, 2, r->recording_sid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, r->url, -1, SQLITE_STATIC);
+    if (r->duration_s >= 0)
+        sqlite3_bind_int64(s, 4, r->duration_s);
+    return update_with_event(st, s, c.id, "call.recording", r->event_json);
+}

@@ -1,0 +1,12 @@
+/* transfer: the transfer chain as webhooks. POST /twilio/transfer_callback is <Dial action>. */
+#ifndef SB_HANDLERS_TRANSFER_H
+#define SB_HANDLERS_TRANSFER_H
+
+#include "handlers/twilio.h"
+
+/* Answers stage `attempt` of the call's chain and records the attempt on the call. */
+void transfer_answer(twilio_req_t *t, const store_call_t *call, const call_policy_t *policy, int attempt);
+
+void transfer_callback(http_req_t *r);
+
+#endif

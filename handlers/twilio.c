@@ -1,0 +1,333 @@
+#include "handlers/twilio.h"
+#include "server/log.h"
+#include "server/sig.h"
+#include "server/worker.h"
+
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static form_t *parse_into_pool(h2o_mem_pool_t *pool, const char *s, size_t len, int *err)
+{
+    size_t need = form_buf_size(s, len, NULL);
+    void *buf = h2o_mem_alloc_pool(pool, need);
+    form_t *f = NULL;
+    *err = form_parse_buf(buf, need, s, len, NULL, &f);
+    return *err == FORM_OK ? f : NULL;
+}
+
+static int host_ok(h2o_iovec_t host)
+{
+    if (host.len == 0 || host.len > 255)
+        return 0;
+    for (size_t i = 0; i < host.len; i++) {
+        char c = host.base[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+              c == ':' || c == '[' || c == ']'))
+            return 0;
+    }
+    return 1;
+}
+
+/* PUBLIC_BASE_URL, else what the client called: X-Forwarded-Proto (a tunnel) or the
+ * connection's scheme, and the Host header. */
+static const char *base_url(http_req_t *r)
+{
+    const config_t *cfg = &r->w->app->cfg;
+    h2o_req_t *req = r->req;
+    if (cfg->public_base_url != NULL) {
+        size_t n = strlen(cfg->public_base_url);
+        while (n > 0 && cfg->public_base_url[n - 1] == '/')
+            n--;
+        return h2o_strdup(&req->pool, cfg->public_base_url, n).base;
+    }
+    const char *scheme = req->scheme == &H2O_URL_SCHEME_HTTPS ? "https" : "http";
+    h2o_iovec_t proto = http_header(r, "x-forwarded-proto");
+    if (h2o_memis(proto.base, proto.len, H2O_STRLIT("https")))
+        scheme = "https";
+    else if (h2o_memis(proto.base, proto.len, H2O_STRLIT("http")))
+        scheme = "http";
+    h2o_iovec_t host = host_ok(req->authority) ? req->authority : h2o_iovec_init(H2O_STRLIT("localhost"));
+    char *out = h2o_mem_alloc_pool(&req->pool, host.len + 16);
+    sprintf(out, "%s://%.*s", scheme, (int)host.len, host.base);
+    return out;
+}
+
+int twilio_begin(http_req_t *r, twilio_req_t *t)
+{
+    h2o_req_t *req = r->req;
+    const config_t *cfg = &r->w->app->cfg;
+    memset(t, 0, sizeof(*t));
+    t->r = r;
+    t->base_url = base_url(r);
+    int err;
+    size_t qlen = 0;
+    const char *q = form_query(req->path.base, req->path.len, &qlen);
+    t->query = parse_into_pool(&req->pool, q != NULL ? q : "", qlen, &err);
+    if (t->query == NULL) {
+        log_warn("twilio.bad_request", "rid=%s why=\"query: %s\"", r->rid, form_strerror(err));
+        twilio_send_apology(r, 400);
+        return -1;
+    }
+    const char *json_sha = form_get(t->query, "bodySHA256");
+    if (json_sha == NULL) {
+        t->form = parse_into_pool(&req->pool, req->entity.base ? req->entity.base : "", req->entity.len, &err);
+        if (t->form == NULL) {
+            log_warn("twilio.bad_request", "rid=%s why=\"body: %s\"", r->rid, form_strerror(err));
+            twilio_send_apology(r, 400);
+            return -1;
+        }
+    } else {
+        t->form = parse_into_pool(&req->pool, "", 0, &err); /* JSON body: no form parameters */
+    }
+    if (cfg->twilio_auth_token == NULL)
+        return 0;
+
+    h2o_iovec_t sig = http_header(r, "x-twilio-signature");
+    char url[4096];
+    size_t url_len;
+    int valid = 0;
+    if (sig.len > 0 && sig_build_url(url, sizeof(url), t->base_url, req->path.base, req->path.len, &url_len) == 0)
+        valid = json_sha == NULL ? sig_validate_form(cfg->twilio_auth_token, url, t->form, sig.base, sig.len)
+                                 : sig_validate_json(cfg->twilio_auth_token, url, req->entity.base, req->entity.len,
+                                                     sig.base, sig.len);
+    if (valid == 1)
+        return 0;
+    char path[300];
+    log_warn("twilio.bad_signature", "rid=%s path=%s signature=%s", r->rid,
+             log_quote(path, sizeof(path), req->path.base, req->path.len), sig.len ? "mismatch" : "missing");
+    http_send(r, 403, "text/plain; charset=utf-8", H2O_STRLIT("invalid X-Twilio-Signature\n"));
+    return -1;
+}
+
+void twilio_req_preview(http_req_t *r, twilio_req_t *t)
+{
+    int err;
+    memset(t, 0, sizeof(*t));
+    t->r = r;
+    t->base_url = base_url(r);
+    t->form = parse_into_pool(&r->req->pool, "", 0, &err);
+    t->query = t->form;
+}
+
+const char *twilio_param(const twilio_req_t *t, const char *name)
+{
+    return form_get(t->form, name);
+}
+
+const char *twilio_query(const twilio_req_t *t, const char *name)
+{
+    return form_get(t->query, name);
+}
+
+const char *twilio_url(const twilio_req_t *t, const char *fmt, ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof(path), fmt, ap);
+    va_end(ap);
+    size_t bl = strlen(t->base_url), pl = strlen(path);
+    char *out = h2o_mem_alloc_pool(&t->r->req->pool, bl + pl + 1);
+    memcpy(out, t->base_url, bl);
+    memcpy(out + bl, path, pl + 1);
+    return out;
+}
+
+const char *twilio_stream_url(const twilio_req_t *t)
+{
+    const char *b = t->base_url;
+    const char *rest = strncmp(b, "https://", 8) == 0 ? b + 8 : strncmp(b, "http://", 7) == 0 ? b + 7 : b;
+    const char *scheme = strncmp(b, "http://", 7) == 0 ? "ws://" : "wss://";
+    /* only the host: a path prefix of the base is kept, the media path is ours */
+    size_t n = strlen(rest);
+    char *out = h2o_mem_alloc_pool(&t->r->req->pool, n + 32);
+    sprintf(out, "%s%s/twilio/media", scheme, rest);
+    return out;
+}
+
+static void send_xml(http_req_t *r, int status, const char *xml, size_t len)
+{
+    http_send(r, status, "text/xml; charset=utf-8", xml, len);
+}
+
+void twilio_send_apology(http_req_t *r, int status)
+{
+    twiml_doc_t *doc = twiml_doc_new();
+    char *xml = NULL;
+    size_t len = 0;
+    if (doc != NULL && plan_goodbye(doc, TWILIO_APOLOGY) == 0 && twiml_finish(doc, &xml, &len) == 0) {
+        send_xml(r, status, xml, len);
+    } else {
+        /* out of memory: a constant document is the last resort */
+        static const char fallback[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Hangup/></Response>";
+        send_xml(r, status, fallback, sizeof(fallback) - 1);
+    }
+    free(xml);
+    twiml_doc_free(doc);
+}
+
+void twilio_send_empty(http_req_t *r, int status)
+{
+    twiml_doc_t *doc = twiml_doc_new();
+    char *xml = NULL;
+    size_t len = 0;
+    if (doc != NULL && twiml_finish(doc, &xml, &len) == 0)
+        send_xml(r, status, xml, len);
+    else
+        twilio_send_apology(r, status);
+    free(xml);
+    twiml_doc_free(doc);
+}
+
+void twilio_send_doc(twilio_req_t *t, int status, twiml_doc_t *doc)
+{
+    char *xml = NULL;
+    size_t len = 0;
+    int rc = doc == NULL ? TWIML_ENOMEM : twiml_finish(doc, &xml, &len);
+    if (rc == 0) {
+        send_xml(t->r, status, xml, len);
+    } else {
+        log_error("twiml.render_failed", "rid=%s error=\"%s\" detail=\"%s\"", t->r->rid, twiml_strerror(rc),
+                  doc ? twiml_errmsg(doc) : "");
+        twilio_send_apology(t->r, status);
+    }
+    free(xml);
+    twiml_doc_free(doc);
+}
+
+void twilio_event(http_req_t *r, const store_call_t *call, const char *type, json_t *detail)
+{
+    char *json = detail != NULL ? json_dumps(detail, JSON_COMPACT) : NULL;
+    json_decref(detail);
+    if (store_call_event(r->w->store, call->id, type, json) != 0)
+        log_error("db.error", "rid=%s op=call_event error=\"%s\"", r->rid, store_errmsg(r->w->store));
+    char q[600];
+    log_info("call.event", "rid=%s session=%s call_sid=%s type=%s detail=%s", r->rid, call->session_id,
+             call->call_sid[0] ? call->call_sid : "-", type, log_quote(q, sizeof(q), json ? json : "", (size_t)-1));
+    free(json);
+}
+
+void twilio_session_id(char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[16];
+    RAND_bytes(raw, sizeof(raw));
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+int twilio_sid_valid(const char *sid, const char *prefix)
+{
+    if (sid == NULL || strlen(sid) != 34 || strncmp(sid, prefix, 2) != 0)
+        return 0;
+    for (int i = 2; i < 34; i++)
+        if (!((sid[i] >= '0' && sid[i] <= '9') || (sid[i] >= 'a' && sid[i] <= 'f') || (sid[i] >= 'A' && sid[i] <= 'F')))
+            return 0;
+    return 1;
+}
+
+static const char *nonempty(const char *a, const char *b)
+{
+    return a != NULL && a[0] != '\0' ? a : b;
+}
+
+void policy_resolve(const config_t *cfg, const store_tenant_t *tn, call_policy_t *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->tenant_id = tn->id;
+    p->ai = cfg->ai_provider;
+    if (strcmp(tn->ai_provider, "none") == 0)
+        p->ai = AI_NONE;
+    else if (strcmp(tn->ai_provider, "echo") == 0)
+        p->ai = AI_ECHO;
+    else if (strcmp(tn->ai_provider, "openai") == 0)
+        p->ai = AI_OPENAI;
+    else if (strcmp(tn->ai_provider, "elevenlabs") == 0)
+        p->ai = AI_ELEVENLABS;
+    p->greeting = nonempty(tn->greeting, NULL);
+    p->transfer_first = strcmp(tn->inbound_mode, "transfer") == 0;
+    p->targets[0] = nonempty(tn->primary_target, cfg->primary_transfer_target);
+    p->targets[1] = nonempty(tn->secondary_target, cfg->secondary_transfer_target);
+    p->voicemail = nonempty(tn->voicemail_target, cfg->voicemail_target);
+    p->caller_id = cfg->caller_id_policy;
+    if (strcmp(tn->caller_id_policy, "business") == 0)
+        p->caller_id = CALLER_ID_BUSINESS;
+    else if (strcmp(tn->caller_id_policy, "original") == 0)
+        p->caller_id = CALLER_ID_ORIGINAL;
+    p->max_calls = tn->max_concurrent_calls >= 0 ? tn->max_concurrent_calls : cfg->max_concurrent_calls;
+}
+
+static int looks_e164(const char *s)
+{
+    if (s == NULL || s[0] != '+' || strlen(s) < 8 || strlen(s) > 16)
+        return 0;
+    for (const char *p = s + 1; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
+
+static const char *caller_id_for(const transfer_ctx_t *x)
+{
+    /* "original" shows the caller to the agent (Aircall, a PBX queue); a withheld or SIP caller
+     * cannot be presented on a number, so the business number stands in */
+    if (x->policy->caller_id == CALLER_ID_ORIGINAL && looks_e164(x->caller))
+        return x->caller;
+    return x->cfg->twilio_phone_number;
+}
+
+stage_kind_t transfer_render(twiml_doc_t *doc, const transfer_ctx_t *x, int *attempt_io, const char **dialed)
+{
+    int attempt = *attempt_io;
+    const char *chain[3];
+    int n = 0;
+    for (int i = 0; i < 2; i++)
+        if (x->policy->targets[i] != NULL)
+            chain[n++] = x->policy->targets[i];
+    int vm = n; /* the voicemail stage always exists: a target, or a recorded message */
+    *dialed = NULL;
+    if (attempt > vm) {
+        plan_goodbye(doc, TWILIO_APOLOGY);
+        return STAGE_GOODBYE;
+    }
+    const char *raw = attempt < vm ? chain[attempt] : x->policy->voicemail;
+    if (raw == NULL) {
+        plan_voicemail_t v = {
+            .prompt = "No one is available to take your call. Please leave a message after the tone, "
+                      "and press the pound key when you are done.",
+            .action_url =
+                twilio_url(x->t, "/twilio/transfer_callback?session=%s&attempt=%d&voicemail=1", x->session_id, attempt),
+            .recording_callback_url = twilio_url(x->t, "/twilio/recording?session=%s", x->session_id),
+            .max_length_s = 120,
+        };
+        plan_voicemail(doc, &v);
+        return STAGE_RECORD;
+    }
+    target_t target;
+    const char *why;
+    if (target_parse(raw, x->cfg->default_country_code, &target, &why) != 0) {
+        /* a tenant row with a bad target: skip to the next stage rather than fail the call */
+        log_error("transfer.bad_target", "session=%s attempt=%d why=\"%s\"", x->session_id, attempt, why);
+        *attempt_io = attempt + 1;
+        return transfer_render(doc, x, attempt_io, dialed);
+    }
+    int sip = target.kind == TARGET_SIP;
+    plan_transfer_t p = {
+        .notice = attempt == 0 ? "Please hold while I connect you." : "Please hold, I am trying another line.",
+        .target = &target,
+        .caller_id = caller_id_for(x),
+        .timeout_s = x->cfg->transfer_timeout,
+        .action_url = twilio_url(x->t, "/twilio/transfer_callback?session=%s&attempt=%d", x->session_id, attempt),
+        .sip_username = sip ? x->cfg->freepbx_sip_username : NULL,
+        .sip_password = sip ? x->cfg->freepbx_sip_password : NULL,
+        .apology = TWILIO_APOLOGY,
+    };
+    plan_transfer(doc, &p);
+    *dialed = raw;
+    return STAGE_DIAL;
+}

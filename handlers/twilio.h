@@ -1,0 +1,90 @@
+/*
+ * twilio: what every /twilio/... handler shares. twilio_begin() parses the form body and the
+ * query, checks X-Twilio-Signature (when TWILIO_AUTH_TOKEN is set) and works out the public
+ * base URL; the send helpers always answer valid TwiML. The call policy (a tenant's row over
+ * the server's settings) and the transfer chain live here too, so the webhooks and
+ * POST /api/twilio/test render the same thing.
+ *
+ * Everything a twilio_req_t points to is allocated in the request's pool.
+ */
+#ifndef SB_HANDLERS_TWILIO_H
+#define SB_HANDLERS_TWILIO_H
+
+#include "db/store.h"
+#include "server/config.h"
+#include "server/form.h"
+#include "server/http.h"
+#include "twiml/plan.h"
+
+typedef struct twilio_req {
+    http_req_t *r;
+    form_t *form;         /* body parameters (empty form for an empty body) */
+    form_t *query;        /* query-string parameters */
+    const char *base_url; /* public https://host, no trailing slash */
+} twilio_req_t;
+
+/* 0: go on. -1: already answered (403 bad signature, 400 malformed body). */
+int twilio_begin(http_req_t *r, twilio_req_t *t);
+/* For previews (POST /api/twilio/test): base URL only, no form, no signature. */
+void twilio_req_preview(http_req_t *r, twilio_req_t *t);
+/* Body parameter (first value) or NULL. */
+const char *twilio_param(const twilio_req_t *t, const char *name);
+const char *twilio_query(const twilio_req_t *t, const char *name);
+/* base_url + path (printf-style); in the request pool. */
+const char *twilio_url(const twilio_req_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The media stream URL: the base with ws(s):// and /twilio/media, no query string. */
+const char *twilio_stream_url(const twilio_req_t *t);
+
+/* Finishes doc (and frees it) and answers it with `status`; a writer error answers the apology instead. */
+void twilio_send_doc(twilio_req_t *t, int status, twiml_doc_t *doc);
+/* An apology and <Hangup/>, with `status` (200 to Twilio; 4xx for requests that are not Twilio's). */
+void twilio_send_apology(http_req_t *r, int status);
+/* An empty <Response/>. */
+void twilio_send_empty(http_req_t *r, int status);
+
+/* Appends an event to the call's timeline and logs it (one line per call event). */
+void twilio_event(http_req_t *r, const store_call_t *call, const char *type, json_t *detail);
+
+/* A new random session id (32 hex digits) into out[33]. */
+void twilio_session_id(char out[33]);
+
+/* Checks a Twilio SID: two letters then 32 hex digits. */
+int twilio_sid_valid(const char *sid, const char *prefix);
+
+/* ---- call policy and the transfer chain ---- */
+
+typedef struct call_policy {
+    long tenant_id;
+    ai_provider_t ai;
+    const char *greeting;   /* NULL: none */
+    int transfer_first;     /* inbound_mode = transfer: no AI even when one is configured */
+    const char *targets[2]; /* primary, secondary: NULL when unset */
+    const char *voicemail;  /* NULL: record a message */
+    caller_id_policy_t caller_id;
+    long max_calls; /* 0: no limit */
+} call_policy_t;
+
+/* The tenant's columns where set, the settings elsewhere. Pointers borrow from tenant and cfg. */
+void policy_resolve(const config_t *cfg, const store_tenant_t *tenant, call_policy_t *out);
+
+typedef enum { STAGE_DIAL, STAGE_RECORD, STAGE_GOODBYE } stage_kind_t;
+
+typedef struct transfer_ctx {
+    const config_t *cfg;
+    const call_policy_t *policy;
+    const twilio_req_t *t;
+    const char *session_id;
+    const char *caller; /* the caller's number (From), for CALLER_ID_POLICY=original */
+} transfer_ctx_t;
+
+/*
+ * Renders stage `attempt` of the chain (primary, secondary, voicemail, goodbye; unset
+ * targets are skipped) onto doc: a <Dial> whose action reports back with attempt, a voicemail
+ * <Record>, or the apology. *dialed receives the target dialed (NULL otherwise); *attempt moves
+ * on past a target that does not parse (a bad tenant row), so it names the stage rendered.
+ */
+stage_kind_t transfer_render(twiml_doc_t *doc, const transfer_ctx_t *x, int *attempt, const char **dialed);
+
+#define TWILIO_APOLOGY "We are sorry, we cannot take your call right now. Please try again later. Goodbye."
+
+#endif

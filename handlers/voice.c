@@ -1,0 +1,140 @@
+#include "handlers/voice.h"
+#include "handlers/transfer.h"
+#include "handlers/twilio.h"
+#include "server/log.h"
+#include "server/worker.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The store failed: still give the caller a person. A transfer to the settings' chain, with
+ * a session id no row has, so later callbacks answer the apology. */
+static void answer_without_store(twilio_req_t *t, const char *from)
+{
+    const config_t *cfg = &t->r->w->app->cfg;
+    store_tenant_t none;
+    memset(&none, 0, sizeof(none));
+    none.id = cfg->default_tenant_id;
+    none.max_concurrent_calls = -1;
+    call_policy_t policy;
+    policy_resolve(cfg, &none, &policy);
+    transfer_ctx_t x = {cfg, &policy, t, "unavailable", from};
+    twiml_doc_t *doc = twiml_doc_new();
+    int attempt = 0;
+    const char *dialed;
+    if (policy.targets[0] != NULL && doc != NULL)
+        transfer_render(doc, &x, &attempt, &dialed);
+    else
+        plan_goodbye(doc, TWILIO_APOLOGY);
+    twilio_send_doc(t, 200, doc);
+}
+
+void voice_inbound(http_req_t *r)
+{
+    twilio_req_t t;
+    if (twilio_begin(r, &t) != 0)
+        return;
+    const config_t *cfg = &r->w->app->cfg;
+    store_t *st = r->w->store;
+    const char *sid = twilio_param(&t, "CallSid"), *from = twilio_param(&t, "From"), *to = twilio_param(&t, "To");
+    if (!twilio_sid_valid(sid, "CA")) {
+        log_warn("twilio.bad_request", "rid=%s why=\"CallSid missing or malformed\"", r->rid);
+        twilio_send_apology(r, 400);
+        return;
+    }
+    store_tenant_t tenant;
+    int rc = store_tenant_for_number(st, to, cfg->default_tenant_id, &tenant);
+    if (rc != 0) {
+        log_error("db.error", "rid=%s op=tenant_for_number error=\"%s\"", r->rid,
+                  rc < 0 ? store_errmsg(st) : "default tenant missing");
+        answer_without_store(&t, from);
+        return;
+    }
+    call_policy_t policy;
+    policy_resolve(cfg, &tenant, &policy);
+
+    char session[33];
+    twilio_session_id(session);
+    json_t *ev = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?}", "from", from, "to", to, "caller_name",
+                           twilio_param(&t, "CallerName"), "from_country", twilio_param(&t, "FromCountry"),
+                           "forwarded_from", twilio_param(&t, "ForwardedFrom"));
+    char *json = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    store_inbound_t in = {session, tenant.id, sid, from, to, twilio_param(&t, "CallStatus"), policy.max_calls, json};
+    store_call_t call;
+    int created = 0, rejected = 0;
+    rc = store_call_start_inbound(st, &in, &call, &created, &rejected);
+    free(json);
+    if (rc != 0) {
+        log_error("db.error", "rid=%s op=call_start error=\"%s\"", r->rid, store_errmsg(st));
+        answer_without_store(&t, from);
+        return;
+    }
+    log_info("call.event", "rid=%s session=%s call_sid=%s type=%s tenant=%ld", r->rid, call.session_id, sid,
+             !created   ? "call.retried"
+             : rejected ? "call.rejected"
+                        : "call.started",
+             tenant.id);
+
+    if (rejected || (call.ended && !created)) {
+        twiml_doc_t *doc = twiml_doc_new();
+        plan_reject_busy(doc, "All of our lines are busy right now. Please call again later.");
+        twilio_send_doc(&t, 200, doc);
+        return;
+    }
+    if (policy.ai == AI_NONE || policy.transfer_first) {
+        transfer_answer(&t, &call, &policy, 0);
+        return;
+    }
+    char tenant_id[24];
+    snprintf(tenant_id, sizeof(tenant_id), "%ld", tenant.id);
+    plan_stream_t p = {
+        /* the echo agent cannot speak, so a configured greeting is said first */
+        .greeting = policy.ai == AI_ECHO ? policy.greeting : NULL,
+        .action_url = twilio_url(&t, "/twilio/connect_action?session=%s", call.session_id),
+        .stream_url = twilio_stream_url(&t),
+        .session_id = call.session_id,
+        .tenant_id = tenant_id,
+    };
+    twiml_doc_t *doc = twiml_doc_new();
+    plan_ai_stream(doc, &p);
+    twilio_send_doc(&t, 200, doc);
+}
+
+void voice_connect_action(http_req_t *r)
+{
+    twilio_req_t t;
+    if (twilio_begin(r, &t) != 0)
+        return;
+    store_t *st = r->w->store;
+    const char *session = twilio_query(&t, "session");
+    store_call_t call;
+    int rc = session != NULL ? store_call_by_session(st, session, &call) : 1;
+    if (rc != 0) {
+        if (rc < 0)
+            log_error("db.error", "rid=%s op=call_by_session error=\"%s\"", r->rid, store_errmsg(st));
+        else
+            log_warn("twilio.unknown_session", "rid=%s session=%.40s", r->rid, session ? session : "-");
+        twilio_send_apology(r, 200);
+        return;
+    }
+    twilio_event(r, &call, "stream.ended",
+                 json_pack("{s:s, s:s?}", "next_action", call.next_action[0] ? call.next_action : "transfer", "reason",
+                           call.transfer_reason[0] ? call.transfer_reason : NULL));
+    if (strcmp(call.next_action, "hangup") == 0) {
+        twiml_doc_t *doc = twiml_doc_new();
+        twiml_hangup(doc);
+        twilio_send_doc(&t, 200, doc);
+        return;
+    }
+    /* the AI asked for a person, or the stream ended without a decision: a person it is */
+    store_tenant_t tenant;
+    call_policy_t policy;
+    if (store_tenant_get(st, call.tenant_id, &tenant) != 0) {
+        log_error("db.error", "rid=%s op=tenant_get error=\"%s\"", r->rid, store_errmsg(st));
+        answer_without_store(&t, call.from_number);
+        return;
+    }
+    policy_resolve(&r->w->app->cfg, &tenant, &policy);
+    transfer_answer(&t, &call, &policy, 0);
+}

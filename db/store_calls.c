@@ -147,7 +147,10 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
     if (in->limit > 0) {
         sqlite3_stmt *s =
             store_stmt_sql(st, Q_TENANT_LIVE, "SELECT COUNT(*) FROM calls WHERE tenant_id = ?1 AND ended_at IS NULL");
-        if (s == NULL || one_row(st, s, "live calls") != 0)
+        if (s == NULL)
+            goto fail;
+        sqlite3_bind_int64(s, 1, in->tenant_id);
+        if (one_row(st, s, "live calls") != 0)
             goto fail;
         live = (long)sqlite3_column_int64(s, 0);
         sqlite3_reset(s);

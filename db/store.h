@@ -25,7 +25,11 @@ typedef struct store_migration {
 extern const store_migration_t store_migrations[];
 extern const size_t store_migrations_count;
 
-/* Opens (creating when missing) the SQLite file in WAL mode with a busy timeout and foreign keys on. */
+/*
+ * Opens (creating when missing) the SQLite file in WAL mode with a busy timeout and foreign
+ * keys on. Connections never checkpoint on their own (that fsyncs): the process runs
+ * store_checkpoint() from a thread that serves no requests.
+ */
 int store_open(const char *path, store_t **out, char *err, size_t errsz);
 void store_close(store_t *st);
 const char *store_errmsg(store_t *st);
@@ -36,6 +40,20 @@ const char *store_errmsg(store_t *st);
  * *applied (may be NULL) receives how many ran.
  */
 int store_migrate(store_t *st, const store_migration_t *list, size_t n, int *applied, char *err, size_t errsz);
+
+/*
+ * Group commit. With batching on, each write function is still atomic on its own (a
+ * savepoint), but all of them join one transaction that store_batch_commit() ends: a worker
+ * commits once per event-loop iteration and only then sends the responses that depend on
+ * those writes. store_batch_pending() says a batch transaction is open. A failed commit
+ * rolls the whole batch back and returns -1.
+ */
+void store_set_batching(store_t *st, int on);
+int store_batch_pending(const store_t *st);
+int store_batch_commit(store_t *st);
+
+/* PASSIVE WAL checkpoint (never blocks writers); frame counts may be NULL. */
+int store_checkpoint(store_t *st, int *wal_frames, int *checkpointed);
 
 /* Highest applied migration version, 0 for a fresh database, -1 on error. */
 int store_schema_version(store_t *st);

@@ -1,6 +1,7 @@
 /* Tenants and calls: the inbound call record, its timeline, transfers and the status machine. */
 #include "db/store_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define TENANT_COLS                                                                                                    \
@@ -130,7 +131,13 @@ static int add_event(store_t *st, long call_id, const char *type, const char *de
 
 int store_call_event(store_t *st, long call_id, const char *type, const char *detail_json)
 {
-    return add_event(st, call_id, type, detail_json);
+    if (store_begin(st) != 0)
+        return -1;
+    if (add_event(st, call_id, type, detail_json) != 0 || store_commit(st) != 0) {
+        store_rollback(st);
+        return -1;
+    }
+    return 0;
 }
 
 int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_t *out, int *created, int *rejected)
@@ -175,8 +182,20 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
     if (add_event(st, id, "call.started", in->event_json) != 0 ||
         (over && add_event(st, id, "call.rejected", "{\"reason\":\"concurrency_limit\"}") != 0))
         goto fail;
-    if (store_call_by_sid(st, in->call_sid, out) != 0 || store_commit(st) != 0)
+    if (store_commit(st) != 0)
         goto fail;
+    /* the row as written: no need to read it back */
+    memset(out, 0, sizeof(*out));
+    out->id = id;
+    out->tenant_id = in->tenant_id;
+    out->status_seq = -1;
+    out->ended = over;
+    snprintf(out->session_id, sizeof(out->session_id), "%s", in->session_id);
+    snprintf(out->direction, sizeof(out->direction), "inbound");
+    snprintf(out->call_sid, sizeof(out->call_sid), "%s", in->call_sid);
+    snprintf(out->from_number, sizeof(out->from_number), "%s", in->from_number ? in->from_number : "");
+    snprintf(out->to_number, sizeof(out->to_number), "%s", in->to_number ? in->to_number : "");
+    snprintf(out->status, sizeof(out->status), "%s", over ? "busy" : (in->status ? in->status : "ringing"));
     *created = 1;
     *rejected = over;
     return 0;
@@ -237,7 +256,15 @@ int store_call_set_next_action(store_t *st, long call_id, const char *action, co
     sqlite3_bind_text(s, 2, action, -1, SQLITE_STATIC);
     if (reason != NULL)
         sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
-    return store_exec_stmt(st, s, "next action");
+    if (store_begin(st) != 0) {
+        sqlite3_reset(s);
+        return -1;
+    }
+    if (store_exec_stmt(st, s, "next action") != 0 || store_commit(st) != 0) {
+        store_rollback(st);
+        return -1;
+    }
+    return 0;
 }
 
 int store_status_rank(const char *status)

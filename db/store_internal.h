@@ -29,12 +29,17 @@ typedef enum {
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
+    Q_SAVEPOINT,
+    Q_RELEASE,
+    Q_ROLLBACK_TO,
     Q__COUNT
 } query_id_t;
 
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmts[Q__COUNT];
+    int batching;   /* units join one transaction until store_batch_commit() */
+    int batch_open; /* that transaction has begun */
     char errbuf[256];
 };
 
@@ -46,7 +51,8 @@ int store_fail(store_t *st, const char *what);
 
 /* Runs a statement that returns no rows. 0 or -1 (errmsg set). */
 int store_exec_stmt(store_t *st, sqlite3_stmt *s, const char *what);
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK through cached statements. */
+/* A unit of work: atomic on its own. Without batching BEGIN IMMEDIATE / COMMIT / ROLLBACK;
+ * with batching a savepoint inside the open batch transaction (begun on first use). */
 int store_begin(store_t *st);
 int store_commit(store_t *st);
 void store_rollback(store_t *st);

@@ -46,29 +46,76 @@ int store_exec_stmt(store_t *st, sqlite3_stmt *s, const char *what)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_fail(st, what);
 }
 
+static int run_q(store_t *st, query_id_t q, const char *sql, const char *what)
+{
+    sqlite3_stmt *s = store_stmt_sql(st, q, sql);
+    return s == NULL ? -1 : store_exec_stmt(st, s, what);
+}
+
 int store_begin(store_t *st)
 {
-    sqlite3_stmt *s = store_stmt_sql(st, Q_BEGIN, "BEGIN IMMEDIATE");
-    return s == NULL ? -1 : store_exec_stmt(st, s, "begin");
+    if (!st->batching)
+        return run_q(st, Q_BEGIN, "BEGIN IMMEDIATE", "begin");
+    if (!st->batch_open) {
+        if (run_q(st, Q_BEGIN, "BEGIN IMMEDIATE", "begin") != 0)
+            return -1;
+        st->batch_open = 1;
+    }
+    return run_q(st, Q_SAVEPOINT, "SAVEPOINT unit", "savepoint");
 }
 
 int store_commit(store_t *st)
 {
-    sqlite3_stmt *s = store_stmt_sql(st, Q_COMMIT, "COMMIT");
-    return s == NULL ? -1 : store_exec_stmt(st, s, "commit");
+    if (st->batching)
+        return run_q(st, Q_RELEASE, "RELEASE unit", "release");
+    return run_q(st, Q_COMMIT, "COMMIT", "commit");
 }
 
 void store_rollback(store_t *st)
 {
     if (sqlite3_get_autocommit(st->db))
         return;
-    sqlite3_stmt *s = store_stmt_sql(st, Q_ROLLBACK, "ROLLBACK");
-    if (s != NULL) {
-        char keep[sizeof(st->errbuf)];
-        memcpy(keep, st->errbuf, sizeof(keep)); /* the caller reports the first failure, not this */
-        store_exec_stmt(st, s, "rollback");
-        memcpy(st->errbuf, keep, sizeof(keep));
+    char keep[sizeof(st->errbuf)];
+    memcpy(keep, st->errbuf, sizeof(keep)); /* the caller reports the first failure, not this */
+    if (st->batching) {
+        /* undo this unit only; the batch's earlier units stay */
+        if (run_q(st, Q_ROLLBACK_TO, "ROLLBACK TO unit", "rollback to") == 0)
+            run_q(st, Q_RELEASE, "RELEASE unit", "release");
+    } else {
+        run_q(st, Q_ROLLBACK, "ROLLBACK", "rollback");
     }
+    memcpy(st->errbuf, keep, sizeof(keep));
+}
+
+void store_set_batching(store_t *st, int on)
+{
+    st->batching = on;
+}
+
+int store_batch_pending(const store_t *st)
+{
+    return st->batch_open;
+}
+
+int store_batch_commit(store_t *st)
+{
+    if (!st->batch_open)
+        return 0;
+    st->batch_open = 0;
+    if (run_q(st, Q_COMMIT, "COMMIT", "batch commit") == 0)
+        return 0;
+    char keep[sizeof(st->errbuf)];
+    memcpy(keep, st->errbuf, sizeof(keep));
+    if (!sqlite3_get_autocommit(st->db))
+        run_q(st, Q_ROLLBACK, "ROLLBACK", "rollback");
+    memcpy(st->errbuf, keep, sizeof(keep));
+    return -1;
+}
+
+int store_checkpoint(store_t *st, int *wal_frames, int *checkpointed)
+{
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, wal_frames, checkpointed);
+    return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : store_fail(st, "checkpoint");
 }
 
 void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t dstsz)
@@ -105,8 +152,10 @@ int store_open(const char *path, store_t **out, char *err, size_t errsz)
     sqlite3_extended_result_codes(st->db, 1);
     char *msg = NULL;
     /* journal_mode answers a row; exec ignores it. WAL lets workers read while one writes. */
-    if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL, NULL,
-                     &msg) != SQLITE_OK) {
+    if (sqlite3_exec(st->db, /* checkpoints (and their fsync) run off the workers' loops: store_checkpoint() */
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                     "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;",
+                     NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errsz, "DATABASE_PATH: cannot use %s: %s", path, msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         store_close(st);

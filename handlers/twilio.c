@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static form_t *parse_into_pool(h2o_mem_pool_t *pool, const char *s, size_t len, int *err)
 {
@@ -54,12 +55,18 @@ static const char *base_url(http_req_t *r)
     return out;
 }
 
+static void apology_on_store_failure(http_req_t *r)
+{
+    twilio_send_apology(r, 200);
+}
+
 int twilio_begin(http_req_t *r, twilio_req_t *t)
 {
     h2o_req_t *req = r->req;
     const config_t *cfg = &r->w->app->cfg;
     memset(t, 0, sizeof(*t));
     t->r = r;
+    r->on_store_failure = apology_on_store_failure; /* Twilio always gets TwiML */
     t->base_url = base_url(r);
     int err;
     size_t qlen = 0;
@@ -211,9 +218,16 @@ void twilio_event(http_req_t *r, const store_call_t *call, const char *type, jso
 
 void twilio_session_id(char out[33])
 {
+    /* 48 bits of milliseconds, then 80 random bits: unguessable, and new rows land on the
+     * rightmost page of the session index instead of a random one (fewer pages per commit) */
     static const char hex[] = "0123456789abcdef";
     unsigned char raw[16];
-    RAND_bytes(raw, sizeof(raw));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    for (int i = 0; i < 6; i++)
+        raw[i] = (unsigned char)(ms >> (40 - 8 * i));
+    RAND_bytes(raw + 6, 10);
     for (int i = 0; i < 16; i++) {
         out[2 * i] = hex[raw[i] >> 4];
         out[2 * i + 1] = hex[raw[i] & 15];

@@ -27,6 +27,8 @@ static void on_dispose(void *p)
 {
     http_req_t *r = p;
     r->w->inflight--;
+    if (h2o_linklist_is_linked(&r->deferred)) /* the client left before the commit */
+        h2o_linklist_unlink(&r->deferred);
     char path[300];
     /* integer microseconds: float formatting was a visible share of a request's CPU */
     log_info("http.request", "rid=%s worker=%d method=%s path=%s status=%d dur_us=%llu", r->rid, r->w->id, r->method,
@@ -114,7 +116,7 @@ void http_add_header(http_req_t *r, const char *name, const char *value)
     h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 1, NULL, v.base, v.len);
 }
 
-void http_send(http_req_t *r, int status, const char *content_type, const char *body, size_t len)
+static void send_now(http_req_t *r, int status, const char *content_type, const char *body, size_t len)
 {
     h2o_req_t *req = r->req;
     r->status = status;
@@ -127,6 +129,36 @@ void http_send(http_req_t *r, int status, const char *content_type, const char *
     if (r->w->state != WORKER_RUNNING)
         req->http1_is_persistent = 0;
     h2o_send_inline(req, body, len);
+}
+
+void http_send(http_req_t *r, int status, const char *content_type, const char *body, size_t len)
+{
+    if (!store_batch_pending(r->w->store)) {
+        send_now(r, status, content_type, body, len);
+        return;
+    }
+    /* what this answer says may rest on writes not yet committed: hold it until they are */
+    r->status = status;
+    r->deferred_type = content_type;
+    r->deferred_body = h2o_strdup(&r->req->pool, body, len);
+    h2o_linklist_insert(&r->w->deferred, &r->deferred);
+}
+
+void http_flush_deferred(worker_t *w, int committed)
+{
+    while (!h2o_linklist_is_empty(&w->deferred)) {
+        http_req_t *r = H2O_STRUCT_FROM_MEMBER(http_req_t, deferred, w->deferred.next);
+        h2o_linklist_unlink(&r->deferred);
+        if (committed) {
+            send_now(r, r->status, r->deferred_type, r->deferred_body.base, r->deferred_body.len);
+        } else if (r->on_store_failure != NULL) {
+            r->on_store_failure(r);
+        } else {
+            static const char body[] =
+                "{\"error\":{\"code\":\"db_unavailable\",\"message\":\"the change could not be saved\"}}\n";
+            send_now(r, 503, "application/json", body, sizeof(body) - 1);
+        }
+    }
 }
 
 void http_send_json(http_req_t *r, int status, json_t *body)

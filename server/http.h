@@ -16,7 +16,9 @@ struct worker;
 
 #define HTTP_MAX_PARAMS 4
 
-typedef struct http_req {
+typedef struct http_req http_req_t;
+
+struct http_req {
     h2o_req_t *req;
     struct worker *w;
     char rid[17];
@@ -26,7 +28,13 @@ typedef struct http_req {
     int status;
     char method[12];
     char path[256];
-} http_req_t;
+    /* a response held until the worker's group commit (see http_flush_deferred) */
+    h2o_linklist_t deferred;
+    const char *deferred_type;
+    h2o_iovec_t deferred_body;
+    /* what to answer instead when that commit fails; NULL: 503 JSON */
+    void (*on_store_failure)(http_req_t *r);
+};
 
 /* Registers the single catch-all h2o handler (which calls router_dispatch) on the global config. */
 void http_register(h2o_globalconf_t *conf);
@@ -38,6 +46,13 @@ void http_send_json(http_req_t *r, int status, json_t *body);
 /* {"error":{"code":...,"message":...,"field":...}}; field may be NULL. */
 void http_send_error(http_req_t *r, int status, const char *code, const char *message, const char *field);
 void http_add_header(http_req_t *r, const char *name, const char *value);
+
+/*
+ * Responses given while the worker's store has an uncommitted batch wait in the worker's
+ * list; the worker calls this after committing: committed=1 sends them, 0 answers each with
+ * its on_store_failure (nothing the client was told about is lost).
+ */
+void http_flush_deferred(struct worker *w, int committed);
 
 /* The request header value (first occurrence) or {NULL, 0}. name must be lowercase. */
 h2o_iovec_t http_header(const http_req_t *r, const char *name);

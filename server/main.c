@@ -5,10 +5,12 @@
 #include <libwebsockets.h>
 #include <openssl/rand.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db/store.h"
@@ -96,6 +98,29 @@ out:
     return rc;
 }
 
+/* The main thread waits for a signal and meanwhile checkpoints the WAL once a second: the
+ * checkpoint's fsync stays off the workers' loops. Returns the signal. */
+static int wait_and_checkpoint(const config_t *cfg, const sigset_t *sigs)
+{
+    char err[256];
+    store_t *st = NULL;
+    if (store_open(cfg->database_path, &st, err, sizeof(err)) != 0)
+        log_error("db.checkpointer", "error=\"%s\"", err);
+    struct timespec tick = {1, 0};
+    int sig;
+    while ((sig = sigtimedwait(sigs, NULL, &tick)) < 0) {
+        int frames = 0, done = 0;
+        if (st != NULL && store_checkpoint(st, &frames, &done) != 0)
+            log_error("db.checkpoint_failed", "error=\"%s\"", store_errmsg(st));
+        else if (frames > 0)
+            log_debug("db.checkpoint", "wal_frames=%d checkpointed=%d", frames, done);
+    }
+    if (st != NULL)
+        store_checkpoint(st, NULL, NULL);
+    store_close(st);
+    return sig;
+}
+
 static int serve(app_t *app)
 {
     config_t *cfg = &app->cfg;
@@ -143,8 +168,7 @@ static int serve(app_t *app)
     if (started == nworkers) {
         log_info("server.listening", "port=%d tls_port=%d workers=%d version=%s", cfg->port, cfg->tls_port, nworkers,
                  SB_VERSION);
-        int sig = 0;
-        sigwait(&sigs, &sig);
+        int sig = wait_and_checkpoint(cfg, &sigs);
         log_info("server.stopping", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         rc = 0;
     }
@@ -213,6 +237,8 @@ int main(int argc, char **argv)
     if (app.cfg.workers > MAX_WORKERS)
         app.cfg.workers = MAX_WORKERS;
     log_init((log_level_t)app.cfg.log_level);
+    /* every connection belongs to one thread: no global allocator statistics (and their mutex) */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);

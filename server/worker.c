@@ -1,4 +1,5 @@
 #include "server/worker.h"
+#include "server/http.h"
 #include "server/log.h"
 
 #include <libwebsockets.h>
@@ -75,8 +76,25 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+/* After the poll phase: one commit for every write the iteration's requests made, then the
+ * answers that waited for it. */
+static void on_commit_check(uv_check_t *c)
+{
+    worker_t *w = c->data;
+    if (!store_batch_pending(w->store))
+        return;
+    int rc = store_batch_commit(w->store);
+    if (rc != 0)
+        log_error("db.commit_failed", "worker=%d error=\"%s\"", w->id, store_errmsg(w->store));
+    http_flush_deferred(w, rc == 0);
+}
+
 static void release_resources(worker_t *w)
 {
+    if (w->store != NULL && store_batch_pending(w->store))
+        on_commit_check(&w->commit_check);
+    uv_check_stop(&w->commit_check);
+    close_handle((uv_handle_t *)&w->commit_check);
     uv_timer_stop(&w->shutdown_timer);
     close_handle((uv_handle_t *)&w->shutdown_timer);
     close_handle((uv_handle_t *)&w->stop_async);
@@ -195,9 +213,14 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
     w->fd_plain = fd_plain;
     w->fd_tls = fd_tls;
     h2o_linklist_init_anchor(&w->conns);
+    h2o_linklist_init_anchor(&w->deferred);
     if (store_open(app->cfg.database_path, &w->store, w->errbuf, sizeof(w->errbuf)) != 0)
         return -1;
+    store_set_batching(w->store, 1);
     uv_loop_init(&w->loop);
+    uv_check_init(&w->loop, &w->commit_check);
+    w->commit_check.data = w;
+    uv_check_start(&w->commit_check, on_commit_check);
     h2o_context_init(&w->h2o, &w->loop, (h2o_globalconf_t *)&app->h2o);
     w->accept_plain.ctx = &w->h2o;
     w->accept_plain.hosts = app->h2o.hosts;

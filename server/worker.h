@@ -48,7 +48,9 @@ typedef struct worker {
     struct lws_context *lws;
     curlm_t *curl;
     store_t *store;
-    h2o_linklist_t conns; /* open client connections, for a forced close at the deadline */
+    uv_check_t commit_check; /* group commit after each loop iteration's I/O */
+    h2o_linklist_t deferred; /* http_req_t responses waiting for that commit */
+    h2o_linklist_t conns;    /* open client connections, for a forced close at the deadline */
     size_t nconns;
     size_t inflight; /* requests between dispatch and dispose */
     uint64_t req_seq;

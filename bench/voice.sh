@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# A signed POST /twilio/voice (signature check, tenant lookup, call row and event insert,
+# TwiML render) on one worker, against a bare h2o handler with a fixed body, in the same run.
+#   bench/voice.sh [duration_s=10] [connections=32]
+# Each request carries its own CallSid (pre-signed bodies), so every one inserts a row until
+# the list wraps around; then requests are retries of known calls (a lookup, no insert).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dur=${1:-10}
+conns=${2:-32}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DSB_TESTS=OFF -DSB_BENCH=ON >/dev/null
+cmake --build build/release -j"$(nproc)" >/dev/null
+
+work=$(mktemp -d)
+trap 'kill $sb_pid $bare_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+token=bench-token-0123456789
+base=https://voice.example.com
+node bench/sign_bodies.mjs "$work/bodies.tsv" 400000 "$token" "$base/twilio/voice"
+
+(cd "$work" && PORT=0 TLS_PORT=off WORKERS=1 BIND_ADDRESS=127.0.0.1 LOG_LEVEL=info TWILIO_AUTH_TOKEN=$token \
+  PUBLIC_BASE_URL=$base AI_PROVIDER=echo MAX_CONCURRENT_CALLS=0 exec "$OLDPWD/build/release/switchboard" 2>"$work/sb.log") &
+sb_pid=$!
+bare_port=$((20000 + RANDOM % 20000))
+build/release/bench_bare_h2o "$bare_port" 2>"$work/bare.log" &
+bare_pid=$!
+for _ in $(seq 100); do grep -q server.listening "$work/sb.log" 2>/dev/null && grep -q listening "$work/bare.log" && break; sleep 0.05; done
+sb_port=$(grep -o 'server.listening port=[0-9]*' "$work/sb.log" | grep -o '[0-9]*$')
+
+run() { wrk -t1 -c"$conns" -d"${dur}s" --latency "$@" | tee "$work/last.txt" >&2; cp "$work/last.txt" "$work/$RUN.txt"; }
+echo "== bare h2o" >&2; RUN=bare run "http://127.0.0.1:$bare_port/"
+echo "== switchboard signed POST /twilio/voice (1 worker)" >&2
+RUN=sb run -s bench/voice.lua "http://127.0.0.1:$sb_port" -- "$work/bodies.tsv"
+rows=$(sqlite3 "$work/data/switchboard.db" 'SELECT COUNT(*) FROM calls' 2>/dev/null || echo '?')
+non2xx=$(grep -o 'Non-2xx or 3xx responses: [0-9]*' "$work/sb.txt" || true)
+rps() { grep 'Requests/sec' "$work/$1.txt" | awk '{print $2}'; }
+p99() { grep ' 99%' "$work/$1.txt" | awk '{print $2}'; }
+b=$(rps bare); s=$(rps sb)
+printf '\nconnections=%s duration=%ss calls inserted=%s %s\n' "$conns" "$dur" "$rows" "$non2xx"
+printf 'bare h2o:                 %10.0f req/s  p99 %s\n' "$b" "$(p99 bare)"
+printf 'switchboard /twilio/voice: %9.0f req/s  p99 %s\n' "$s" "$(p99 sb)"
+awk -v s="$s" -v b="$b" 'BEGIN { printf "ratio:                    %.2f of bare h2o (target: at least 0.40, p99 under 2 ms)\n", s / b }'

@@ -150,6 +150,113 @@ static void tenant_and_active_calls(void **state)
     store_close(st);
 }
 
+static store_t *open_migrated(void)
+{
+    store_t *st;
+    char err[256];
+    assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
+    assert_int_equal(store_migrate(st, store_migrations, store_migrations_count, NULL, err, sizeof(err)), 0);
+    assert_int_equal(store_tenant_ensure(st, 1, "default"), 1);
+    return st;
+}
+
+static void inbound_calls_and_limit(void **state)
+{
+    (void)state;
+    store_t *st = open_migrated();
+    store_call_t c;
+    int created, rejected;
+    store_inbound_t in = {"s-1", 1, "CA01", "+14155550111", "+14155550100", "ringing", 2, "{}"};
+    assert_int_equal(store_call_start_inbound(st, &in, &c, &created, &rejected), 0);
+    assert_true(created);
+    assert_false(rejected);
+    assert_string_equal(c.session_id, "s-1");
+    /* a retried webhook: the first row, not a new one */
+    store_inbound_t again = {"s-other", 1, "CA01", "+14155550111", "+14155550100", "ringing", 2, "{}"};
+    assert_int_equal(store_call_start_inbound(st, &again, &c, &created, &rejected), 0);
+    assert_false(created);
+    assert_string_equal(c.session_id, "s-1");
+    store_inbound_t second = {"s-2", 1, "CA02", "+1", "+2", NULL, 2, NULL};
+    assert_int_equal(store_call_start_inbound(st, &second, &c, &created, &rejected), 0);
+    assert_false(rejected);
+    store_inbound_t third = {"s-3", 1, "CA03", "+1", "+2", NULL, 2, NULL};
+    assert_int_equal(store_call_start_inbound(st, &third, &c, &created, &rejected), 0);
+    assert_true(created);
+    assert_true(rejected);
+    assert_true(c.ended);
+    assert_string_equal(c.status, "busy");
+    assert_int_equal(store_call_by_session(st, "s-3", &c), 0);
+    assert_string_equal(c.call_sid, "CA03");
+    assert_int_equal(store_call_by_session(st, "nope", &c), 1);
+    store_close(st);
+    assert_int_equal(query_long("SELECT COUNT(*) FROM call_events WHERE type = 'call.rejected'"), 1);
+}
+
+static int status(store_t *st, const char *s, long seq)
+{
+    store_status_t in = {"CA01", s, seq, -1, -1, NULL, NULL};
+    int applied = -1;
+    assert_int_equal(store_call_status(st, &in, &applied), 0);
+    return applied;
+}
+
+static void status_machine(void **state)
+{
+    (void)state;
+    store_t *st = open_migrated();
+    store_call_t c;
+    int created, rejected;
+    store_inbound_t in = {"s-1", 1, "CA01", "+1", "+2", "ringing", 0, NULL};
+    assert_int_equal(store_call_start_inbound(st, &in, &c, &created, &rejected), 0);
+    assert_true(status(st, "in-progress", 1));
+    assert_false(status(st, "ringing", 0));     /* older */
+    assert_false(status(st, "in-progress", 1)); /* duplicate */
+    assert_true(status(st, "completed", 3));
+    assert_false(status(st, "in-progress", 2)); /* late, and after a terminal state */
+    assert_false(status(st, "busy", 4));        /* terminal is final */
+    assert_false(status(st, "teleported", 5));  /* unknown word: recorded, ignored */
+    assert_int_equal(store_call_by_sid(st, "CA01", &c), 0);
+    assert_string_equal(c.status, "completed");
+    assert_int_equal(c.status_seq, 3);
+    assert_true(c.ended);
+    store_status_t unknown = {"CA99", "completed", 1, -1, -1, NULL, NULL};
+    int applied;
+    assert_int_equal(store_call_status(st, &unknown, &applied), 1);
+    assert_int_equal(store_status_rank("queued"), 0);
+    assert_int_equal(store_status_rank("no-answer"), 4);
+    assert_int_equal(store_status_rank("x"), -1);
+    store_close(st);
+}
+
+static void group_commit(void **state)
+{
+    (void)state;
+    store_t *st = open_migrated();
+    store_set_batching(st, 1);
+    store_call_t c;
+    int created, rejected;
+    store_inbound_t a = {"s-a", 1, "CA0a", "+1", "+2", NULL, 0, NULL};
+    assert_int_equal(store_call_start_inbound(st, &a, &c, &created, &rejected), 0);
+    assert_true(store_batch_pending(st));
+    long id_a = c.id;
+    /* a unit that fails (a second call with the same session id) undoes only itself */
+    store_inbound_t dup = {"s-a", 1, "CA0b", "+1", "+2", NULL, 0, NULL};
+    assert_int_equal(store_call_start_inbound(st, &dup, &c, &created, &rejected), -1);
+    assert_int_equal(store_call_transfer_begin(st, id_a, 0, "sip:2000@pbx.example.com", "{}"), 0);
+    /* another connection sees nothing until the batch commits */
+    assert_int_equal(query_long("SELECT COUNT(*) FROM calls"), 0);
+    assert_int_equal(store_batch_commit(st), 0);
+    assert_false(store_batch_pending(st));
+    assert_int_equal(query_long("SELECT COUNT(*) FROM calls"), 1);
+    assert_int_equal(query_long("SELECT transfer_attempt FROM calls WHERE session_id = 's-a'"), 0);
+    assert_int_equal(query_long("SELECT COUNT(*) FROM call_events"), 2);
+    assert_int_equal(store_batch_commit(st), 0); /* nothing open: nothing to do */
+    int frames = -1, done = -1;
+    assert_int_equal(store_checkpoint(st, &frames, &done), 0);
+    assert_true(frames >= 0);
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +264,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(wal_and_busy_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_migration_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(tenant_and_active_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(inbound_calls_and_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(status_machine, setup, teardown),
+        cmocka_unit_test_setup_teardown(group_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

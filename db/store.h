@@ -10,6 +10,7 @@
 #ifndef SB_STORE_H
 #define SB_STORE_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 typedef struct store store_t;
@@ -77,6 +78,9 @@ typedef struct store_tenant {
     char primary_target[256], secondary_target[256], voicemail_target[256];
     char caller_id_policy[16];
     long max_concurrent_calls;
+    char amd_action[16]; /* hangup, message; "" = hangup */
+    char amd_message[STORE_TEXT];
+    char agent_instructions[2048]; /* JSON object agent_type -> instructions */
 } store_tenant_t;
 
 /* The tenant that owns DID `number`, else tenant `fallback_id`. 0 found, 1 neither exists, -1 error. */
@@ -98,6 +102,7 @@ typedef struct store_call {
     int transfer_attempt;
     char transfer_target[256];
     char transfer_reason[256];
+    char agent_type[32];
 } store_call_t;
 
 typedef struct store_inbound {
@@ -132,10 +137,11 @@ int store_call_set_next_action(store_t *st, long call_id, const char *action, co
 
 typedef struct store_status {
     const char *call_sid, *status;
-    long seq;        /* SequenceNumber; -1 when absent */
-    long duration_s; /* CallDuration; -1 when absent */
-    long sip_code;   /* SipResponseCode; -1 when absent */
-    const char *at;  /* Timestamp as sent, may be NULL */
+    const char *session_id; /* when set, the call is found by session (and learns call_sid) */
+    long seq;               /* SequenceNumber; -1 when absent */
+    long duration_s;        /* CallDuration; -1 when absent */
+    long sip_code;          /* SipResponseCode; -1 when absent */
+    const char *at;         /* Timestamp as sent, may be NULL */
     const char *event_json;
 } store_status_t;
 
@@ -159,5 +165,74 @@ typedef struct store_recording {
 } store_recording_t;
 /* 1 when the call is unknown, 0 done, -1 error. */
 int store_call_recording(store_t *st, const store_recording_t *r);
+
+/* ---- outbound sessions and the application API --------------------------------------- */
+
+/* The customer with external_id in the tenant, created (with phone) when new; *id receives it. */
+int store_customer_upsert(store_t *st, long tenant_id, const char *external_id, const char *phone, long *id);
+
+typedef struct store_outbound {
+    const char *session_id;
+    long tenant_id;
+    const char *customer_external_id;
+    const char *to, *from, *agent_type;
+    const char *idempotency_key; /* NULL: none */
+} store_outbound_t;
+
+/*
+ * Creates the session row of an outbound call (status "initiating") and its customer, in one
+ * unit. With an idempotency key already used in the tenant: nothing is written, *existing is
+ * 1, out is that session and saved_response receives the answer stored for it ("" while the
+ * first request is still in flight).
+ */
+int store_outbound_create(store_t *st, const store_outbound_t *in, store_call_t *out, int *existing,
+                          char *saved_response, size_t saved_size);
+
+/* The outcome of placing the call: Twilio's sid and status (a NULL sid: simulated, the row
+ * ends), or the failure (the row ends). response_json is what the API answered, kept for an
+ * idempotent retry; release_key frees the idempotency key instead (a transient failure the
+ * client should be able to retry for real). */
+int store_outbound_placed(store_t *st, long call_id, const char *call_sid, const char *status,
+                          const char *response_json);
+int store_outbound_failed(store_t *st, long call_id, const char *status, int error_code, const char *message,
+                          const char *response_json, int release_key);
+
+/* AnsweredBy of answering-machine detection, with its event. */
+int store_call_amd(store_t *st, long call_id, const char *answered_by, const char *event_json);
+
+typedef struct store_call_filter {
+    long tenant_id;
+    const char *status, *direction, *from, *to;
+    const char *since, *until; /* ISO-8601, compared with started_at */
+    long before_id;            /* cursor: rows with a smaller id */
+    int limit;
+} store_call_filter_t;
+
+/* Newest first. *rows is a new JSON array the caller releases (json_decref); *next_cursor is
+ * the id to continue from, 0 at the end. */
+int store_calls_list(store_t *st, const store_call_filter_t *f, json_t **rows, long *next_cursor);
+
+/* The call with its events, transcript, bookings, tickets and recording, or 1 when the tenant
+ * has no such session. *out is a new JSON object the caller releases. */
+int store_call_detail(store_t *st, long tenant_id, const char *session_id, json_t **out);
+
+/* ---- tenants (admin API) ---- */
+int store_tenants_list(store_t *st, long only_id, json_t **rows);
+/* 1 when unknown. */
+int store_tenant_detail(store_t *st, long id, json_t **out);
+
+typedef struct store_tenant_input {
+    const char *name, *greeting, *ai_provider, *ai_voice, *ai_instructions, *inbound_mode;
+    const char *primary_target, *secondary_target, *voicemail_target, *caller_id_policy;
+    const char *amd_action, *amd_message, *agent_instructions;
+    long max_concurrent_calls;  /* -1: setting */
+    const char *const *numbers; /* NULL: keep the DIDs; else the full list */
+    size_t nnumbers;
+} store_tenant_input_t;
+
+/* Creates (id 0) or replaces a tenant's settings. 0 ok (*out_id), 1 unknown id, 2 a number
+ * belongs to another tenant (conflict_number receives it), -1 error. */
+int store_tenant_save(store_t *st, long id, const store_tenant_input_t *in, long *out_id, char *conflict_number,
+                      size_t conflict_size);
 
 #endif

@@ -6,11 +6,11 @@
 
 #define TENANT_COLS                                                                                                    \
     "id, name, greeting, ai_provider, inbound_mode, primary_target, secondary_target, voicemail_target, "              \
-    "caller_id_policy, COALESCE(max_concurrent_calls, -1)"
+    "caller_id_policy, COALESCE(max_concurrent_calls, -1), amd_action, amd_message, agent_instructions"
 
 #define CALL_COLS                                                                                                      \
     "id, session_id, tenant_id, direction, call_sid, from_number, to_number, status, status_seq, "                     \
-    "ended_at IS NOT NULL, next_action, transfer_attempt, transfer_target, transfer_reason"
+    "ended_at IS NOT NULL, next_action, transfer_attempt, transfer_target, transfer_reason, agent_type"
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -27,9 +27,12 @@ static void read_tenant(sqlite3_stmt *s, store_tenant_t *t)
     store_col_text(s, 7, t->voicemail_target, sizeof(t->voicemail_target));
     store_col_text(s, 8, t->caller_id_policy, sizeof(t->caller_id_policy));
     t->max_concurrent_calls = (long)sqlite3_column_int64(s, 9);
+    store_col_text(s, 10, t->amd_action, sizeof(t->amd_action));
+    store_col_text(s, 11, t->amd_message, sizeof(t->amd_message));
+    store_col_text(s, 12, t->agent_instructions, sizeof(t->agent_instructions));
 }
 
-static void read_call(sqlite3_stmt *s, store_call_t *c)
+void store_read_call(sqlite3_stmt *s, store_call_t *c)
 {
     memset(c, 0, sizeof(*c));
     c->id = (long)sqlite3_column_int64(s, 0);
@@ -46,6 +49,7 @@ static void read_call(sqlite3_stmt *s, store_call_t *c)
     c->transfer_attempt = sqlite3_column_int(s, 11);
     store_col_text(s, 12, c->transfer_target, sizeof(c->transfer_target));
     store_col_text(s, 13, c->transfer_reason, sizeof(c->transfer_reason));
+    store_col_text(s, 14, c->agent_type, sizeof(c->agent_type));
 }
 
 /* Steps a one-row query: 0 row read, 1 no row, -1 error. */
@@ -100,7 +104,7 @@ static int get_call(store_t *st, query_id_t q, const char *sql, const char *key,
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     int rc = one_row(st, s, "call");
     if (rc == 0) {
-        read_call(s, out);
+        store_read_call(s, out);
         sqlite3_reset(s);
     }
     return rc;
@@ -287,12 +291,23 @@ int store_call_status(store_t *st, const store_status_t *in, int *applied)
     if (store_begin(st) != 0)
         return -1;
     store_call_t c;
-    int rc = store_call_by_sid(st, in->call_sid, &c);
+    int rc = in->session_id != NULL ? store_call_by_session(st, in->session_id, &c)
+                                    : store_call_by_sid(st, in->call_sid, &c);
     if (rc != 0) {
         store_rollback(st);
         return rc;
     }
-    int old_rank = store_status_rank(c.status);
+    /* an outbound call's first callbacks can beat the REST answer that names its sid */
+    if (c.call_sid[0] == '\0' && in->call_sid != NULL) {
+        sqlite3_stmt *s = store_stmt_sql(st, Q_SET_SID, "UPDATE calls SET call_sid = ?2 WHERE id = ?1");
+        if (s == NULL)
+            goto fail;
+        sqlite3_bind_int64(s, 1, c.id);
+        sqlite3_bind_text(s, 2, in->call_sid, -1, SQLITE_STATIC);
+        if (store_exec_stmt(st, s, "set sid") != 0)
+            goto fail;
+    }
+    int old_rank = store_status_rank(c.status); /* "initiating", "simulation": -1, any status moves on */
     /* a terminal state is final; otherwise a newer callback (by sequence number when both have
      * one) may move the state forward, never back */
     int newer = in->seq < 0 || c.status_seq < 0 || in->seq > c.status_seq;

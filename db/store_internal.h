@@ -26,6 +26,26 @@ typedef enum {
     Q_NEXT_ACTION,
     Q_STATUS_UPDATE,
     Q_RECORDING_UPDATE,
+    Q_SET_SID,
+    Q_CUSTOMER_FIND,
+    Q_CUSTOMER_INSERT,
+    Q_IDEM_FIND,
+    Q_OUTBOUND_INSERT,
+    Q_OUTBOUND_PLACED,
+    Q_OUTBOUND_FAILED,
+    Q_AMD,
+    Q_CALL_DETAIL,
+    Q_CALL_EVENTS,
+    Q_CALL_TRANSCRIPT,
+    Q_CALL_BOOKINGS,
+    Q_CALL_TICKETS,
+    Q_TENANT_NUMBERS,
+    Q_TENANT_INSERT,
+    Q_TENANT_UPDATE,
+    Q_NUMBER_OWNER,
+    Q_NUMBERS_DELETE,
+    Q_NUMBER_INSERT,
+    Q_TENANTS_LIST,
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -58,5 +78,16 @@ int store_commit(store_t *st);
 void store_rollback(store_t *st);
 /* Copies a text column into a fixed buffer ("" for NULL), truncating. */
 void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t dstsz);
+/* Column i of the current row as a JSON value (null, integer, real or string). */
+json_t *store_col_json(sqlite3_stmt *s, int col);
+/* The current row as a JSON object keyed by column names. */
+json_t *store_row_json(sqlite3_stmt *s);
+/* Fills a store_call_t from a row selected with the CALL_COLS columns (store_calls.c). */
+void store_read_call(sqlite3_stmt *s, store_call_t *c);
+#define STORE_CALL_COLS                                                                                                \
+    "id, session_id, tenant_id, direction, call_sid, from_number, to_number, status, status_seq, "                     \
+    "ended_at IS NOT NULL, next_action, transfer_attempt, transfer_target, transfer_reason, agent_type"
+/* Binds a text or NULL. */
+void store_bind_text(sqlite3_stmt *s, int i, const char *v);
 
 #endif

@@ -129,6 +129,40 @@ void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t dstsz)
     dst[n] = '\0';
 }
 
+json_t *store_col_json(sqlite3_stmt *s, int col)
+{
+    switch (sqlite3_column_type(s, col)) {
+    case SQLITE_INTEGER:
+        return json_integer((json_int_t)sqlite3_column_int64(s, col));
+    case SQLITE_FLOAT:
+        return json_real(sqlite3_column_double(s, col));
+    case SQLITE_NULL:
+        return json_null();
+    default: {
+        const char *t = (const char *)sqlite3_column_text(s, col);
+        json_t *v = json_stringn(t, (size_t)sqlite3_column_bytes(s, col));
+        return v != NULL ? v : json_null(); /* not UTF-8: never break the whole answer */
+    }
+    }
+}
+
+json_t *store_row_json(sqlite3_stmt *s)
+{
+    json_t *o = json_object();
+    int n = sqlite3_column_count(s);
+    for (int i = 0; i < n; i++)
+        json_object_set_new(o, sqlite3_column_name(s, i), store_col_json(s, i));
+    return o;
+}
+
+void store_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v != NULL)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
 const char *store_errmsg(store_t *st)
 {
     return st->errbuf;

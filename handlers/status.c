@@ -42,7 +42,19 @@ void status_callback(http_req_t *r)
         json_object_set_new(ev, "duration", json_integer(duration));
     char *json = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
-    store_status_t s = {sid, status, seq, duration, sip, at, json};
+    /* /twilio/status/{session_id} (outbound sessions) finds the call by session */
+    char session[64] = "";
+    h2o_iovec_t sp = http_param(r, 0);
+    if (sp.len > 0 && sp.len < sizeof(session))
+        memcpy(session, sp.base, sp.len);
+    store_status_t s = {.call_sid = sid,
+                        .status = status,
+                        .session_id = session[0] ? session : NULL,
+                        .seq = seq,
+                        .duration_s = duration,
+                        .sip_code = sip,
+                        .at = at,
+                        .event_json = json};
     int applied = 0;
     int rc = store_call_status(st, &s, &applied);
     free(json);

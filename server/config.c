@@ -61,6 +61,12 @@ static const setting_t settings[] = {
       twilio_phone_number, 0, 0, NULL),
     S("TWILIO_API_BASE", "https://api.twilio.com", 0, "Twilio REST base URL (tests point it at a fake)", K_URL,
       twilio_api_base, 0, 0, NULL),
+    S("TWILIO_CA_FILE", NULL, 0, "extra CA certificate (PEM) trusted for TWILIO_API_BASE; for tests", K_STR,
+      twilio_ca_file, 0, 0, NULL),
+    S("TWILIO_CONNECT_TIMEOUT_MS", "3000", 0, "connect timeout of Twilio REST requests", K_INT,
+      twilio_connect_timeout_ms, 100, 60000, NULL),
+    S("TWILIO_TIMEOUT_MS", "10000", 0, "total timeout of one Twilio REST request", K_INT, twilio_timeout_ms, 500,
+      120000, NULL),
     S("AI_PROVIDER", NULL, 0, "openai, elevenlabs, echo or none (default: openai with OPENAI_API_KEY, else echo)",
       K_ENUM, ai_provider, 0, 0, ai_choices),
     S("OPENAI_API_KEY", NULL, 1, "OpenAI API key", K_STR, openai_api_key, 0, 0, NULL),
@@ -77,6 +83,8 @@ static const setting_t settings[] = {
     S("ELEVENLABS_WEBHOOK_SECRET", NULL, 1, "secret of the ElevenLabs post-call webhook signature", K_STR,
       elevenlabs_webhook_secret, 0, 0, NULL),
     S("JWT_SECRET", NULL, 1, "HS256 secret of the application API's bearer tokens", K_STR, jwt_secret, 0, 0, NULL),
+    S("JWT_ISSUER", NULL, 0, "when set, tokens must carry this iss", K_STR, jwt_issuer, 0, 0, NULL),
+    S("JWT_AUDIENCE", NULL, 0, "when set, tokens must carry this aud", K_STR, jwt_audience, 0, 0, NULL),
     S("DEFAULT_TENANT_ID", "1", 0, "tenant for numbers no tenant claims; created from these settings on first start",
       K_INT, default_tenant_id, 1, INT_MAX, NULL),
     S("PRIMARY_TRANSFER_TARGET", NULL, 0, "first transfer target: E.164 number or SIP URI", K_STR,
@@ -325,7 +333,8 @@ int config_load(config_t *cfg, const char *env_file, char *err, size_t errsz)
             cfg->tls_cert_file ? "TLS_KEY_FILE" : "TLS_CERT_FILE");
         goto fail;
     }
-    if (check_readable("TLS_CERT_FILE", cfg->tls_cert_file, err, errsz) != 0 ||
+    if (check_readable("TWILIO_CA_FILE", cfg->twilio_ca_file, err, errsz) != 0 ||
+        check_readable("TLS_CERT_FILE", cfg->tls_cert_file, err, errsz) != 0 ||
         check_readable("TLS_KEY_FILE", cfg->tls_key_file, err, errsz) != 0)
         goto fail;
     if (cfg->twilio_api_key_sid != NULL && cfg->twilio_api_key_secret == NULL) {

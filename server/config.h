@@ -27,12 +27,14 @@ typedef struct config {
 
     char *twilio_account_sid, *twilio_auth_token, *twilio_api_key_sid, *twilio_api_key_secret;
     char *twilio_phone_number, *twilio_api_base;
+    char *twilio_ca_file;
+    int twilio_connect_timeout_ms, twilio_timeout_ms;
 
     ai_provider_t ai_provider;
     char *openai_api_key, *openai_realtime_url, *openai_realtime_model, *ai_voice, *ai_instructions;
     char *elevenlabs_phone_number, *elevenlabs_agent_id, *elevenlabs_api_key, *elevenlabs_webhook_secret;
 
-    char *jwt_secret;
+    char *jwt_secret, *jwt_issuer, *jwt_audience;
     long default_tenant_id;
     char *primary_transfer_target, *secondary_transfer_target, *voicemail_target;
     int transfer_timeout;

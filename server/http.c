@@ -29,6 +29,8 @@ static void on_dispose(void *p)
     r->w->inflight--;
     if (h2o_linklist_is_linked(&r->deferred)) /* the client left before the commit */
         h2o_linklist_unlink(&r->deferred);
+    if (r->on_gone != NULL)
+        r->on_gone(r->gone_data);
     char path[300];
     /* integer microseconds: float formatting was a visible share of a request's CPU */
     log_info("http.request", "rid=%s worker=%d method=%s path=%s status=%d dur_us=%llu", r->rid, r->w->id, r->method,

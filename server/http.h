@@ -34,6 +34,13 @@ struct http_req {
     h2o_iovec_t deferred_body;
     /* what to answer instead when that commit fails; NULL: 503 JSON */
     void (*on_store_failure)(http_req_t *r);
+    /* a handler answering later (after a REST call) learns here that the request is gone */
+    void (*on_gone)(void *data);
+    void *gone_data;
+    /* the bearer token's claims, on routes that require one */
+    long tenant_id;
+    int role; /* jwt_role_t */
+    char sub[128];
 };
 
 /* Registers the single catch-all h2o handler (which calls router_dispatch) on the global config. */

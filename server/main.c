@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "db/store.h"
+#include "server/auth.h"
 #include "server/config.h"
+#include "server/jwt.h"
 #include "server/http.h"
 #include "server/listen.h"
 #include "server/log.h"
@@ -22,13 +24,6 @@
 #include "server/worker.h"
 
 #define MAX_WORKERS 256
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: switchboard [--env-file FILE] [serve | version | help]\n"
-               "  serve     run the server (default); settings from the environment and .env\n"
-               "  version   print the version\n");
-}
 
 static int mkdir_p(const char *path)
 {
@@ -43,6 +38,65 @@ static int mkdir_p(const char *path)
         *p = '/';
     }
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: switchboard [--env-file FILE] [serve | token ... | version | help]\n"
+               "  serve     run the server (default); settings from the environment and .env\n"
+               "  token --tenant ID --role agent|admin [--ttl 1h] [--sub NAME]\n"
+               "            print a bearer token for the API, signed with JWT_SECRET (or the\n"
+               "            secret the server generated into its data folder)\n"
+               "  version   print the version\n");
+}
+
+static int mint_token(config_t *cfg, int argc, char **argv)
+{
+    long tenant = 0, ttl = 3600;
+    jwt_role_t role = 0;
+    const char *sub = "switchboard-cli";
+    for (int i = 0; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end;
+        if (v == NULL)
+            goto bad;
+        if (strcmp(argv[i], "--tenant") == 0) {
+            tenant = strtol(v, &end, 10);
+            if (*end != '\0' || tenant < 1)
+                goto bad;
+        } else if (strcmp(argv[i], "--role") == 0) {
+            if (jwt_role_parse(v, &role) != 0)
+                goto bad;
+        } else if (strcmp(argv[i], "--ttl") == 0) {
+            if (jwt_parse_ttl(v, &ttl) != 0)
+                goto bad;
+        } else if (strcmp(argv[i], "--sub") == 0) {
+            sub = v;
+        } else {
+            goto bad;
+        }
+        i++;
+    }
+    if (tenant == 0 || role == 0)
+        goto bad;
+    char err[512];
+    if (mkdir_p(cfg->data_dir) != 0 || auth_ensure_secret(cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "switchboard: %s\n", mkdir_p(cfg->data_dir) != 0 ? "cannot create the data folder" : err);
+        return 1;
+    }
+    jwt_settings_t s = {cfg->jwt_secret, cfg->jwt_issuer, cfg->jwt_audience, JWT_DEFAULT_LEEWAY};
+    char *tok = NULL;
+    const char *why = NULL;
+    if (jwt_mint(&s, sub, tenant, role, (long)time(NULL), ttl, &tok, &why) != 0) {
+        fprintf(stderr, "switchboard: cannot mint a token: %s\n", why);
+        return 1;
+    }
+    printf("%s\n", tok);
+    free(tok);
+    return 0;
+bad:
+    fprintf(stderr, "usage: switchboard token --tenant ID --role agent|admin [--ttl 90s|15m|1h|7d] [--sub NAME]\n");
+    return 2;
 }
 
 static void on_lws_log(int level, const char *line)
@@ -131,7 +185,7 @@ static int serve(app_t *app)
     for (int i = 0; i < nworkers; i++)
         fds_plain[i] = fds_tls[i] = -1;
 
-    if (prepare_store(cfg, err, sizeof(err)) != 0)
+    if (prepare_store(cfg, err, sizeof(err)) != 0 || auth_ensure_secret(cfg, err, sizeof(err)) != 0)
         goto fail;
     if (cfg->tls_port >= 0 && (app->ssl = tls_server_ctx(cfg, err, sizeof(err))) == NULL)
         goto fail;
@@ -201,11 +255,14 @@ out:
 int main(int argc, char **argv)
 {
     const char *env_file = NULL, *cmd = "serve";
+    int cmd_at = argc;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
             env_file = argv[++i];
         } else if (argv[i][0] != '-') {
             cmd = argv[i];
+            cmd_at = i;
+            break; /* the rest belongs to the command */
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
@@ -222,7 +279,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "serve") != 0) {
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "token") != 0) {
         usage(stderr);
         return 2;
     }
@@ -233,6 +290,11 @@ int main(int argc, char **argv)
     if (config_load(&app.cfg, env_file, err, sizeof(err)) != 0) {
         fprintf(stderr, "switchboard: configuration error: %s\n", err);
         return 2;
+    }
+    if (strcmp(cmd, "token") == 0) {
+        int rc = mint_token(&app.cfg, argc - cmd_at - 1, argv + cmd_at + 1);
+        config_free(&app.cfg);
+        return rc;
     }
     if (app.cfg.workers > MAX_WORKERS)
         app.cfg.workers = MAX_WORKERS;

@@ -1,4 +1,5 @@
 #include "server/router.h"
+#include "server/auth.h"
 
 #include <string.h>
 
@@ -48,6 +49,8 @@ void router_dispatch(http_req_t *r)
         if (h2o_memis(req->method.base, req->method.len, rt->method, strlen(rt->method))) {
             memcpy(r->params, params, np * sizeof(params[0]));
             r->nparams = np;
+            if (rt->auth != AUTH_NONE && auth_check(r, (auth_need_t)rt->auth) != 0)
+                return;
             rt->fn(r);
             return;
         }

@@ -15,6 +15,7 @@ typedef struct route {
     const char *method;
     const char *pattern;
     route_fn fn;
+    int auth; /* auth_need_t: the least role a bearer token must carry; 0 for open routes */
 } route_t;
 
 extern const route_t router_routes[];

@@ -1,7 +1,11 @@
 /* The route table: every endpoint of the server, in one place. */
 #include "server/router.h"
 
+#include "handlers/api_calls.h"
+#include "handlers/api_tenants.h"
 #include "handlers/health.h"
+#include "handlers/outbound.h"
+#include "server/auth.h"
 #include "handlers/status.h"
 #include "handlers/transfer.h"
 #include "handlers/twiml_preview.h"
@@ -14,7 +18,20 @@ const route_t router_routes[] = {
     {"POST", "/twilio/transfer_callback", transfer_callback},
     {"POST", "/twilio/status", status_callback},
     {"POST", "/twilio/recording", status_recording},
+    {"POST", "/twilio/connect/{session_id}", outbound_connect},
+    {"POST", "/twilio/status/{session_id}", status_callback},
+    {"POST", "/twilio/dial_status/{session_id}", outbound_dial_status},
+    {"POST", "/twilio/amd/{session_id}", outbound_amd},
     {"POST", "/api/twilio/test", twiml_preview},
+    {"POST", "/api/calls/initiate", outbound_initiate, AUTH_AGENT},
+    {"GET", "/api/calls", api_calls_list, AUTH_AGENT},
+    {"GET", "/api/calls/{id}", api_calls_get, AUTH_AGENT},
+    {"POST", "/api/calls/{id}/hangup", api_calls_hangup, AUTH_AGENT},
+    {"POST", "/api/calls/{id}/transfer", api_calls_transfer, AUTH_AGENT},
+    {"GET", "/api/tenants", api_tenants_list, AUTH_ADMIN},
+    {"POST", "/api/tenants", api_tenants_create, AUTH_ADMIN},
+    {"GET", "/api/tenants/{id}", api_tenants_get, AUTH_ADMIN},
+    {"PUT", "/api/tenants/{id}", api_tenants_update, AUTH_ADMIN},
 };
 
 const size_t router_routes_count = sizeof(router_routes) / sizeof(router_routes[0]);

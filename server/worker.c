@@ -1,6 +1,7 @@
 #include "server/worker.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/twilio_rest.h"
 
 #include <libwebsockets.h>
 #include <stdio.h>
@@ -78,15 +79,20 @@ static void close_handle(uv_handle_t *h)
 
 /* After the poll phase: one commit for every write the iteration's requests made, then the
  * answers that waited for it. */
-static void on_commit_check(uv_check_t *c)
+int worker_commit(worker_t *w)
 {
-    worker_t *w = c->data;
     if (!store_batch_pending(w->store))
-        return;
+        return 0;
     int rc = store_batch_commit(w->store);
     if (rc != 0)
         log_error("db.commit_failed", "worker=%d error=\"%s\"", w->id, store_errmsg(w->store));
     http_flush_deferred(w, rc == 0);
+    return rc;
+}
+
+static void on_commit_check(uv_check_t *c)
+{
+    worker_commit(c->data);
 }
 
 static void release_resources(worker_t *w)
@@ -103,6 +109,8 @@ static void release_resources(worker_t *w)
     if (h2o_timeout_is_linked(&w->h2o.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&w->h2o.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&w->h2o);
+    trest_free(w->twilio); /* before the multi handle its transfers live in */
+    w->twilio = NULL;
     curlm_close(w->curl);
     w->curl = NULL;
     store_close(w->store);
@@ -238,6 +246,7 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
         snprintf(w->errbuf, sizeof(w->errbuf), "curl multi handle failed");
         goto fail;
     }
+    w->twilio = trest_new(&w->loop, w->curl, &app->cfg);
     if (create_lws(w) != 0)
         goto fail;
     if (uv_thread_create(&w->thread, run, w) != 0) {

@@ -47,6 +47,7 @@ typedef struct worker {
     h2o_accept_ctx_t accept_plain, accept_tls;
     struct lws_context *lws;
     curlm_t *curl;
+    struct trest *twilio; /* NULL without Twilio credentials (simulation) */
     store_t *store;
     uv_check_t commit_check; /* group commit after each loop iteration's I/O */
     h2o_linklist_t deferred; /* http_req_t responses waiting for that commit */
@@ -64,6 +65,10 @@ typedef struct worker {
 int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls);
 void worker_stop(worker_t *w);
 void worker_join(worker_t *w);
+
+/* Commits the store's open batch now and sends the answers that waited for it; 0 or -1. Used
+ * before an action that must not start unless the writes before it are durable. */
+int worker_commit(worker_t *w);
 
 /* The worker that owns an h2o context. */
 worker_t *worker_of(h2o_context_t *ctx);

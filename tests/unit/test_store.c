@@ -194,7 +194,7 @@ static void inbound_calls_and_limit(void **state)
 
 static int status(store_t *st, const char *s, long seq)
 {
-    store_status_t in = {"CA01", s, seq, -1, -1, NULL, NULL};
+    store_status_t in = {.call_sid = "CA01", .status = s, .seq = seq, .duration_s = -1, .sip_code = -1};
     int applied = -1;
     assert_int_equal(store_call_status(st, &in, &applied), 0);
     return applied;
@@ -219,7 +219,7 @@ static void status_machine(void **state)
     assert_string_equal(c.status, "completed");
     assert_int_equal(c.status_seq, 3);
     assert_true(c.ended);
-    store_status_t unknown = {"CA99", "completed", 1, -1, -1, NULL, NULL};
+    store_status_t unknown = {.call_sid = "CA99", .status = "completed", .seq = 1, .duration_s = -1, .sip_code = -1};
     int applied;
     assert_int_equal(store_call_status(st, &unknown, &applied), 1);
     assert_int_equal(store_status_rank("queued"), 0);

@@ -1,0 +1,279 @@
+#include "handlers/api_calls.h"
+#include "handlers/twilio.h"
+#include "server/log.h"
+#include "server/twilio_rest.h"
+#include "server/worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIST_DEFAULT 50
+#define LIST_MAX     200
+
+static int date_ok(const char *s)
+{
+    /* YYYY-MM-DD with an optional THH:MM[:SS[.fff]][Z]; compared as text with started_at */
+    size_t n = strlen(s);
+    if (n < 10 || n > 24)
+        return 0;
+    static const char shape[] = "0000-00-00T00:00:00.000Z";
+    for (size_t i = 0; i < n; i++) {
+        char want = shape[i];
+        if (want == '0' ? (s[i] < '0' || s[i] > '9') : s[i] != want)
+            return 0;
+    }
+    return n == 10 || n == 16 || n == 19 || n == 20 || n == 23 || n == 24;
+}
+
+void api_calls_list(http_req_t *r)
+{
+    twilio_req_t t; /* for the query parser only */
+    twilio_req_preview(r, &t);
+    size_t qlen = 0;
+    const char *q = form_query(r->req->path.base, r->req->path.len, &qlen);
+    form_t *query = NULL;
+    if (form_parse(q != NULL ? q : "", qlen, NULL, &query) != FORM_OK) {
+        http_send_error(r, 400, "invalid_query", "the query string cannot be decoded", NULL);
+        return;
+    }
+    store_call_filter_t f = {.tenant_id = r->tenant_id, .limit = LIST_DEFAULT};
+    const char *limit = form_get(query, "limit"), *cursor = form_get(query, "cursor");
+    char *end;
+    if (limit != NULL) {
+        errno = 0;
+        long v = strtol(limit, &end, 10);
+        if (errno || *end || v < 1 || v > LIST_MAX) {
+            http_send_error(r, 400, "invalid_query", "limit must be 1 to 200", "limit");
+            goto out;
+        }
+        f.limit = (int)v;
+    }
+    if (cursor != NULL) {
+        errno = 0;
+        long v = strtol(cursor, &end, 10);
+        if (errno || *end || v < 1) {
+            http_send_error(r, 400, "invalid_query", "cursor must be a value from next_cursor", "cursor");
+            goto out;
+        }
+        f.before_id = v;
+    }
+    f.status = form_get(query, "status");
+    f.direction = form_get(query, "direction");
+    f.from = form_get(query, "from");
+    f.to = form_get(query, "to");
+    f.since = form_get(query, "since");
+    f.until = form_get(query, "until");
+    if (f.direction != NULL && strcmp(f.direction, "inbound") != 0 && strcmp(f.direction, "outbound") != 0) {
+        http_send_error(r, 400, "invalid_query", "direction must be inbound or outbound", "direction");
+        goto out;
+    }
+    if (f.since != NULL && !date_ok(f.since)) {
+        http_send_error(r, 400, "invalid_query", "since must be an ISO date, e.g. 2026-11-22 or 2026-11-22T10:00:00Z",
+                        "since");
+        goto out;
+    }
+    if (f.until != NULL && !date_ok(f.until)) {
+        http_send_error(r, 400, "invalid_query", "until must be an ISO date, e.g. 2026-11-23", "until");
+        goto out;
+    }
+    json_t *rows;
+    long next = 0;
+    if (store_calls_list(r->w->store, &f, &rows, &next) != 0) {
+        log_error("db.error", "rid=%s op=calls_list error=\"%s\"", r->rid, store_errmsg(r->w->store));
+        http_send_error(r, 503, "db_unavailable", "the calls could not be read", NULL);
+        goto out;
+    }
+    char cur[24];
+    snprintf(cur, sizeof(cur), "%ld", next);
+    http_send_json(r, 200, json_pack("{s:o, s:s?}", "calls", rows, "next_cursor", next ? cur : NULL));
+out:
+    form_free(query);
+}
+
+/* The {id} capture (a session id) into buf; 0 or answered 404. */
+static int call_id(http_req_t *r, char *buf, size_t n)
+{
+    h2o_iovec_t id = http_param(r, 0);
+    if (id.len == 0 || id.len >= n) {
+        http_send_error(r, 404, "not_found", "no such call", NULL);
+        return -1;
+    }
+    memcpy(buf, id.base, id.len);
+    buf[id.len] = '\0';
+    return 0;
+}
+
+void api_calls_get(http_req_t *r)
+{
+    char id[64];
+    if (call_id(r, id, sizeof(id)) != 0)
+        return;
+    json_t *call;
+    int rc = store_call_detail(r->w->store, r->tenant_id, id, &call);
+    if (rc < 0) {
+        log_error("db.error", "rid=%s op=call_detail error=\"%s\"", r->rid, store_errmsg(r->w->store));
+        http_send_error(r, 503, "db_unavailable", "the call could not be read", NULL);
+    } else if (rc == 1) {
+        http_send_error(r, 404, "not_found", "no such call", NULL); /* another tenant's call too */
+    } else {
+        http_send_json(r, 200, call);
+    }
+}
+
+typedef struct live_op {
+    http_req_t *r;
+    const char *action;
+} live_op_t;
+
+static void live_gone(void *data)
+{
+    ((live_op_t *)data)->r = NULL;
+}
+
+static void on_updated(const trest_result_t *res, void *data)
+{
+    live_op_t *op = data;
+    if (op->r != NULL) {
+        http_req_t *r = op->r;
+        r->on_gone = NULL;
+        if (res->http_status >= 200 && res->http_status < 300) {
+            http_send_json(r, 202, json_pack("{s:s, s:s}", "status", "requested", "action", op->action));
+        } else if (res->twilio_code == 20404 || res->twilio_code == 21220) {
+            http_send_error(r, 409, "not_in_progress", "Twilio says the call is no longer in progress", NULL);
+        } else {
+            char msg[600];
+            snprintf(msg, sizeof(msg), "Twilio did not update the call: %s",
+                     res->message[0] ? res->message : "no answer");
+            http_send_error(r, res->timed_out || res->http_status == 429 ? 503 : 502, "twilio_error", msg, NULL);
+        }
+    }
+    free(op);
+}
+
+/* Finds the tenant's live call for {id}; 0, or answered (404, 409, 503) and -1. */
+static int live_call(http_req_t *r, store_call_t *call)
+{
+    char id[64];
+    if (call_id(r, id, sizeof(id)) != 0)
+        return -1;
+    int rc = store_call_by_session(r->w->store, id, call);
+    if (rc < 0) {
+        http_send_error(r, 503, "db_unavailable", "the call could not be read", NULL);
+        return -1;
+    }
+    if (rc == 1 || call->tenant_id != r->tenant_id) {
+        http_send_error(r, 404, "not_found", "no such call", NULL);
+        return -1;
+    }
+    if (call->ended || call->call_sid[0] == '\0') {
+        http_send_error(r, 409, "not_in_progress", "the call is not in progress", NULL);
+        return -1;
+    }
+    if (r->w->twilio == NULL) {
+        http_send_error(r, 503, "twilio_not_configured", "Twilio is not configured: calls cannot be changed", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static void update(http_req_t *r, const store_call_t *call, const char *action, const trest_update_t *u)
+{
+    live_op_t *op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        http_send_error(r, 503, "out_of_memory", "try again", NULL);
+        return;
+    }
+    op->r = r;
+    op->action = action;
+    if (trest_update_call(r->w->twilio, call->call_sid, u, on_updated, op) == NULL) {
+        free(op);
+        http_send_error(r, 503, "twilio_unavailable", "could not start the Twilio request", NULL);
+        return;
+    }
+    r->on_gone = live_gone;
+    r->gone_data = op;
+}
+
+void api_calls_hangup(http_req_t *r)
+{
+    store_call_t call;
+    if (live_call(r, &call) != 0)
+        return;
+    twilio_event(r, &call, "api.hangup", json_pack("{s:s}", "by", r->sub));
+    trest_update_t u = {.status = "completed"};
+    update(r, &call, "hangup", &u);
+}
+
+void api_calls_transfer(http_req_t *r)
+{
+    const config_t *cfg = &r->w->app->cfg;
+    json_t *o = json_loadb(r->req->entity.base, r->req->entity.len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *jt = json_object_get(o, "target");
+    if (!json_is_string(jt)) {
+        http_send_error(r, 400, "invalid_field", "required: primary, secondary, voicemail or one of their values",
+                        "target");
+        json_decref(o);
+        return;
+    }
+    store_call_t call;
+    if (live_call(r, &call) != 0) {
+        json_decref(o);
+        return;
+    }
+    store_tenant_t tenant;
+    call_policy_t policy;
+    if (store_tenant_get(r->w->store, call.tenant_id, &tenant) != 0) {
+        http_send_error(r, 503, "db_unavailable", "the tenant could not be read", NULL);
+        json_decref(o);
+        return;
+    }
+    policy_resolve(cfg, &tenant, &policy);
+    /* only the tenant's configured targets, never a number the caller or the client made up */
+    const char *want = json_string_value(jt);
+    const char *stages[3] = {policy.targets[0], policy.targets[1], policy.voicemail};
+    static const char *const names[3] = {"primary", "secondary", "voicemail"};
+    int attempt = -1, n = 0;
+    for (int i = 0; i < 3; i++) {
+        if (stages[i] == NULL)
+            continue;
+        target_t a, b;
+        const char *why;
+        int same = strcmp(want, names[i]) == 0 ||
+                   (target_parse(want, cfg->default_country_code, &a, &why) == 0 &&
+                    target_parse(stages[i], cfg->default_country_code, &b, &why) == 0 && strcmp(a.value, b.value) == 0);
+        if (same && attempt < 0)
+            attempt = n;
+        n++;
+    }
+    if (attempt < 0) {
+        http_send_error(r, 400, "invalid_field", "not one of the tenant's transfer targets", "target");
+        json_decref(o);
+        return;
+    }
+    twilio_req_t t;
+    twilio_req_preview(r, &t);
+    transfer_ctx_t x = {cfg, &policy, &t, call.session_id,
+                        call.direction[0] == 'o' ? call.to_number : call.from_number};
+    twiml_doc_t *doc = twiml_doc_new();
+    const char *dialed = NULL;
+    transfer_render(doc, &x, &attempt, &dialed);
+    char *xml = NULL;
+    size_t len = 0;
+    if (twiml_finish(doc, &xml, &len) != 0 || len > TREST_TWIML_MAX) {
+        http_send_error(r, 500, "twiml_error", "the transfer TwiML could not be rendered", NULL);
+    } else {
+        json_t *ev = json_pack("{s:i, s:s?, s:s}", "attempt", attempt, "target", dialed, "by", r->sub);
+        char *json = json_dumps(ev, JSON_COMPACT);
+        json_decref(ev);
+        if (store_call_transfer_begin(r->w->store, call.id, attempt, dialed, json) != 0)
+            log_error("db.error", "rid=%s op=transfer_begin error=\"%s\"", r->rid, store_errmsg(r->w->store));
+        free(json);
+        trest_update_t u = {.twiml = xml};
+        update(r, &call, "transfer", &u);
+    }
+    free(xml);
+    twiml_doc_free(doc);
+    json_decref(o);
+}

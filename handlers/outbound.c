@@ -1,0 +1,422 @@
+#include "handlers/outbound.h"
+#include "handlers/twilio.h"
+#include "server/log.h"
+#include "server/twilio_rest.h"
+#include "server/worker.h"
+#include "twiml/e164.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SAVED_MAX 2048
+
+/* An initiate waiting for Twilio. Outlives the HTTP request if the client leaves: the
+ * outcome is still recorded on the session. */
+typedef struct initiate {
+    worker_t *w;
+    http_req_t *r; /* NULL once the client is gone */
+    long call_id;
+    char session_id[33];
+} initiate_t;
+
+static int agent_type_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 32)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+static int key_ok(h2o_iovec_t k)
+{
+    if (k.len == 0 || k.len > 128)
+        return 0;
+    for (size_t i = 0; i < k.len; i++)
+        if (k.base[i] < 0x21 || k.base[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* Sends {http_status, body} as saved for an idempotent replay, or built now. */
+static void send_saved(http_req_t *r, const char *saved)
+{
+    json_t *o = json_loads(saved, 0, NULL);
+    json_t *body = json_object_get(o, "body");
+    int status = (int)json_integer_value(json_object_get(o, "http_status"));
+    if (body == NULL || status < 200) {
+        http_send_error(r, 500, "internal", "the saved answer of this Idempotency-Key cannot be read", NULL);
+    } else {
+        http_add_header(r, "idempotent-replayed", "true");
+        http_send_json(r, status, json_incref(body));
+    }
+    json_decref(o);
+}
+
+static char *saved_json(int status, json_t *body)
+{
+    json_t *o = json_pack("{s:i, s:O}", "http_status", status, "body", body);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static void on_gone(void *data)
+{
+    ((initiate_t *)data)->r = NULL;
+}
+
+static json_t *error_body(const char *code, const char *message, const char *field, const char *session_id)
+{
+    json_t *e = json_pack("{s:s, s:s, s:s}", "code", code, "message", message, "session_id", session_id);
+    if (field != NULL)
+        json_object_set_new(e, "field", json_string(field));
+    return json_pack("{s:o}", "error", e);
+}
+
+static void on_created(const trest_result_t *res, void *data)
+{
+    initiate_t *op = data;
+    worker_t *w = op->w;
+    int status;
+    json_t *body;
+    int transient = 0;
+    const char *twilio_msg = res->message[0] ? res->message : "no message";
+    char msg[700];
+    if (res->cancelled) {
+        status = 503;
+        transient = 1;
+        body = error_body("shutting_down", "the server is restarting; try again", NULL, op->session_id);
+    } else if (res->http_status >= 200 && res->http_status < 300 && res->call_sid[0] != '\0') {
+        status = 201;
+        body = json_pack("{s:s, s:s, s:s, s:s, s:b}", "session_id", op->session_id, "call_sid", res->call_sid, "status",
+                         res->call_status[0] ? res->call_status : "queued", "message", "call placed",
+                         "twilio_configured", 1);
+    } else if (res->twilio_code == 21211) {
+        status = 400;
+        body = error_body("invalid_phone", twilio_msg, "phone", op->session_id);
+    } else if (res->twilio_code == 21210 || res->twilio_code == 21212) {
+        status = 502;
+        body = error_body("twilio_from_rejected", twilio_msg, NULL, op->session_id);
+    } else if (res->twilio_code == 20003 || res->http_status == 401) {
+        status = 502;
+        body = error_body("twilio_auth", "Twilio rejected our credentials", NULL, op->session_id);
+    } else if (res->twilio_code == 20429 || res->http_status == 429 || res->timed_out || res->http_status == 0 ||
+               res->http_status >= 500) {
+        status = 503;
+        transient = 1;
+        snprintf(msg, sizeof(msg), "Twilio is busy or unreachable (%s); try again",
+                 res->timed_out ? "timed out" : twilio_msg);
+        body = error_body("twilio_unavailable", msg, NULL, op->session_id);
+    } else {
+        status = 502;
+        snprintf(msg, sizeof(msg), "Twilio error %d: %s", res->twilio_code, twilio_msg);
+        body = error_body("twilio_error", msg, NULL, op->session_id);
+    }
+    char *saved = saved_json(status, body);
+    int rc = status == 201 ? store_outbound_placed(w->store, op->call_id, res->call_sid, res->call_status, saved)
+                           : store_outbound_failed(w->store, op->call_id, "failed", res->twilio_code,
+                                                   res->message[0] ? res->message : msg, saved, transient);
+    if (rc != 0)
+        log_error("db.error", "op=outbound_result session=%s error=\"%s\"", op->session_id, store_errmsg(w->store));
+    log_info("call.event", "session=%s type=%s http=%ld twilio_code=%d call_sid=%s", op->session_id,
+             status == 201 ? "session.placed" : "session.failed", res->http_status, res->twilio_code,
+             res->call_sid[0] ? res->call_sid : "-");
+    free(saved);
+    if (op->r != NULL) {
+        op->r->on_gone = NULL;
+        if (status == 503) {
+            char ra[16];
+            snprintf(ra, sizeof(ra), "%ld",
+                     res->retry_after_s > 0 ? (res->retry_after_s > 60 ? 60 : res->retry_after_s) : 5);
+            http_add_header(op->r, "retry-after", ra);
+        }
+        http_send_json(op->r, status, body);
+    } else {
+        json_decref(body);
+    }
+    free(op);
+}
+
+void outbound_initiate(http_req_t *r)
+{
+    worker_t *w = r->w;
+    const config_t *cfg = &w->app->cfg;
+    json_error_t jerr;
+    json_t *o = json_loadb(r->req->entity.base, r->req->entity.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(o)) {
+        http_send_error(r, 400, "invalid_json", o == NULL ? jerr.text : "the body must be a JSON object", NULL);
+        json_decref(o);
+        return;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        if (strcmp(key, "customer_id") != 0 && strcmp(key, "phone") != 0 && strcmp(key, "agent_type") != 0) {
+            char field[64];
+            snprintf(field, sizeof(field), "%s", key);
+            http_send_error(r, 400, "invalid_field", "unknown field", field);
+            goto out;
+        }
+    }
+    json_t *jc = json_object_get(o, "customer_id"), *jp = json_object_get(o, "phone"),
+           *ja = json_object_get(o, "agent_type");
+    char customer[64];
+    if (json_is_string(jc) && json_string_length(jc) > 0 && json_string_length(jc) < sizeof(customer)) {
+        snprintf(customer, sizeof(customer), "%s", json_string_value(jc));
+    } else if (json_is_integer(jc) && json_integer_value(jc) >= 0) {
+        snprintf(customer, sizeof(customer), "%lld", (long long)json_integer_value(jc));
+    } else {
+        http_send_error(r, 400, "invalid_field", "required: a string of 1 to 63 characters or a whole number",
+                        "customer_id");
+        goto out;
+    }
+    if (!json_is_string(jp)) {
+        http_send_error(r, 400, "invalid_field", "required: the phone number to call", "phone");
+        goto out;
+    }
+    char phone[E164_BUFSZ];
+    const char *why;
+    if (e164_normalize(json_string_value(jp), cfg->default_country_code, phone, sizeof(phone), &why) != 0) {
+        http_send_error(r, 400, "invalid_phone", why, "phone");
+        goto out;
+    }
+    const char *agent = json_is_string(ja) ? json_string_value(ja) : NULL;
+    if (agent == NULL || !agent_type_ok(agent)) {
+        http_send_error(r, 400, "invalid_field", "required: 1 to 32 of a-z, 0-9, _ and -", "agent_type");
+        goto out;
+    }
+    h2o_iovec_t idem = http_header(r, "idempotency-key");
+    char idem_key[129];
+    if (idem.len > 0) {
+        if (!key_ok(idem)) {
+            http_send_error(r, 400, "invalid_header", "1 to 128 visible ASCII characters", "Idempotency-Key");
+            goto out;
+        }
+        memcpy(idem_key, idem.base, idem.len);
+        idem_key[idem.len] = '\0';
+    }
+    if (w->twilio != NULL && cfg->twilio_phone_number == NULL) {
+        http_send_error(r, 503, "not_configured", "TWILIO_PHONE_NUMBER is not set: no number to call from", NULL);
+        goto out;
+    }
+
+    char session_id[33];
+    twilio_session_id(session_id);
+    store_outbound_t in = {
+        session_id, r->tenant_id, customer, phone, cfg->twilio_phone_number, agent, idem.len > 0 ? idem_key : NULL};
+    store_call_t call;
+    int existing = 0;
+    char saved[SAVED_MAX];
+    if (store_outbound_create(w->store, &in, &call, &existing, saved, sizeof(saved)) != 0) {
+        log_error("db.error", "rid=%s op=outbound_create error=\"%s\"", r->rid, store_errmsg(w->store));
+        http_send_error(r, 503, "db_unavailable", "the session could not be saved", NULL);
+        goto out;
+    }
+    if (existing) {
+        if (saved[0] != '\0') {
+            send_saved(r, saved);
+        } else {
+            http_add_header(r, "retry-after", "1");
+            http_send_error(r, 409, "in_progress", "a request with this Idempotency-Key is still in progress",
+                            "Idempotency-Key");
+        }
+        goto out;
+    }
+    log_info("call.event", "rid=%s session=%s type=session.created tenant=%ld agent_type=%s", r->rid, session_id,
+             r->tenant_id, agent);
+
+    if (w->twilio == NULL) {
+        json_t *body = json_pack(
+            "{s:s, s:n, s:s, s:s, s:b}", "session_id", session_id, "call_sid", "status", "simulation", "message",
+            "Twilio is not configured: the call was simulated, not placed", "twilio_configured", 0);
+        char *s = saved_json(201, body);
+        if (store_outbound_placed(w->store, call.id, NULL, "simulation", s) != 0)
+            log_error("db.error", "rid=%s op=outbound_simulated error=\"%s\"", r->rid, store_errmsg(w->store));
+        free(s);
+        http_send_json(r, 201, body);
+        goto out;
+    }
+
+    /* the session must be durable before Twilio hears of it */
+    if (worker_commit(w) != 0) {
+        http_send_error(r, 503, "db_unavailable", "the session could not be saved", NULL);
+        goto out;
+    }
+    twilio_req_t t;
+    twilio_req_preview(r, &t);
+    static const char *const events[] = {"initiated", "ringing", "answered", "completed", NULL};
+    store_tenant_t tenant;
+    int amd = store_tenant_get(w->store, r->tenant_id, &tenant) == 0 && tenant.amd_action[0] != '\0';
+    trest_create_t p = {
+        .to = phone,
+        .from = cfg->twilio_phone_number,
+        .url = twilio_url(&t, "/twilio/connect/%s", session_id),
+        .method = "POST",
+        .status_callback = twilio_url(&t, "/twilio/status/%s", session_id),
+        .status_callback_events = events,
+        .timeout_s = 30,
+        .machine_detection = amd ? "DetectMessageEnd" : NULL,
+        .async_amd = amd,
+        .async_amd_status_callback = amd ? twilio_url(&t, "/twilio/amd/%s", session_id) : NULL,
+    };
+    initiate_t *op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        http_send_error(r, 503, "out_of_memory", "try again", NULL);
+        goto out;
+    }
+    op->w = w;
+    op->r = r;
+    op->call_id = call.id;
+    memcpy(op->session_id, session_id, sizeof(op->session_id));
+    if (trest_create_call(w->twilio, &p, on_created, op) == NULL) {
+        free(op);
+        store_outbound_failed(w->store, call.id, "failed", 0, "could not start the Twilio request", NULL, 1);
+        http_send_error(r, 503, "twilio_unavailable", "could not start the Twilio request", NULL);
+        goto out;
+    }
+    r->on_gone = on_gone;
+    r->gone_data = op;
+out:
+    json_decref(o);
+}
+
+/* The session of a /twilio/.../{session_id} webhook, or answered (apology) and 1. */
+static int session_call(twilio_req_t *t, store_call_t *call)
+{
+    http_req_t *r = t->r;
+    h2o_iovec_t sp = http_param(r, 0);
+    char session[64];
+    int rc = 1;
+    if (sp.len > 0 && sp.len < sizeof(session)) {
+        memcpy(session, sp.base, sp.len);
+        session[sp.len] = '\0';
+        rc = store_call_by_session(r->w->store, session, call);
+    }
+    if (rc == 0)
+        return 0;
+    if (rc < 0)
+        log_error("db.error", "rid=%s op=call_by_session error=\"%s\"", r->rid, store_errmsg(r->w->store));
+    else
+        log_warn("twilio.unknown_session", "rid=%s session=%.40s", r->rid, sp.len ? sp.base : "-");
+    twilio_send_apology(r, 200);
+    return 1;
+}
+
+void outbound_connect(http_req_t *r)
+{
+    twilio_req_t t;
+    store_call_t call;
+    if (twilio_begin(r, &t) != 0 || session_call(&t, &call) != 0)
+        return;
+    const config_t *cfg = &r->w->app->cfg;
+    twilio_event(r, &call, "session.answered", json_pack("{s:s?}", "answered_by", twilio_param(&t, "AnsweredBy")));
+    twiml_doc_t *doc = twiml_doc_new();
+    if (strcmp(call.agent_type, "elevenlabs") == 0) {
+        if (cfg->elevenlabs_phone_number == NULL) {
+            log_error("outbound.no_elevenlabs_number", "rid=%s session=%s", r->rid, call.session_id);
+            plan_goodbye(doc, TWILIO_APOLOGY);
+        } else {
+            /* forward the answered customer to the ElevenLabs agent's number */
+            store_tenant_t tenant;
+            call_policy_t policy;
+            memset(&tenant, 0, sizeof(tenant));
+            tenant.max_concurrent_calls = -1;
+            if (store_tenant_get(r->w->store, call.tenant_id, &tenant) != 0)
+                tenant.id = call.tenant_id;
+            policy_resolve(cfg, &tenant, &policy);
+            twiml_dial_opts_t d = {
+                .action = twilio_url(&t, "/twilio/dial_status/%s", call.session_id),
+                .method = "POST",
+                .answer_on_bridge = TWIML_TRUE,
+                .caller_id = policy.caller_id == CALLER_ID_ORIGINAL ? call.to_number : cfg->twilio_phone_number,
+            };
+            twiml_dial_begin(doc, &d);
+            twiml_number(doc, cfg->elevenlabs_phone_number, NULL);
+            twiml_dial_end(doc);
+        }
+    } else {
+        char tenant_id[24];
+        snprintf(tenant_id, sizeof(tenant_id), "%ld", call.tenant_id);
+        plan_stream_t p = {NULL, twilio_url(&t, "/twilio/connect_action?session=%s", call.session_id),
+                           twilio_stream_url(&t), call.session_id, tenant_id};
+        /* the agent type picks the instruction set when the stream starts */
+        plan_ai_stream(doc, &p);
+    }
+    twilio_send_doc(&t, 200, doc);
+}
+
+void outbound_dial_status(http_req_t *r)
+{
+    twilio_req_t t;
+    store_call_t call;
+    if (twilio_begin(r, &t) != 0 || session_call(&t, &call) != 0)
+        return;
+    const char *status = twilio_param(&t, "DialCallStatus");
+    twilio_event(r, &call, "forward.outcome",
+                 json_pack("{s:s?, s:s?, s:s?}", "status", status, "duration", twilio_param(&t, "DialCallDuration"),
+                           "sip_response_code", twilio_param(&t, "DialSipResponseCode")));
+    twiml_doc_t *doc = twiml_doc_new();
+    if (status != NULL && (strcmp(status, "completed") == 0 || strcmp(status, "answered") == 0))
+        twiml_hangup(doc);
+    else
+        plan_goodbye(doc, TWILIO_APOLOGY);
+    twilio_send_doc(&t, 200, doc);
+}
+
+static void on_amd_update(const trest_result_t *res, void *data)
+{
+    char *session = data;
+    if (!res->cancelled && (res->http_status < 200 || res->http_status >= 300))
+        log_warn("outbound.amd_update_failed", "session=%s http=%ld twilio_code=%d message=\"%s\"", session,
+                 res->http_status, res->twilio_code, res->message);
+    free(session);
+}
+
+void outbound_amd(http_req_t *r)
+{
+    twilio_req_t t;
+    store_call_t call;
+    if (twilio_begin(r, &t) != 0 || session_call(&t, &call) != 0)
+        return;
+    const char *by = twilio_param(&t, "AnsweredBy");
+    if (by == NULL) {
+        twilio_send_empty(r, 400);
+        return;
+    }
+    json_t *ev =
+        json_pack("{s:s, s:s?}", "answered_by", by, "detection_ms", twilio_param(&t, "MachineDetectionDuration"));
+    char *json = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    if (store_call_amd(r->w->store, call.id, by, json) != 0)
+        log_error("db.error", "rid=%s op=amd error=\"%s\"", r->rid, store_errmsg(r->w->store));
+    free(json);
+    log_info("call.event", "rid=%s session=%s type=call.amd answered_by=%s", r->rid, call.session_id, by);
+    int machine_done = strcmp(by, "machine_end_beep") == 0 || strcmp(by, "machine_end_silence") == 0;
+    if (machine_done && r->w->twilio != NULL && call.call_sid[0] != '\0') {
+        store_tenant_t tenant;
+        int message = store_tenant_get(r->w->store, call.tenant_id, &tenant) == 0 &&
+                      strcmp(tenant.amd_action, "message") == 0 && tenant.amd_message[0] != '\0';
+        char *xml = NULL;
+        size_t len = 0;
+        if (message) { /* leave the configured message after the beep, then hang up */
+            twiml_doc_t *doc = twiml_doc_new();
+            plan_goodbye(doc, tenant.amd_message);
+            if (twiml_finish(doc, &xml, &len) != 0 || len > TREST_TWIML_MAX) {
+                free(xml);
+                xml = NULL;
+            }
+            twiml_doc_free(doc);
+        }
+        trest_update_t u = {.twiml = xml, .status = xml == NULL ? "completed" : NULL};
+        char *session = strdup(call.session_id);
+        if (trest_update_call(r->w->twilio, call.call_sid, &u, on_amd_update, session) == NULL)
+            free(session);
+        free(xml);
+    }
+    twilio_send_empty(r, 200);
+}

@@ -2,6 +2,7 @@
 // with real clients (curl, raw sockets). Each server's stderr is kept for assertions and
 // scanned for sanitizer reports when it stops.
 import { spawn, spawnSync } from 'node:child_process';
+import { after } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,12 @@ if (!BIN) throw new Error('SWITCHBOARD_BIN is not set (run the tests through cte
 export const SANITIZED = process.env.SB_SANITIZE === '1' || process.env.SB_SANITIZE === 'ON';
 
 const SANITIZER_MARKERS = [/ERROR: AddressSanitizer/, /ERROR: LeakSanitizer/, /runtime error:/];
+
+// A test that fails half-way leaves its server running; never let one outlive the file.
+const live = new Set();
+after(() => {
+  for (const p of live) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
 
 export function tempDir() {
   return mkdtempSync(join(tmpdir(), 'sb-it-'));
@@ -77,6 +84,8 @@ export async function startServer({ env, dir, args = [], timeoutMs = 15000 } = {
   dir = dir || tempDir();
   const proc = spawn(BIN, args, { cwd: dir, env: baseEnv(dir, env), stdio: ['ignore', 'pipe', 'pipe'] });
   const s = new Server(proc, dir);
+  live.add(proc);
+  proc.on('exit', () => live.delete(proc));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const m = /event=server\.listening port=(\d+) tls_port=(-?\d+)/.exec(s.stderr);

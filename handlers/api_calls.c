@@ -12,19 +12,38 @@
 #define LIST_DEFAULT 50
 #define LIST_MAX     200
 
+static int digits(const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* YYYY-MM-DD, then optionally THH:MM, :SS, .fff and Z; compared as text with started_at */
 static int date_ok(const char *s)
 {
-    /* YYYY-MM-DD with an optional THH:MM[:SS[.fff]][Z]; compared as text with started_at */
-    size_t n = strlen(s);
-    if (n < 10 || n > 24)
+    if (strlen(s) > 24 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' || !digits(s + 8, 2))
         return 0;
-    static const char shape[] = "0000-00-00T00:00:00.000Z";
-    for (size_t i = 0; i < n; i++) {
-        char want = shape[i];
-        if (want == '0' ? (s[i] < '0' || s[i] > '9') : s[i] != want)
+    s += 10;
+    if (*s == '\0')
+        return 1;
+    if (*s != 'T' || !digits(s + 1, 2) || s[3] != ':' || !digits(s + 4, 2))
+        return 0;
+    s += 6;
+    if (*s == ':') {
+        if (!digits(s + 1, 2))
             return 0;
+        s += 3;
+        if (*s == '.') {
+            if (!digits(s + 1, 3))
+                return 0;
+            s += 4;
+        }
     }
-    return n == 10 || n == 16 || n == 19 || n == 20 || n == 23 || n == 24;
+    if (*s == 'Z')
+        s++;
+    return *s == '\0';
 }
 
 void api_calls_list(http_req_t *r)

@@ -2,7 +2,6 @@
 // with real clients (curl, raw sockets). Each server's stderr is kept for assertions and
 // scanned for sanitizer reports when it stops.
 import { spawn, spawnSync } from 'node:child_process';
-import { after } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,11 +12,19 @@ export const SANITIZED = process.env.SB_SANITIZE === '1' || process.env.SB_SANIT
 
 const SANITIZER_MARKERS = [/ERROR: AddressSanitizer/, /ERROR: LeakSanitizer/, /runtime error:/];
 
-// A test that fails half-way leaves its server running; never let one outlive the file.
+// A test that fails half-way leaves its server running; never let one outlive the file:
+// servers do not keep node alive (unref) and are killed when it exits.
 const live = new Set();
-after(() => {
+process.on('exit', () => {
   for (const p of live) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
 });
+function watch(proc) {
+  live.add(proc);
+  proc.on('exit', () => live.delete(proc));
+  proc.unref();
+  proc.stdout.unref();
+  proc.stderr.unref();
+}
 
 export function tempDir() {
   return mkdtempSync(join(tmpdir(), 'sb-it-'));
@@ -63,6 +70,9 @@ export class Server {
 
   // Sends a signal and waits for the exit; fails on a sanitizer report.
   async stop(signal = 'SIGTERM') {
+    this.proc.ref(); // keep node alive until the exit is seen
+    this.proc.stdout.ref();
+    this.proc.stderr.ref();
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
     const r = await this.exited;
     this.checkSanitizers();
@@ -84,8 +94,7 @@ export async function startServer({ env, dir, args = [], timeoutMs = 15000 } = {
   dir = dir || tempDir();
   const proc = spawn(BIN, args, { cwd: dir, env: baseEnv(dir, env), stdio: ['ignore', 'pipe', 'pipe'] });
   const s = new Server(proc, dir);
-  live.add(proc);
-  proc.on('exit', () => live.delete(proc));
+  watch(proc);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const m = /event=server\.listening port=(\d+) tls_port=(-?\d+)/.exec(s.stderr);

@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 dur=${1:-10}
 conns=${2:-32}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DSB_TESTS=OFF -DSB_BENCH=ON >/dev/null
-cmake --build build/release -j"$(nproc)" >/dev/null
+cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DSB_TESTS=OFF -DSB_BENCH=ON >/dev/null
+cmake --build build/bench -j"$(nproc)" >/dev/null
 
 work=$(mktemp -d)
 trap 'kill $sb_pid $bare_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -19,10 +19,10 @@ base=https://voice.example.com
 node bench/sign_bodies.mjs "$work/bodies.tsv" 400000 "$token" "$base/twilio/voice"
 
 (cd "$work" && PORT=0 TLS_PORT=off WORKERS=1 BIND_ADDRESS=127.0.0.1 LOG_LEVEL=info TWILIO_AUTH_TOKEN=$token \
-  PUBLIC_BASE_URL=$base AI_PROVIDER=echo MAX_CONCURRENT_CALLS=0 exec "$OLDPWD/build/release/switchboard" 2>"$work/sb.log") &
+  PUBLIC_BASE_URL=$base AI_PROVIDER=echo MAX_CONCURRENT_CALLS=0 exec "$OLDPWD/build/bench/switchboard" 2>"$work/sb.log") &
 sb_pid=$!
 bare_port=$((20000 + RANDOM % 20000))
-build/release/bench_bare_h2o "$bare_port" 2>"$work/bare.log" &
+build/bench/bench_bare_h2o "$bare_port" 2>"$work/bare.log" &
 bare_pid=$!
 for _ in $(seq 100); do grep -q server.listening "$work/sb.log" 2>/dev/null && grep -q listening "$work/bare.log" && break; sleep 0.05; done
 sb_port=$(grep -o 'server.listening port=[0-9]*' "$work/sb.log" | grep -o '[0-9]*$')

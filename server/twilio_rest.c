@@ -232,6 +232,12 @@ static int op_start(trest_op_t *op)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
     if (cfg->twilio_ca_file != NULL)
         curl_easy_setopt(e, CURLOPT_CAINFO, cfg->twilio_ca_file);
+    if (!op->is_update) {
+        /* libcurl silently resends a request whose reused connection died before an answer:
+         * for a create that could place a second call, so a create never rides a reused one */
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, op);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);

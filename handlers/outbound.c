@@ -342,8 +342,12 @@ void outbound_connect(http_req_t *r)
     } else {
         char tenant_id[24];
         snprintf(tenant_id, sizeof(tenant_id), "%ld", call.tenant_id);
-        plan_stream_t p = {NULL, twilio_url(&t, "/twilio/connect_action?session=%s", call.session_id),
-                           twilio_stream_url(&t), call.session_id, tenant_id};
+        plan_stream_t p = {NULL,
+                           twilio_url(&t, "/twilio/connect_action?session=%s", call.session_id),
+                           twilio_stream_url(&t),
+                           call.session_id,
+                           tenant_id,
+                           call.agent_type};
         /* the agent type picks the instruction set when the stream starts */
         plan_ai_stream(doc, &p);
     }

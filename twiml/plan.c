@@ -37,6 +37,8 @@ int plan_ai_stream(twiml_doc_t *doc, const plan_stream_t *p)
     twiml_stream_begin(doc, &stream);
     twiml_parameter(doc, "session_id", p->session_id);
     twiml_parameter(doc, "tenant_id", p->tenant_id);
+    if (p->agent_type != NULL && p->agent_type[0] != '\0')
+        twiml_parameter(doc, "agent_type", p->agent_type);
     twiml_stream_end(doc);
     return twiml_connect_end(doc);
 }

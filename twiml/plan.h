@@ -29,9 +29,11 @@ typedef struct plan_stream {
     const char *stream_url; /* wss://host/twilio/media, no query string (Twilio rejects one) */
     const char *session_id;
     const char *tenant_id;
+    const char *agent_type; /* outbound sessions: picks the agent's instruction set; NULL: none */
 } plan_stream_t;
 
-/* [<Say greeting/>] <Connect action><Stream url><Parameter session_id/><Parameter tenant_id/></Stream></Connect> */
+/* [<Say greeting/>] <Connect action><Stream url><Parameter session_id/><Parameter tenant_id/>
+ * [<Parameter agent_type/>]</Stream></Connect> */
 int plan_ai_stream(twiml_doc_t *doc, const plan_stream_t *p);
 
 typedef struct plan_voicemail {

@@ -68,7 +68,10 @@ test('a call end to end: initiate, Twilio answers, webhooks signed, session rows
   const call = fake.calls.get(sid);
   await waitFor(() => call.twiml, 5000);
   const twiml = parseTwiml(call.twiml);
-  assert.equal(find(twiml, 'Stream').attrs.url, 'wss://voice.example.com/twilio/media');
+  const stream = find(twiml, 'Stream');
+  assert.equal(stream.attrs.url, 'wss://voice.example.com/twilio/media');
+  assert.deepEqual(Object.fromEntries(stream.children.map((c) => [c.attrs.name, c.attrs.value])),
+    { session_id: session, tenant_id: '1', agent_type: 'sales' }); // the agent's instruction set
   await waitFor(() => sqlite(db(srv), `SELECT status FROM calls WHERE session_id='${session}'`) === 'in-progress', 5000);
   await fake.hangup(sid);
   await waitFor(() => sqlite(db(srv), `SELECT status FROM calls WHERE session_id='${session}'`) === 'completed', 5000);
@@ -212,6 +215,17 @@ test('answering machine: AnsweredBy recorded, the tenant message left after the 
   const upd = fake.requests.find((q) => q.path.endsWith(`${r.json.call_sid}.json`) && q.params.Twiml);
   assert.match(upd.params.Twiml, /<Say>Hello from Acme, we will call back.<\/Say><Hangup\/>/);
   assert.equal(sqlite(db(srv), `SELECT amd_result FROM calls WHERE session_id='${r.json.session_id}'`), 'machine_end_beep');
+});
+
+test('answering machine with the hangup policy: the call is ended', async () => {
+  const srv = await server();
+  sqlite(db(srv), "UPDATE tenants SET amd_action = 'hangup' WHERE id = 1");
+  fake.configure({ onCreate: 'answer', answeredBy: 'machine_end_silence' });
+  const r = await initiate(srv);
+  await waitFor(() => fake.requests.some((q) => q.path.endsWith(`${r.json.call_sid}.json`) && q.params.Status), 5000);
+  const upd = fake.requests.find((q) => q.path.endsWith(`${r.json.call_sid}.json`) && q.params.Status);
+  assert.equal(upd.params.Status, 'completed');
+  assert.equal(upd.params.Twiml, undefined);
 });
 
 test('agent_type elevenlabs forwards the answered call to the ElevenLabs number', async () => {

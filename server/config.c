@@ -23,6 +23,7 @@ typedef struct {
 
 static const char *const ai_choices[] = {"none", "echo", "openai", "elevenlabs", NULL};
 static const char *const cid_choices[] = {"original", "business", NULL};
+static const char *const shape_choices[] = {"ga", "beta", NULL};
 
 #define OFF(f) offsetof(config_t, f)
 #define S(name, def, secret, help, kind, field, mn, mx, ch)                                                            \
@@ -73,6 +74,10 @@ static const setting_t settings[] = {
     S("OPENAI_REALTIME_URL", "wss://api.openai.com/v1/realtime", 0, "Realtime API WebSocket URL", K_URL,
       openai_realtime_url, 0, 0, NULL),
     S("OPENAI_REALTIME_MODEL", "gpt-realtime", 0, "Realtime model", K_STR, openai_realtime_model, 0, 0, NULL),
+    S("OPENAI_REALTIME_SHAPE", "ga", 0, "ga (audio/pcmu, the GA events) or beta (g711_ulaw, OpenAI-Beta: realtime=v1)",
+      K_ENUM, openai_beta, 0, 0, shape_choices),
+    S("AI_CONNECT_TIMEOUT_MS", "3000", 0, "how long the AI may take to answer before the call goes to a person",
+      K_INT, ai_connect_timeout_ms, 200, 60000, NULL),
     S("AI_VOICE", "alloy", 0, "voice of the AI agent", K_STR, ai_voice, 0, 0, NULL),
     S("AI_INSTRUCTIONS", "You are a friendly phone agent. Keep answers short.", 0,
       "system instructions for the AI agent", K_STR, ai_instructions, 0, 0, NULL),

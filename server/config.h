@@ -32,6 +32,8 @@ typedef struct config {
 
     ai_provider_t ai_provider;
     char *openai_api_key, *openai_realtime_url, *openai_realtime_model, *ai_voice, *ai_instructions;
+    int openai_beta; /* OPENAI_REALTIME_SHAPE=beta: the beta session shape (g711_ulaw, OpenAI-Beta header) */
+    int ai_connect_timeout_ms;
     char *elevenlabs_phone_number, *elevenlabs_agent_id, *elevenlabs_api_key, *elevenlabs_webhook_secret;
 
     char *jwt_secret, *jwt_issuer, *jwt_audience;

@@ -81,6 +81,8 @@ typedef struct store_tenant {
     char amd_action[16]; /* hangup, message; "" = hangup */
     char amd_message[STORE_TEXT];
     char agent_instructions[2048]; /* JSON object agent_type -> instructions */
+    char ai_voice[32];
+    char ai_instructions[2048];
 } store_tenant_t;
 
 /* The tenant that owns DID `number`, else tenant `fallback_id`. 0 found, 1 neither exists, -1 error. */
@@ -234,5 +236,16 @@ typedef struct store_tenant_input {
  * belongs to another tenant (conflict_number receives it), -1 error. */
 int store_tenant_save(store_t *st, long id, const store_tenant_input_t *in, long *out_id, char *conflict_number,
                       size_t conflict_size);
+
+/* ---- the audio bridge ---- */
+int store_transcript_add(store_t *st, long call_id, const char *role, const char *text);
+/* A booking or ticket made during a call; *id receives the new row. */
+int store_booking_add(store_t *st, long tenant_id, long call_id, const char *name, const char *date,
+                      const char *time, const char *notes, long *id);
+int store_ticket_add(store_t *st, long tenant_id, long call_id, const char *summary, const char *priority, long *id);
+int store_call_stream(store_t *st, long call_id, const char *stream_sid);
+int store_call_recording_path(store_t *st, long call_id, const char *path);
+/* The recording file of the tenant's call; 1 when none. */
+int store_call_recording_file(store_t *st, long tenant_id, const char *session_id, char *path, size_t pathsz);
 
 #endif

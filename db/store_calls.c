@@ -6,7 +6,8 @@
 
 #define TENANT_COLS                                                                                                    \
     "id, name, greeting, ai_provider, inbound_mode, primary_target, secondary_target, voicemail_target, "              \
-    "caller_id_policy, COALESCE(max_concurrent_calls, -1), amd_action, amd_message, agent_instructions"
+    "caller_id_policy, COALESCE(max_concurrent_calls, -1), amd_action, amd_message, agent_instructions, ai_voice, "    \
+    "ai_instructions"
 
 #define CALL_COLS                                                                                                      \
     "id, session_id, tenant_id, direction, call_sid, from_number, to_number, status, status_seq, "                     \
@@ -30,6 +31,8 @@ static void read_tenant(sqlite3_stmt *s, store_tenant_t *t)
     store_col_text(s, 10, t->amd_action, sizeof(t->amd_action));
     store_col_text(s, 11, t->amd_message, sizeof(t->amd_message));
     store_col_text(s, 12, t->agent_instructions, sizeof(t->agent_instructions));
+    store_col_text(s, 13, t->ai_voice, sizeof(t->ai_voice));
+    store_col_text(s, 14, t->ai_instructions, sizeof(t->ai_instructions));
 }
 
 void store_read_call(sqlite3_stmt *s, store_call_t *c)

@@ -55,7 +55,7 @@ int twilio_sid_valid(const char *sid, const char *prefix);
 
 typedef struct call_policy {
     long tenant_id;
-    ai_provider_t ai;
+    ai_kind_t ai;
     const char *greeting;   /* NULL: none */
     int transfer_first;     /* inbound_mode = transfer: no AI even when one is configured */
     const char *targets[2]; /* primary, secondary: NULL when unset */

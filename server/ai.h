@@ -34,6 +34,9 @@ typedef struct ai_events {
     void (*response_done)(void *bridge);
     /* The caller started speaking (server VAD): the bridge barges in. */
     void (*speech_started)(void *bridge);
+    /* The caller is audibly there (resets the silence timer) without interrupting anyone;
+     * for providers without VAD of their own. May be NULL-checked by providers. */
+    void (*caller_active)(void *bridge);
     /* A finished transcript line. */
     void (*transcript)(void *bridge, ai_role_t role, const char *text);
     /* The model calls a tool: arguments are a JSON object as text. The bridge answers with
@@ -83,5 +86,9 @@ extern const ai_provider_t ai_openai_provider;
 
 /* Converts base64 length to decoded bytes (= milliseconds * 8 for 8 kHz mu-law). */
 size_t ai_b64_decoded_len(const char *b64, size_t len);
+/* Decodes base64 into out (at most outsz bytes); returns the bytes written, or -1 on bad input. */
+long ai_b64_decode(const char *b64, size_t len, unsigned char *out, size_t outsz);
+/* 1 when every byte is of the base64 alphabet (A-Z a-z 0-9 + / =): safe to embed in JSON. */
+int ai_b64_valid(const char *b64, size_t len);
 
 #endif

@@ -76,8 +76,8 @@ static const setting_t settings[] = {
     S("OPENAI_REALTIME_MODEL", "gpt-realtime", 0, "Realtime model", K_STR, openai_realtime_model, 0, 0, NULL),
     S("OPENAI_REALTIME_SHAPE", "ga", 0, "ga (audio/pcmu, the GA events) or beta (g711_ulaw, OpenAI-Beta: realtime=v1)",
       K_ENUM, openai_beta, 0, 0, shape_choices),
-    S("AI_CONNECT_TIMEOUT_MS", "3000", 0, "how long the AI may take to answer before the call goes to a person",
-      K_INT, ai_connect_timeout_ms, 200, 60000, NULL),
+    S("AI_CONNECT_TIMEOUT_MS", "3000", 0, "how long the AI may take to answer before the call goes to a person", K_INT,
+      ai_connect_timeout_ms, 200, 60000, NULL),
     S("AI_VOICE", "alloy", 0, "voice of the AI agent", K_STR, ai_voice, 0, 0, NULL),
     S("AI_INSTRUCTIONS", "You are a friendly phone agent. Keep answers short.", 0,
       "system instructions for the AI agent", K_STR, ai_instructions, 0, 0, NULL),
@@ -423,7 +423,7 @@ int config_twilio_configured(const config_t *cfg)
            (cfg->twilio_auth_token != NULL || (cfg->twilio_api_key_sid != NULL && cfg->twilio_api_key_secret != NULL));
 }
 
-const char *config_ai_provider_name(ai_provider_t p)
+const char *config_ai_provider_name(ai_kind_t p)
 {
     return ai_choices[p];
 }

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-typedef enum { AI_NONE = 0, AI_ECHO, AI_OPENAI, AI_ELEVENLABS } ai_provider_t;
+typedef enum { AI_NONE = 0, AI_ECHO, AI_OPENAI, AI_ELEVENLABS } ai_kind_t;
 typedef enum { CALLER_ID_ORIGINAL = 0, CALLER_ID_BUSINESS } caller_id_policy_t;
 
 typedef struct config {
@@ -30,7 +30,7 @@ typedef struct config {
     char *twilio_ca_file;
     int twilio_connect_timeout_ms, twilio_timeout_ms;
 
-    ai_provider_t ai_provider;
+    ai_kind_t ai_provider;
     char *openai_api_key, *openai_realtime_url, *openai_realtime_model, *ai_voice, *ai_instructions;
     int openai_beta; /* OPENAI_REALTIME_SHAPE=beta: the beta session shape (g711_ulaw, OpenAI-Beta header) */
     int ai_connect_timeout_ms;
@@ -67,6 +67,6 @@ void config_free(config_t *cfg);
 
 /* Twilio REST credentials present (account SID plus auth token or API key pair). */
 int config_twilio_configured(const config_t *cfg);
-const char *config_ai_provider_name(ai_provider_t p);
+const char *config_ai_provider_name(ai_kind_t p);
 
 #endif

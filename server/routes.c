@@ -4,6 +4,7 @@
 #include "handlers/api_calls.h"
 #include "handlers/api_tenants.h"
 #include "handlers/health.h"
+#include "handlers/media.h"
 #include "handlers/outbound.h"
 #include "server/auth.h"
 #include "handlers/status.h"
@@ -14,6 +15,7 @@
 const route_t router_routes[] = {
     {"GET", "/health", health_get},
     {"POST", "/twilio/voice", voice_inbound},
+    {"GET", "/twilio/media", media_upgrade},
     {"POST", "/twilio/connect_action", voice_connect_action},
     {"POST", "/twilio/transfer_callback", transfer_callback},
     {"POST", "/twilio/status", status_callback},

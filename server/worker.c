@@ -2,6 +2,7 @@
 #include "server/http.h"
 #include "server/log.h"
 #include "server/twilio_rest.h"
+#include "server/ws.h"
 
 #include <libwebsockets.h>
 #include <stdio.h>
@@ -92,7 +93,9 @@ int worker_commit(worker_t *w)
 
 static void on_commit_check(uv_check_t *c)
 {
-    worker_commit(c->data);
+    worker_t *w = c->data;
+    worker_commit(w);
+    ws_flush(w);
 }
 
 static void release_resources(worker_t *w)
@@ -177,8 +180,11 @@ static void on_stop(uv_async_t *a)
         close_handle((uv_handle_t *)&w->listen_plain);
     if (w->fd_tls >= 0)
         close_handle((uv_handle_t *)&w->listen_tls);
-    /* h2 connections get GOAWAY; HTTP/1 responses from now on close their connection */
+    /* h2 connections get GOAWAY; HTTP/1 responses from now on close their connection; media
+     * streams are told we are going away (Twilio then asks connect_action what next) */
     h2o_context_request_shutdown(&w->h2o);
+    ws_close_all(w);
+    ws_flush(w);
     w->deadline_ms = uv_now(&w->loop) + (uint64_t)w->app->cfg.shutdown_timeout_s * 1000;
     uv_timer_start(&w->shutdown_timer, on_shutdown_tick, 0, SHUTDOWN_TICK_MS);
 }
@@ -222,6 +228,8 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
     w->fd_tls = fd_tls;
     h2o_linklist_init_anchor(&w->conns);
     h2o_linklist_init_anchor(&w->deferred);
+    h2o_linklist_init_anchor(&w->ws_conns);
+    h2o_linklist_init_anchor(&w->ws_pending);
     if (store_open(app->cfg.database_path, &w->store, w->errbuf, sizeof(w->errbuf)) != 0)
         return -1;
     store_set_batching(w->store, 1);

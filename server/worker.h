@@ -49,9 +49,11 @@ typedef struct worker {
     curlm_t *curl;
     struct trest *twilio; /* NULL without Twilio credentials (simulation) */
     store_t *store;
-    uv_check_t commit_check; /* group commit after each loop iteration's I/O */
-    h2o_linklist_t deferred; /* http_req_t responses waiting for that commit */
-    h2o_linklist_t conns;    /* open client connections, for a forced close at the deadline */
+    uv_check_t commit_check;   /* group commit after each loop iteration's I/O */
+    h2o_linklist_t deferred;   /* http_req_t responses waiting for that commit */
+    h2o_linklist_t ws_conns;   /* WebSocket connections (media streams) */
+    h2o_linklist_t ws_pending; /* those with output to write after this iteration */
+    h2o_linklist_t conns;      /* open client connections, for a forced close at the deadline */
     size_t nconns;
     size_t inflight; /* requests between dispatch and dispose */
     uint64_t req_seq;

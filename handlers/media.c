@@ -1,0 +1,179 @@
+#include "handlers/media.h"
+#include "handlers/twilio.h"
+#include "server/ai.h"
+#include "server/bridge.h"
+#include "server/log.h"
+#include "server/sig.h"
+#include "server/worker.h"
+#include "server/ws.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct media {
+    ws_conn_t *ws;
+    bridge_t *b;
+    worker_t *w;
+    unsigned long ignored; /* messages of unknown events */
+} media_t;
+
+/* ---- the transport the bridge talks back through ---- */
+
+static int t_send(void *ctx, const char *msg, size_t len)
+{
+    media_t *m = ctx;
+    return m->ws != NULL ? ws_send_text(m->ws, msg, len) : -1;
+}
+
+static void t_close(void *ctx, int code, const char *reason)
+{
+    media_t *m = ctx;
+    if (m->ws != NULL)
+        ws_close(m->ws, code, reason);
+}
+
+static const bridge_transport_t transport = {t_send, t_close};
+
+/* ---- Twilio's messages ---- */
+
+/* After `"key"` (and a colon) in s: where the value starts, or NULL. Tolerates spaces. */
+static const char *value_of(const char *s, const char *end, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *p = s; p + kl + 2 < end; p++) {
+        p = memchr(p, '"', (size_t)(end - p));
+        if (p == NULL || p + kl + 2 >= end)
+            return NULL;
+        if (memcmp(p + 1, key, kl) == 0 && p[kl + 1] == '"') {
+            const char *v = p + kl + 2;
+            while (v < end && (*v == ' ' || *v == ':'))
+                v++;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* The audio path, 50 times a second: find the payload (and timestamp) without parsing the
+ * whole message or allocating. 1 handled, 0 not a media message of the usual shape. */
+static int fast_media(media_t *m, const char *msg, size_t len)
+{
+    const char *end = msg + len;
+    const char *ev = value_of(msg, end, "event");
+    if (ev == NULL || end - ev < 7 || memcmp(ev, "\"media\"", 7) != 0)
+        return 0;
+    const char *pl = value_of(ev, end, "payload");
+    if (pl == NULL || *pl != '"')
+        return 0;
+    pl++;
+    const char *q = memchr(pl, '"', (size_t)(end - pl));
+    if (q == NULL || !ai_b64_valid(pl, (size_t)(q - pl)))
+        return 0;
+    uint64_t ts = 0;
+    const char *t = value_of(msg, end, "timestamp");
+    if (t != NULL && *t == '"')
+        for (t++; t < end && *t >= '0' && *t <= '9'; t++)
+            ts = ts * 10 + (uint64_t)(*t - '0');
+    bridge_on_media(m->b, pl, (size_t)(q - pl), ts);
+    return 1;
+}
+
+static const char *jstr(json_t *o, const char *a, const char *b)
+{
+    json_t *v = json_object_get(o, a);
+    if (b != NULL)
+        v = json_object_get(v, b);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void on_text(void *data, const char *msg, size_t len)
+{
+    media_t *m = data;
+    if (fast_media(m, msg, len))
+        return;
+    json_error_t err;
+    json_t *o = json_loadb(msg, len, 0, &err);
+    const char *event = jstr(o, "event", NULL);
+    if (event == NULL) {
+        json_decref(o);
+        bridge_on_protocol_error(m->b, "not a Twilio Media Streams message", 1007);
+        return;
+    }
+    if (strcmp(event, "start") == 0) {
+        const char *session = jstr(o, "start", NULL) ? NULL : NULL;
+        json_t *params = json_object_get(json_object_get(o, "start"), "customParameters");
+        json_t *sp = json_object_get(params, "session_id");
+        session = json_is_string(sp) ? json_string_value(sp) : NULL;
+        const char *stream = jstr(o, "streamSid", NULL) ? jstr(o, "streamSid", NULL) : jstr(o, "start", "streamSid");
+        const char *enc = jstr(json_object_get(o, "start"), "mediaFormat", "encoding");
+        if (enc != NULL && strcmp(enc, "audio/x-mulaw") != 0) {
+            bridge_on_protocol_error(m->b, "media format is not audio/x-mulaw", 1003);
+        } else {
+            bridge_on_start(m->b, stream, jstr(o, "start", "callSid"), session);
+        }
+    } else if (strcmp(event, "media") == 0) {
+        const char *pl = jstr(o, "media", "payload"), *ts = jstr(o, "media", "timestamp");
+        if (pl != NULL && ai_b64_valid(pl, strlen(pl)))
+            bridge_on_media(m->b, pl, strlen(pl), ts ? strtoull(ts, NULL, 10) : 0);
+    } else if (strcmp(event, "mark") == 0) {
+        bridge_on_mark(m->b, jstr(o, "mark", "name"));
+    } else if (strcmp(event, "dtmf") == 0) {
+        bridge_on_dtmf(m->b, jstr(o, "dtmf", "digit"));
+    } else if (strcmp(event, "stop") == 0) {
+        bridge_on_stop(m->b);
+    } else if (strcmp(event, "connected") != 0) {
+        m->ignored++;
+    }
+    json_decref(o);
+}
+
+static void on_error(void *data, const char *what, int code)
+{
+    media_t *m = data;
+    bridge_on_protocol_error(m->b, what, code);
+}
+
+static void on_closed(void *data)
+{
+    media_t *m = data;
+    m->ws = NULL;
+    bridge_transport_gone(m->b);
+    free(m);
+}
+
+static const ws_handler_t handler = {on_text, on_error, on_closed};
+
+void media_upgrade(http_req_t *r)
+{
+    const config_t *cfg = &r->w->app->cfg;
+    if (cfg->twilio_auth_token != NULL) {
+        /* Twilio signs the stream URL it connected to, with no parameters */
+        twilio_req_t t;
+        twilio_req_preview(r, &t);
+        const char *url = twilio_stream_url(&t);
+        h2o_iovec_t sig = http_header(r, "x-twilio-signature");
+        if (sig.len == 0 || sig_validate_form(cfg->twilio_auth_token, url, NULL, sig.base, sig.len) != 1) {
+            log_warn("twilio.bad_signature", "rid=%s path=\"/twilio/media\" signature=%s", r->rid,
+                     sig.len ? "mismatch" : "missing");
+            http_send(r, 403, "text/plain; charset=utf-8", H2O_STRLIT("invalid X-Twilio-Signature\n"));
+            return;
+        }
+    }
+    media_t *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        http_send_error(r, 503, "out_of_memory", "try again", NULL);
+        return;
+    }
+    m->w = r->w;
+    m->b = bridge_new(r->w, &transport, m);
+    if (m->b == NULL) {
+        free(m);
+        http_send_error(r, 503, "out_of_memory", "try again", NULL);
+        return;
+    }
+    m->ws = ws_upgrade(r, MEDIA_MAX_MSG, &handler, m);
+    if (m->ws == NULL) {
+        bridge_transport_gone(m->b);
+        free(m);
+    }
+}

@@ -1,0 +1,626 @@
+#include "server/bridge.h"
+#include "handlers/twilio.h"
+#include "server/ai.h"
+#include "server/log.h"
+#include "server/wavrec.h"
+#include "server/worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MARKS              256  /* agent chunks awaiting Twilio's "played" */
+#define CHUNK_B64          4096 /* agent audio is sent to Twilio in payloads of at most this */
+#define MSG_MAX            (CHUNK_B64 + 160)
+#define START_TIMEOUT_MS   10000
+#define SPEECH_END_WAIT_MS 8000 /* how long a goodbye or hand-off may take to play */
+
+typedef enum { B_WAIT_START, B_CONNECTING, B_LIVE, B_ENDING, B_DONE } bstate_t;
+
+typedef struct mark {
+    uint32_t seq;
+    uint32_t item_ms; /* ms of the item's audio sent up to this mark */
+    uint32_t item_gen;
+} mark_t;
+
+struct bridge {
+    uv_timer_t timer; /* first: closing it frees the bridge */
+    worker_t *w;
+    const bridge_transport_t *t;
+    void *ctx;
+    bstate_t state;
+    int transport_gone;
+    store_call_t call;
+    char stream_sid[64];
+    const ai_provider_t *prov;
+    ai_session_t *ai;
+    /* deadlines, uv_now() ms; 0 = unset */
+    uint64_t start_deadline, connect_deadline, silence_deadline, max_deadline, end_deadline;
+    int silence_prompted;
+    /* what connect_action answers once the stream is closed */
+    const char *next_action;
+    char reason[128];
+    int end_after_speech; /* close once the agent's audio has played */
+    uint32_t end_gen;     /* with need_reply: an item after this one must have been spoken */
+    int need_reply;
+    /* agent audio */
+    char item[64];
+    uint32_t item_gen;     /* bumps with each new item */
+    uint32_t item_sent_ms; /* of the current item */
+    uint32_t item_played_ms;
+    uint32_t interrupted_gen; /* audio of this item after a clear is stale: dropped */
+    int response_active;
+    mark_t marks[MARKS];
+    unsigned mark_head, mark_count;
+    uint32_t mark_seq;
+    /* counters */
+    unsigned long frames_in, frames_out, dropped_out, dropped_early, clears;
+    /* recording */
+    wavrec_t *rec;
+    uint64_t agent_cursor_ms; /* stream time where the next agent audio will play */
+    uint64_t stream_ms;       /* last caller timestamp */
+    char msg[MSG_MAX];
+};
+
+static const ai_tool_t tools[] = {
+    {"transfer_to_agent", "Transfer the caller to a human agent when they ask for a person or you cannot help.",
+     "{\"type\":\"object\",\"properties\":{\"reason\":{\"type\":\"string\",\"description\":\"why the caller "
+     "needs a person\"}},\"required\":[\"reason\"]}"},
+    {"end_call", "End the call after saying goodbye, when the caller is done.",
+     "{\"type\":\"object\",\"properties\":{}}"},
+    {"book_appointment", "Book an appointment for the caller.",
+     "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"date\":{\"type\":\"string\","
+     "\"description\":\"YYYY-MM-DD\"},\"time\":{\"type\":\"string\",\"description\":\"HH:MM, 24-hour\"},"
+     "\"notes\":{\"type\":\"string\"}},\"required\":[\"name\",\"date\",\"time\"]}"},
+    {"raise_ticket", "Open a support ticket for the caller's problem.",
+     "{\"type\":\"object\",\"properties\":{\"summary\":{\"type\":\"string\"},\"priority\":{\"type\":\"string\","
+     "\"enum\":[\"low\",\"normal\",\"high\",\"urgent\"]}},\"required\":[\"summary\"]}"},
+};
+
+static void event(bridge_t *b, const char *type, json_t *detail)
+{
+    char *json = detail != NULL ? json_dumps(detail, JSON_COMPACT) : NULL;
+    json_decref(detail);
+    if (b->call.id != 0 && store_call_event(b->w->store, b->call.id, type, json) != 0)
+        log_error("db.error", "op=call_event session=%s error=\"%s\"", b->call.session_id, store_errmsg(b->w->store));
+    char q[512];
+    log_info("call.event", "session=%s call_sid=%s type=%s detail=%s", b->call.session_id[0] ? b->call.session_id : "-",
+             b->call.call_sid[0] ? b->call.call_sid : "-", type, log_quote(q, sizeof(q), json ? json : "", (size_t)-1));
+    free(json);
+}
+
+static void rearm(bridge_t *b);
+
+static void send_msg(bridge_t *b, int len)
+{
+    if (b->transport_gone || len <= 0 || len >= (int)sizeof(b->msg))
+        return;
+    if (b->t->send(b->ctx, b->msg, (size_t)len) != 0)
+        b->dropped_out++;
+}
+
+/* Ends the AI part: no more audio either way; Twilio asks connect_action what next. */
+static void finish(bridge_t *b, const char *next_action, const char *reason, int code)
+{
+    if (b->state == B_DONE)
+        return;
+    b->state = B_DONE;
+    if (b->ai != NULL) {
+        b->prov->close(b->ai);
+        b->ai = NULL;
+    }
+    if (next_action != NULL && b->call.id != 0 &&
+        store_call_set_next_action(b->w->store, b->call.id, next_action, reason) != 0)
+        log_error("db.error", "op=next_action session=%s error=\"%s\"", b->call.session_id, store_errmsg(b->w->store));
+    event(b, "stream.closing",
+          json_pack("{s:s?, s:s?, s:I, s:I, s:I, s:I, s:I}", "next_action", next_action, "reason", reason, "frames_in",
+                    (json_int_t)b->frames_in, "frames_out", (json_int_t)b->frames_out, "dropped_out",
+                    (json_int_t)b->dropped_out, "dropped_early", (json_int_t)b->dropped_early, "clears",
+                    (json_int_t)b->clears));
+    if (!b->transport_gone)
+        b->t->close(b->ctx, code, reason ? reason : "done");
+    rearm(b);
+}
+
+/* Stops after the audio in flight has played (or a timeout). */
+static void end_after_speech(bridge_t *b, const char *next_action, const char *reason)
+{
+    if (b->state >= B_ENDING)
+        return;
+    b->state = B_ENDING;
+    b->next_action = next_action;
+    snprintf(b->reason, sizeof(b->reason), "%s", reason);
+    b->end_after_speech = 1;
+    b->end_deadline = uv_now(&b->w->loop) + SPEECH_END_WAIT_MS;
+    rearm(b);
+}
+
+static void maybe_end(bridge_t *b)
+{
+    if (b->state == B_ENDING && b->end_after_speech && !b->response_active && b->mark_count == 0 &&
+        (!b->need_reply || b->item_gen != b->end_gen))
+        finish(b, b->next_action, b->reason, 1000);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    bridge_t *b = (bridge_t *)t;
+    uint64_t now = uv_now(&b->w->loop);
+    if (b->state == B_WAIT_START && b->start_deadline && now >= b->start_deadline) {
+        event(b, "stream.no_start", NULL);
+        finish(b, NULL, "no start message", 1008);
+        return;
+    }
+    if (b->state == B_CONNECTING && b->connect_deadline && now >= b->connect_deadline) {
+        event(b, "ai.connect_timeout", json_pack("{s:i}", "ms", b->w->app->cfg.ai_connect_timeout_ms));
+        finish(b, "transfer", "ai_unreachable", 1000);
+        return;
+    }
+    if (b->state == B_ENDING && b->end_deadline && now >= b->end_deadline) {
+        finish(b, b->next_action, b->reason, 1000);
+        return;
+    }
+    if (b->state == B_LIVE && b->max_deadline && now >= b->max_deadline) {
+        event(b, "call.max_length", json_pack("{s:i}", "seconds", b->w->app->cfg.max_call_s));
+        b->prov->say(b->ai, "The call has reached its time limit. Say a short, polite goodbye now.");
+        end_after_speech(b, "hangup", "max_call_length");
+        return;
+    }
+    if (b->state == B_LIVE && b->silence_deadline && now >= b->silence_deadline) {
+        if (!b->silence_prompted) {
+            b->silence_prompted = 1;
+            event(b, "silence.prompt", NULL);
+            b->prov->say(b->ai, "The caller has been silent for a while. Ask briefly whether they are still there.");
+            b->silence_deadline = now + (uint64_t)b->w->app->cfg.silence_timeout_s * 1000;
+        } else {
+            event(b, "silence.timeout", NULL);
+            b->prov->say(b->ai, "The caller is silent. Say a short goodbye now.");
+            end_after_speech(b, "hangup", "silence");
+            return;
+        }
+    }
+    rearm(b);
+}
+
+static void rearm(bridge_t *b)
+{
+    if (b->state == B_DONE) {
+        uv_timer_stop(&b->timer);
+        return;
+    }
+    uint64_t d[] = {b->state == B_WAIT_START ? b->start_deadline : 0,
+                    b->state == B_CONNECTING ? b->connect_deadline : 0, b->state == B_LIVE ? b->silence_deadline : 0,
+                    b->state == B_LIVE ? b->max_deadline : 0, b->state == B_ENDING ? b->end_deadline : 0};
+    uint64_t next = 0;
+    for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
+        if (d[i] && (next == 0 || d[i] < next))
+            next = d[i];
+    uint64_t now = uv_now(&b->w->loop);
+    if (next)
+        uv_timer_start(&b->timer, on_timer, next > now ? next - now : 0, 0);
+    else
+        uv_timer_stop(&b->timer);
+}
+
+static void heard(bridge_t *b)
+{
+    b->silence_prompted = 0;
+    if (b->state == B_LIVE)
+        b->silence_deadline = uv_now(&b->w->loop) + (uint64_t)b->w->app->cfg.silence_timeout_s * 1000;
+    rearm(b);
+}
+
+/* ---- what the AI does ---- */
+
+static void ai_ready(void *p)
+{
+    bridge_t *b = p;
+    if (b->state != B_CONNECTING)
+        return;
+    b->state = B_LIVE;
+    uint64_t now = uv_now(&b->w->loop);
+    b->silence_deadline = now + (uint64_t)b->w->app->cfg.silence_timeout_s * 1000;
+    b->max_deadline = now + (uint64_t)b->w->app->cfg.max_call_s * 1000;
+    event(b, "ai.ready", json_pack("{s:s}", "provider", b->prov->name));
+    rearm(b);
+}
+
+static void send_chunk(bridge_t *b, const char *b64, size_t len)
+{
+    int n =
+        snprintf(b->msg, sizeof(b->msg), "{\"event\":\"media\",\"streamSid\":\"%s\",\"media\":{\"payload\":\"%.*s\"}}",
+                 b->stream_sid, (int)len, b64);
+    send_msg(b, n);
+    b->frames_out++;
+    uint32_t ms = (uint32_t)(ai_b64_decoded_len(b64, len) / 8);
+    b->item_sent_ms += ms;
+    if (b->rec != NULL) {
+        unsigned char pcm[CHUNK_B64 / 4 * 3];
+        long got = ai_b64_decode(b64, len, pcm, sizeof(pcm));
+        if (b->agent_cursor_ms < b->stream_ms)
+            b->agent_cursor_ms = b->stream_ms;
+        if (got > 0)
+            wavrec_write(b->rec, 1, b->agent_cursor_ms, pcm, (size_t)got);
+        b->agent_cursor_ms += ms;
+    }
+    /* a mark after each chunk: Twilio echoes it once the audio before it has played */
+    if (b->mark_count < MARKS) {
+        mark_t *m = &b->marks[(b->mark_head + b->mark_count++) % MARKS];
+        m->seq = ++b->mark_seq;
+        m->item_ms = b->item_sent_ms;
+        m->item_gen = b->item_gen;
+        n = snprintf(b->msg, sizeof(b->msg), "{\"event\":\"mark\",\"streamSid\":\"%s\",\"mark\":{\"name\":\"m%u\"}}",
+                     b->stream_sid, m->seq);
+        send_msg(b, n);
+    }
+}
+
+static void ai_audio(void *p, const char *b64, size_t len, const char *item_id)
+{
+    bridge_t *b = p;
+    if ((b->state != B_LIVE && b->state != B_ENDING) || b->stream_sid[0] == '\0' || !ai_b64_valid(b64, len))
+        return;
+    if (item_id != NULL && strncmp(item_id, b->item, sizeof(b->item) - 1) != 0) {
+        snprintf(b->item, sizeof(b->item), "%s", item_id);
+        b->item_gen++;
+        b->item_sent_ms = b->item_played_ms = 0;
+        b->response_active = 1;
+    }
+    if (b->interrupted_gen == b->item_gen)
+        return; /* audio of the response the caller interrupted: never after a clear */
+    while (len > 0) {
+        size_t n = len > CHUNK_B64 ? CHUNK_B64 : len;
+        send_chunk(b, b64, n);
+        b64 += n;
+        len -= n;
+    }
+}
+
+static void ai_response_done(void *p)
+{
+    bridge_t *b = p;
+    b->response_active = 0;
+    maybe_end(b);
+}
+
+static void barge_in(bridge_t *b)
+{
+    if (b->mark_count == 0 || b->interrupted_gen == b->item_gen)
+        return; /* nothing of the agent is playing */
+    int n = snprintf(b->msg, sizeof(b->msg), "{\"event\":\"clear\",\"streamSid\":\"%s\"}", b->stream_sid);
+    send_msg(b, n);
+    b->clears++;
+    b->interrupted_gen = b->item_gen;
+    b->mark_count = 0; /* their echoes no longer mean anything */
+    if (b->agent_cursor_ms > b->stream_ms)
+        b->agent_cursor_ms = b->stream_ms;
+    b->prov->interrupt(b->ai, b->item, b->item_played_ms);
+    event(b, "barge_in", json_pack("{s:s, s:i}", "item", b->item, "audio_end_ms", (int)b->item_played_ms));
+}
+
+static void ai_speech_started(void *p)
+{
+    bridge_t *b = p;
+    heard(b);
+    if (b->state == B_LIVE)
+        barge_in(b);
+}
+
+static void ai_caller_active(void *p)
+{
+    heard(p);
+}
+
+static void ai_transcript(void *p, ai_role_t role, const char *text)
+{
+    bridge_t *b = p;
+    if (text == NULL || text[0] == '\0' || b->call.id == 0)
+        return;
+    if (store_transcript_add(b->w->store, b->call.id, role == AI_ROLE_CALLER ? "caller" : "agent", text) != 0)
+        log_error("db.error", "op=transcript session=%s error=\"%s\"", b->call.session_id, store_errmsg(b->w->store));
+}
+
+static int date_ok(const char *s)
+{
+    int y, m, d;
+    char tail;
+    return s != NULL && strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && y >= 2000 &&
+           y < 2200 && m >= 1 && m <= 12 && d >= 1 && d <= 31;
+}
+
+static int time_ok(const char *s)
+{
+    int h, mi;
+    char tail;
+    return s != NULL && strlen(s) == 5 && sscanf(s, "%2d:%2d%c", &h, &mi, &tail) == 2 && h >= 0 && h < 24 && mi >= 0 &&
+           mi < 60;
+}
+
+static const char *str_arg(json_t *args, const char *key, size_t max)
+{
+    json_t *v = json_object_get(args, key);
+    return json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= max ? json_string_value(v) : NULL;
+}
+
+static void tool_reply(bridge_t *b, const char *call_id, json_t *out)
+{
+    char *s = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    if (s != NULL && b->ai != NULL)
+        b->prov->tool_result(b->ai, call_id, s);
+    free(s);
+}
+
+static void ai_tool_call(void *p, const char *call_id, const char *name, const char *args_json)
+{
+    bridge_t *b = p;
+    if (b->state != B_LIVE)
+        return;
+    json_t *args = json_loads(args_json ? args_json : "{}", 0, NULL);
+    if (!json_is_object(args)) {
+        json_decref(args);
+        args = json_object();
+    }
+    event(b, "tool.call", json_pack("{s:s, s:O}", "name", name, "arguments", args));
+    if (strcmp(name, "transfer_to_agent") == 0) {
+        /* only the tenant's configured chain is ever dialed: the model names no number */
+        const char *reason = str_arg(args, "reason", 120);
+        tool_reply(b, call_id, json_pack("{s:b, s:s}", "ok", 1, "message", "transferring the caller now"));
+        end_after_speech(b, "transfer", reason ? reason : "caller asked for a person");
+        maybe_end(b);
+    } else if (strcmp(name, "end_call") == 0) {
+        tool_reply(b, call_id, json_pack("{s:b}", "ok", 1));
+        end_after_speech(b, "hangup", "agent ended the call");
+        b->need_reply = 1; /* the goodbye the model says next must play out */
+        b->end_gen = b->item_gen;
+    } else if (strcmp(name, "book_appointment") == 0) {
+        const char *who = str_arg(args, "name", 120), *date = str_arg(args, "date", 10),
+                   *time = str_arg(args, "time", 5), *notes = str_arg(args, "notes", 1000);
+        long id = 0;
+        if (who == NULL || !date_ok(date) || !time_ok(time))
+            tool_reply(
+                b, call_id,
+                json_pack("{s:b, s:s}", "ok", 0, "error", "need name, date as YYYY-MM-DD and time as HH:MM (24-hour)"));
+        else if (store_booking_add(b->w->store, b->call.tenant_id, b->call.id, who, date, time, notes, &id) != 0)
+            tool_reply(b, call_id, json_pack("{s:b, s:s}", "ok", 0, "error", "the booking could not be saved"));
+        else {
+            event(b, "booking.created",
+                  json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "name", who, "date", date, "time", time));
+            tool_reply(b, call_id, json_pack("{s:b, s:I}", "ok", 1, "booking_id", (json_int_t)id));
+        }
+    } else if (strcmp(name, "raise_ticket") == 0) {
+        const char *summary = str_arg(args, "summary", 1000), *prio = str_arg(args, "priority", 10);
+        long id = 0;
+        if (prio == NULL)
+            prio = "normal";
+        if (summary == NULL || (strcmp(prio, "low") != 0 && strcmp(prio, "normal") != 0 && strcmp(prio, "high") != 0 &&
+                                strcmp(prio, "urgent") != 0))
+            tool_reply(
+                b, call_id,
+                json_pack("{s:b, s:s}", "ok", 0, "error", "need a summary; priority low, normal, high or urgent"));
+        else if (store_ticket_add(b->w->store, b->call.tenant_id, b->call.id, summary, prio, &id) != 0)
+            tool_reply(b, call_id, json_pack("{s:b, s:s}", "ok", 0, "error", "the ticket could not be saved"));
+        else {
+            event(b, "ticket.created", json_pack("{s:I, s:s}", "id", (json_int_t)id, "priority", prio));
+            tool_reply(b, call_id, json_pack("{s:b, s:I}", "ok", 1, "ticket_id", (json_int_t)id));
+        }
+    } else {
+        tool_reply(b, call_id, json_pack("{s:b, s:s}", "ok", 0, "error", "no such tool"));
+    }
+    json_decref(args);
+}
+
+static void ai_error(void *p, const char *what, int fatal)
+{
+    bridge_t *b = p;
+    event(b, fatal ? "ai.failed" : "ai.error", json_pack("{s:s}", "what", what ? what : "unknown"));
+    /* the caller is never left in silence: a dead AI hands the call to a person */
+    if (fatal && b->state < B_DONE)
+        finish(b, "transfer", "ai_failed", 1000);
+}
+
+static const ai_events_t events = {ai_ready,         ai_audio,      ai_response_done, ai_speech_started,
+                                   ai_caller_active, ai_transcript, ai_tool_call,     ai_error};
+
+/* ---- what Twilio does ---- */
+
+bridge_t *bridge_new(worker_t *w, const bridge_transport_t *t, void *ctx)
+{
+    bridge_t *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    b->w = w;
+    b->t = t;
+    b->ctx = ctx;
+    b->interrupted_gen = UINT32_MAX;
+    uv_timer_init(&w->loop, &b->timer);
+    b->start_deadline = uv_now(&w->loop) + START_TIMEOUT_MS;
+    rearm(b);
+    return b;
+}
+
+/* The agent type's own instructions, else the tenant's, else the setting. */
+static const char *instructions_for(const config_t *cfg, const store_tenant_t *tn, const char *agent_type, char *buf,
+                                    size_t bufsz)
+{
+    if (agent_type[0] != '\0' && tn->agent_instructions[0] != '\0') {
+        json_t *all = json_loads(tn->agent_instructions, 0, NULL);
+        json_t *one = json_object_get(all, agent_type);
+        if (json_is_string(one)) {
+            snprintf(buf, bufsz, "%s", json_string_value(one));
+            json_decref(all);
+            return buf;
+        }
+        json_decref(all);
+    }
+    return tn->ai_instructions[0] != '\0' ? tn->ai_instructions : cfg->ai_instructions;
+}
+
+static void open_recording(bridge_t *b)
+{
+    const config_t *cfg = &b->w->app->cfg;
+    if (cfg->recordings_dir == NULL || cfg->recordings_dir[0] == '\0')
+        return;
+    char dir[1024], path[1200], err[256];
+    snprintf(dir, sizeof(dir), "%s/%ld", cfg->recordings_dir, b->call.tenant_id);
+    if ((mkdir(cfg->recordings_dir, 0750) != 0 && errno != EEXIST) || (mkdir(dir, 0750) != 0 && errno != EEXIST)) {
+        log_error("recording.failed", "session=%s error=\"cannot create %s\"", b->call.session_id, dir);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/%s.wav", dir, b->call.session_id);
+    b->rec = wavrec_open(path, err, sizeof(err));
+    if (b->rec == NULL) {
+        log_error("recording.failed", "session=%s error=\"%s\"", b->call.session_id, err);
+        return;
+    }
+    if (store_call_recording_path(b->w->store, b->call.id, path) != 0)
+        log_error("db.error", "op=recording_path session=%s error=\"%s\"", b->call.session_id,
+                  store_errmsg(b->w->store));
+}
+
+int bridge_on_start(bridge_t *b, const char *stream_sid, const char *call_sid, const char *session_id)
+{
+    const config_t *cfg = &b->w->app->cfg;
+    if (b->state != B_WAIT_START)
+        return 0;
+    int rc = session_id != NULL ? store_call_by_session(b->w->store, session_id, &b->call) : 1;
+    if (rc != 0 || stream_sid == NULL || strlen(stream_sid) >= sizeof(b->stream_sid) ||
+        (b->call.call_sid[0] != '\0' && (call_sid == NULL || strcmp(call_sid, b->call.call_sid) != 0))) {
+        log_warn("media.refused", "session=%.40s call_sid=%.40s why=\"%s\"", session_id ? session_id : "-",
+                 call_sid ? call_sid : "-", rc != 0 ? "unknown session" : "call does not match");
+        b->call.id = 0; /* nothing to write for a stranger */
+        finish(b, NULL, rc != 0 ? "unknown session" : "call mismatch", 1008);
+        return -1;
+    }
+    snprintf(b->stream_sid, sizeof(b->stream_sid), "%s", stream_sid);
+    store_call_stream(b->w->store, b->call.id, stream_sid);
+    store_tenant_t tn;
+    memset(&tn, 0, sizeof(tn));
+    tn.max_concurrent_calls = -1;
+    if (store_tenant_get(b->w->store, b->call.tenant_id, &tn) != 0)
+        tn.id = b->call.tenant_id;
+    call_policy_t pol;
+    policy_resolve(cfg, &tn, &pol);
+    b->prov = ai_provider_get(pol.ai == AI_OPENAI ? "openai" : pol.ai == AI_ECHO ? "echo" : NULL);
+    event(b, "stream.started",
+          json_pack("{s:s, s:s}", "stream_sid", stream_sid, "provider", b->prov ? b->prov->name : "none"));
+    if (b->prov == NULL) {
+        finish(b, "transfer", "no_ai", 1000);
+        return 0;
+    }
+    open_recording(b);
+    char ibuf[8192];
+    ai_open_t p = {
+        .instructions = instructions_for(cfg, &tn, b->call.agent_type, ibuf, sizeof(ibuf)),
+        .voice = tn.ai_voice[0] ? tn.ai_voice : cfg->ai_voice,
+        .greeting = tn.greeting[0] ? tn.greeting : NULL,
+        .tools = tools,
+        .ntools = sizeof(tools) / sizeof(tools[0]),
+        .session_id = b->call.session_id,
+    };
+    b->state = B_CONNECTING;
+    b->connect_deadline = uv_now(&b->w->loop) + (uint64_t)cfg->ai_connect_timeout_ms;
+    b->ai = b->prov->open(b->w, &p, &events, b);
+    if (b->ai == NULL) {
+        event(b, "ai.failed", json_pack("{s:s}", "what", "could not open a session"));
+        finish(b, "transfer", "ai_failed", 1000);
+        return 0;
+    }
+    rearm(b);
+    return 0;
+}
+
+void bridge_on_media(bridge_t *b, const char *b64, size_t len, uint64_t timestamp_ms)
+{
+    b->frames_in++;
+    if (timestamp_ms > b->stream_ms)
+        b->stream_ms = timestamp_ms;
+    if (b->rec != NULL) {
+        unsigned char pcm[512];
+        long n = ai_b64_decode(b64, len, pcm, sizeof(pcm));
+        if (n > 0)
+            wavrec_write(b->rec, 0, timestamp_ms, pcm, (size_t)n);
+    }
+    if (b->state == B_LIVE || b->state == B_ENDING)
+        b->prov->send_audio(b->ai, b64, len);
+    else
+        b->dropped_early++; /* before the AI is there, the caller hears silence anyway */
+}
+
+void bridge_on_mark(bridge_t *b, const char *name)
+{
+    if (name == NULL || name[0] != 'm')
+        return;
+    uint32_t seq = (uint32_t)strtoul(name + 1, NULL, 10);
+    while (b->mark_count > 0) {
+        mark_t *m = &b->marks[b->mark_head];
+        if ((int32_t)(m->seq - seq) > 0)
+            break; /* a later mark: this echo was for one forgotten by a clear */
+        if (m->item_gen == b->item_gen)
+            b->item_played_ms = m->item_ms;
+        b->mark_head = (b->mark_head + 1) % MARKS;
+        b->mark_count--;
+    }
+    maybe_end(b);
+}
+
+void bridge_on_dtmf(bridge_t *b, const char *digit)
+{
+    event(b, "dtmf", json_pack("{s:s?}", "digit", digit));
+    heard(b);
+    if (digit != NULL && strcmp(digit, "0") == 0 && (b->state == B_LIVE || b->state == B_CONNECTING))
+        finish(b, "transfer", "caller pressed 0", 1000);
+}
+
+void bridge_on_stop(bridge_t *b)
+{
+    event(b, "stream.stopped", NULL);
+    if (b->state < B_DONE) {
+        /* Twilio ended the stream (the caller hung up, or the call moved on) */
+        b->state = B_DONE;
+        if (b->ai != NULL) {
+            b->prov->close(b->ai);
+            b->ai = NULL;
+        }
+        rearm(b);
+    }
+}
+
+void bridge_on_protocol_error(bridge_t *b, const char *what, int code)
+{
+    event(b, "stream.protocol_error", json_pack("{s:s, s:i}", "what", what, "close_code", code));
+    finish(b, "transfer", what, code);
+}
+
+static void free_bridge(uv_handle_t *h)
+{
+    free(h);
+}
+
+void bridge_transport_gone(bridge_t *b)
+{
+    b->transport_gone = 1;
+    if (b->state < B_DONE) {
+        /* Twilio's socket dropped without a stop */
+        event(b, "stream.dropped", NULL);
+        b->state = B_DONE;
+    }
+    if (b->ai != NULL) {
+        b->prov->close(b->ai);
+        b->ai = NULL;
+    }
+    if (b->rec != NULL) {
+        if (wavrec_close(b->rec) != 0)
+            log_error("recording.failed", "session=%s error=\"write failed\"", b->call.session_id);
+        b->rec = NULL;
+    }
+    uv_timer_stop(&b->timer);
+    uv_close((uv_handle_t *)&b->timer, free_bridge);
+}
+
+size_t bridge_memory(const bridge_t *b)
+{
+    return sizeof(*b) + (b->rec != NULL ? sizeof(unsigned char) * WAVREC_WINDOW_MS * 16 + 64 : 0);
+}

@@ -1,0 +1,122 @@
+#include "server/ws.h"
+#include "server/worker.h"
+
+#include <h2o/websocket.h>
+#include <string.h>
+
+struct ws_conn {
+    h2o_websocket_conn_t *h;
+    worker_t *w;
+    const ws_handler_t *handler;
+    void *data;
+    h2o_linklist_t all;     /* the worker's connections */
+    h2o_linklist_t pending; /* has output to flush */
+    int upgraded, in_callback, closing;
+    size_t max_msg;
+};
+
+static void mark_pending(ws_conn_t *c)
+{
+    if (!h2o_linklist_is_linked(&c->pending))
+        h2o_linklist_insert(&c->w->ws_pending, &c->pending);
+}
+
+static void on_msg(h2o_websocket_conn_t *h, const struct wslay_event_on_msg_recv_arg *arg)
+{
+    ws_conn_t *c = h->data;
+    if (arg == NULL) {
+        /* the socket is done (closed by either side, or an error) */
+        if (wslay_event_get_close_sent(h->ws_ctx) && wslay_event_get_status_code_sent(h->ws_ctx) == 1009 && !c->closing)
+            c->handler->on_error(c->data, "message too big", 1009);
+        if (h2o_linklist_is_linked(&c->pending))
+            h2o_linklist_unlink(&c->pending);
+        h2o_linklist_unlink(&c->all);
+        c->handler->on_closed(c->data);
+        h2o_websocket_close(h);
+        free(c);
+        return;
+    }
+    c->in_callback = 1;
+    switch (arg->opcode) {
+    case WSLAY_TEXT_FRAME:
+        if (!c->closing)
+            c->handler->on_text(c->data, (const char *)arg->msg, arg->msg_length);
+        break;
+    case WSLAY_BINARY_FRAME:
+        if (!c->closing) {
+            c->handler->on_error(c->data, "binary frame", 1003);
+            ws_close(c, 1003, "text frames only");
+        }
+        break;
+    default: /* close, ping, pong: wslay answers those itself */
+        break;
+    }
+    c->in_callback = 0;
+}
+
+ws_conn_t *ws_upgrade(http_req_t *r, size_t max_msg, const ws_handler_t *h, void *data)
+{
+    const char *key = NULL;
+    if (r->req->version >= 0x200) { /* h2o's upgrade is HTTP/1 only (it asserts) */
+        http_send_error(r, 400, "http1_required", "WebSocket upgrades need HTTP/1.1", NULL);
+        return NULL;
+    }
+    if (h2o_is_websocket_handshake(r->req, &key) != 0 || key == NULL) {
+        http_add_header(r, "upgrade", "websocket");
+        http_send_error(r, 400, "websocket_required", "this endpoint is a WebSocket (Twilio Media Streams)", NULL);
+        return NULL;
+    }
+    ws_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        http_send_error(r, 503, "out_of_memory", "try again", NULL);
+        return NULL;
+    }
+    c->w = r->w;
+    c->handler = h;
+    c->data = data;
+    c->max_msg = max_msg;
+    r->status = 101;
+    c->h = h2o_upgrade_to_websocket(r->req, key, c, on_msg);
+    wslay_event_config_set_max_recv_msg_length(c->h->ws_ctx, max_msg);
+    h2o_linklist_insert(&r->w->ws_conns, &c->all);
+    return c;
+}
+
+int ws_send_text(ws_conn_t *c, const char *msg, size_t len)
+{
+    if (c->closing || wslay_event_get_queued_msg_count(c->h->ws_ctx) >= WS_QUEUE_MAX)
+        return -1;
+    struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)msg, len};
+    if (wslay_event_queue_msg(c->h->ws_ctx, &m) != 0)
+        return -1;
+    mark_pending(c);
+    return 0;
+}
+
+void ws_close(ws_conn_t *c, int code, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    wslay_event_queue_close(c->h->ws_ctx, (uint16_t)code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
+    mark_pending(c);
+}
+
+void ws_flush(worker_t *w)
+{
+    while (!h2o_linklist_is_empty(&w->ws_pending)) {
+        ws_conn_t *c = H2O_STRUCT_FROM_MEMBER(ws_conn_t, pending, w->ws_pending.next);
+        h2o_linklist_unlink(&c->pending);
+        /* the upgrade completes asynchronously: until then h->sock is NULL and wslay waits */
+        if (c->h->sock == NULL) {
+            continue;
+        }
+        h2o_websocket_proceed(c->h); /* may free c: do not touch it afterwards */
+    }
+}
+
+void ws_close_all(worker_t *w)
+{
+    for (h2o_linklist_t *l = w->ws_conns.next; l != &w->ws_conns; l = l->next)
+        ws_close(H2O_STRUCT_FROM_MEMBER(ws_conn_t, all, l), 1001, "server restarting");
+}

@@ -1,0 +1,43 @@
+/*
+ * ws: server-side WebSockets on h2o (HTTP/1.1 upgrade, wslay framing) for the worker.
+ * Messages from the peer arrive whole (wslay reassembles fragments) through the handler;
+ * text over max_msg bytes, binary frames and protocol errors end the connection with the
+ * matching status code after telling the handler why. Outgoing messages are queued (bounded)
+ * and flushed once per loop iteration by ws_flush() (the worker calls it), so a burst of
+ * sends costs one write.
+ *
+ * Lifetime: the connection belongs to the worker; the handler's on_closed is the last call
+ * for it, after which the ws_conn_t is gone. Never use a ws_conn_t after on_closed.
+ */
+#ifndef SB_WS_H
+#define SB_WS_H
+
+#include <stddef.h>
+
+#include "server/http.h"
+
+struct worker;
+typedef struct ws_conn ws_conn_t;
+
+typedef struct ws_handler {
+    void (*on_text)(void *data, const char *msg, size_t len);
+    /* binary frame (1003), too big (1009), bad frames (1002): the connection is closing */
+    void (*on_error)(void *data, const char *what, int code);
+    void (*on_closed)(void *data);
+} ws_handler_t;
+
+/* Upgrades an HTTP/1.1 request. Returns NULL after answering 400 (not a WebSocket handshake,
+ * or HTTP/2) itself. */
+ws_conn_t *ws_upgrade(http_req_t *r, size_t max_msg, const ws_handler_t *h, void *data);
+/* Queues a text message. 0, or -1 when the queue is full (the message is dropped). */
+int ws_send_text(ws_conn_t *c, const char *msg, size_t len);
+/* Queues a close frame; on_closed follows once the socket is done. */
+void ws_close(ws_conn_t *c, int code, const char *reason);
+/* Writes what the worker's connections queued. */
+void ws_flush(struct worker *w);
+/* Going away (1001) for every connection of the worker: at shutdown. */
+void ws_close_all(struct worker *w);
+
+#define WS_QUEUE_MAX 512 /* queued outgoing messages per connection (about 10 s of audio) */
+
+#endif

@@ -296,3 +296,24 @@ void api_calls_transfer(http_req_t *r)
     twiml_doc_free(doc);
     json_decref(o);
 }
+
+void api_calls_recording(http_req_t *r)
+{
+    char id[64], path[1024];
+    if (call_id(r, id, sizeof(id)) != 0)
+        return;
+    int rc = store_call_recording_file(r->w->store, r->tenant_id, id, path, sizeof(path));
+    if (rc < 0) {
+        http_send_error(r, 503, "db_unavailable", "the call could not be read", NULL);
+        return;
+    }
+    if (rc == 1) {
+        http_send_error(r, 404, "not_found", "no recording for this call", NULL);
+        return;
+    }
+    /* h2o streams the file from disk (no copy into memory); a file removed since reads as 404 */
+    r->status = 200;
+    h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("private, no-store"));
+    if (h2o_file_send(r->req, 200, "OK", path, h2o_iovec_init(H2O_STRLIT("audio/wav")), 0) != 0)
+        http_send_error(r, 404, "not_found", "the recording file is missing", NULL);
+}

@@ -8,5 +8,6 @@ void api_calls_list(http_req_t *r);
 void api_calls_get(http_req_t *r);
 void api_calls_hangup(http_req_t *r);
 void api_calls_transfer(http_req_t *r);
+void api_calls_recording(http_req_t *r);
 
 #endif

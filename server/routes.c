@@ -30,6 +30,7 @@ const route_t router_routes[] = {
     {"GET", "/api/calls/{id}", api_calls_get, AUTH_AGENT},
     {"POST", "/api/calls/{id}/hangup", api_calls_hangup, AUTH_AGENT},
     {"POST", "/api/calls/{id}/transfer", api_calls_transfer, AUTH_AGENT},
+    {"GET", "/api/calls/{id}/recording", api_calls_recording, AUTH_AGENT},
     {"GET", "/api/tenants", api_tenants_list, AUTH_ADMIN},
     {"POST", "/api/tenants", api_tenants_create, AUTH_ADMIN},
     {"GET", "/api/tenants/{id}", api_tenants_get, AUTH_ADMIN},

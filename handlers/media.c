@@ -7,6 +7,8 @@
 #include "server/worker.h"
 #include "server/ws.h"
 
+#include <h2o/websocket.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,6 +148,11 @@ static const ws_handler_t handler = {on_text, on_error, on_closed};
 void media_upgrade(http_req_t *r)
 {
     const config_t *cfg = &r->w->app->cfg;
+    const char *key = NULL;
+    if (r->req->version >= 0x200 || h2o_is_websocket_handshake(r->req, &key) != 0 || key == NULL) {
+        ws_upgrade(r, MEDIA_MAX_MSG, NULL, NULL); /* answers the 400 that fits */
+        return;
+    }
     if (cfg->twilio_auth_token != NULL) {
         /* Twilio signs the stream URL it connected to, with no parameters */
         twilio_req_t t;

@@ -129,6 +129,10 @@ static void end_after_speech(bridge_t *b, const char *next_action, const char *r
 {
     if (b->state >= B_ENDING)
         return;
+    if (b->prov == &ai_echo_provider) { /* it has no voice: there is no goodbye to wait for */
+        finish(b, next_action, reason, 1000);
+        return;
+    }
     b->state = B_ENDING;
     b->next_action = next_action;
     snprintf(b->reason, sizeof(b->reason), "%s", reason);

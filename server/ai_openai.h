@@ -1,0 +1,89 @@
+/*
+ * ai_openai: the OpenAI Realtime provider (ai_openai_provider, declared in server/ai.h). One
+ * WebSocket client connection per call on the worker's libwebsockets context; the caller's
+ * mu-law frames go out as input_audio_buffer.append with their base64 untouched, the agent's
+ * audio comes back as response.output_audio.delta (GA) or response.audio.delta (beta).
+ * OPENAI_REALTIME_SHAPE picks the GA or the beta session shape and headers.
+ *
+ * Ownership: the session belongs to the bridge from open() until close(), as server/ai.h says;
+ * after close() the provider owns it and frees it once lws has let go of the connection (at
+ * the latest when the worker destroys its lws context). Everything the session needs from
+ * ai_open_t is copied at open(); the API key is borrowed from the process-wide config.
+ *
+ * The worker lists AI_OPENAI_LWS_PROTOCOL in its lws protocol array: lws binds each of our
+ * connections to it by name, and its callback is the only way lws reaches this module.
+ */
+#ifndef SB_AI_OPENAI_H
+#define SB_AI_OPENAI_H
+
+#include <libwebsockets.h>
+#include <stddef.h>
+
+#include "server/ai.h"
+
+#define OPENAI_LWS_PROTOCOL_NAME "openai-realtime"
+/* Messages up to this size reach us in one piece and are parsed where lws put them; bigger
+ * ones are gathered in the session first. lws allocates this once per connection. */
+#define OPENAI_LWS_RX_BUFFER 16384
+
+int ai_openai_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+
+/* A static initializer, for the worker's protocol array (C needs a constant expression there,
+ * which the object below is not). */
+#define AI_OPENAI_LWS_PROTOCOL                                                                                         \
+    {                                                                                                                  \
+        OPENAI_LWS_PROTOCOL_NAME, ai_openai_lws_callback, 0, OPENAI_LWS_RX_BUFFER, 0, NULL, 0                          \
+    }
+extern const struct lws_protocols ai_openai_lws_protocol;
+
+/* ---- for tests: the parts that need no connection ------------------------------------------
+ * A session made by openai_session_new() has no connection: the test feeds server events to
+ * openai_rx_feed()/openai_on_message() and reads what would be sent with openai_out_peek(). */
+
+#define OPENAI_AUDIO_SLOTS 256      /* 256 frames of 20 ms: 5 s of caller audio may wait */
+#define OPENAI_FRAME_B64   216      /* base64 of one 20 ms frame; bigger frames take several slots */
+#define OPENAI_CTRL_MAX    64       /* control messages waiting; more means the connection is stuck */
+#define OPENAI_RX_MAX      (256 * 1024) /* largest server message; over it the session fails */
+#define OPENAI_APPEND_HEAD "{\"type\":\"input_audio_buffer.append\",\"audio\":\""
+#define OPENAI_APPEND_TAIL "\"}"
+#define OPENAI_APPEND_MAX  (sizeof(OPENAI_APPEND_HEAD) - 1 + OPENAI_FRAME_B64 + sizeof(OPENAI_APPEND_TAIL) - 1)
+
+/* Where to connect: OPENAI_REALTIME_URL with model=<model> added to its query (unless the query
+ * names a model already). 0, or -1 for a URL that is not ws/wss/http/https or does not fit. */
+typedef struct openai_target {
+    char host[256]; /* no brackets, no port */
+    char path[2048];
+    int port;
+    int tls;
+} openai_target_t;
+int openai_target_parse(const char *url, const char *model, openai_target_t *t);
+
+/* The session.update event for a call, GA or beta shape; malloc'd text, or NULL. Tools whose
+ * parameters_json is not a JSON object are left out (and logged). */
+char *openai_session_update_json(const ai_open_t *p, int beta);
+
+/* Writes input_audio_buffer.append around b64 into dst without allocating; returns the message
+ * length, or 0 when it does not fit in cap or b64 holds anything but base64 characters (the
+ * text goes into JSON as is, so nothing else may pass). */
+size_t openai_append_build(char *dst, size_t cap, const char *b64, size_t len);
+
+/* A session without a connection; NULL when out of memory. Freed with openai_session_free()
+ * (tests) or the provider's close(). */
+ai_session_t *openai_session_new(const ai_open_t *p, const ai_events_t *ev, void *bridge, int beta);
+void openai_session_free(ai_session_t *s);
+
+/* One received piece of a server message (lws may deliver a message in pieces); final is 1 on
+ * its last piece. Returns -1 when the session failed (ev->error fatal was reported). */
+int openai_rx_feed(ai_session_t *s, const char *in, size_t len, int final);
+/* One whole server message. Returns -1 when the session failed. */
+int openai_on_message(ai_session_t *s, const char *msg, size_t len);
+
+/* The next message to send (control messages before audio), or NULL; *len is set. LWS_PRE
+ * writable bytes precede it (lws_write's headroom). openai_out_pop() drops it once sent. */
+char *openai_out_peek(ai_session_t *s, size_t *len);
+void openai_out_pop(ai_session_t *s);
+
+/* 1 while a response is being generated (between response.created and response.done). */
+int openai_response_in_flight(const ai_session_t *s);
+
+#endif

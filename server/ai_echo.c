@@ -1,7 +1,8 @@
 /*
- * echo: plays the caller's audio back after ECHO_DELAY_MS. A diagnostic for one-way-audio
+ * echo: plays the caller's audio back ECHO_DELAY_MS later. A diagnostic for one-way-audio
  * problems, and the provider when no AI is configured. It says nothing on its own, and
  * reports the caller as active when a frame carries sound (there is no model to do VAD).
+ * One timer per session, armed for the oldest frame's due time.
  */
 #include "server/ai.h"
 #include "server/worker.h"
@@ -10,16 +11,15 @@
 #include <string.h>
 
 #define ECHO_DELAY_MS  100
-#define ECHO_TICK_MS   20
-#define ECHO_SLOTS     32  /* 640 ms of 20 ms frames: far more than the delay needs */
-#define ECHO_FRAME_MAX 256 /* base64 of a 20 ms frame is 216 bytes */
+#define ECHO_SLOTS     8   /* 160 ms of 20 ms frames: the delay needs 5 */
+#define ECHO_FRAME_MAX 216 /* base64 of a 20 ms frame */
 
 struct ai_session {
     uv_timer_t timer; /* first: the handle's close callback frees the session */
     const ai_events_t *ev;
     void *bridge;
     char frames[ECHO_SLOTS][ECHO_FRAME_MAX];
-    uint16_t lens[ECHO_SLOTS];
+    uint8_t lens[ECHO_SLOTS];
     uint64_t at[ECHO_SLOTS];
     unsigned head, count;
     unsigned long dropped;
@@ -34,7 +34,17 @@ static int mulaw_mag(unsigned char u)
     return ((mant << 3) + 132) << exp;
 }
 
-static void on_tick(uv_timer_t *t)
+static void on_due(uv_timer_t *t);
+
+static void arm(ai_session_t *s)
+{
+    if (s->count == 0)
+        return;
+    uint64_t now = uv_now(s->timer.loop), due = s->at[s->head] + ECHO_DELAY_MS;
+    uv_timer_start(&s->timer, on_due, due > now ? due - now : 0, 0);
+}
+
+static void on_due(uv_timer_t *t)
 {
     ai_session_t *s = (ai_session_t *)t;
     uint64_t now = uv_now(t->loop);
@@ -53,6 +63,7 @@ static void on_tick(uv_timer_t *t)
         s->count--;
         s->ev->audio(s->bridge, s->frames[i], s->lens[i], "echo");
     }
+    arm(s);
 }
 
 static ai_session_t *echo_open(worker_t *w, const ai_open_t *p, const ai_events_t *ev, void *bridge)
@@ -64,7 +75,7 @@ static ai_session_t *echo_open(worker_t *w, const ai_open_t *p, const ai_events_
     s->ev = ev;
     s->bridge = bridge;
     uv_timer_init(&w->loop, &s->timer);
-    uv_timer_start(&s->timer, on_tick, 0, ECHO_TICK_MS);
+    uv_timer_start(&s->timer, on_due, 0, 0); /* "ready" on the next loop turn, never from open() */
     return s;
 }
 
@@ -81,11 +92,12 @@ static void echo_send_audio(ai_session_t *s, const char *b64, size_t len)
     }
     unsigned i = (s->head + s->count) % ECHO_SLOTS;
     memcpy(s->frames[i], b64, len);
-    s->lens[i] = (uint16_t)len;
+    s->lens[i] = (uint8_t)len;
     s->at[i] = uv_now(s->timer.loop);
-    s->count++;
+    if (s->count++ == 0 && s->ready_sent)
+        arm(s);
     /* sound after a quiet spell counts as the caller being there */
-    unsigned char pcm[192];
+    unsigned char pcm[162];
     long n = ai_b64_decode(b64, len, pcm, sizeof(pcm));
     long sum = 0;
     for (long k = 0; k < n; k++)

@@ -11,8 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MARKS              256  /* agent chunks awaiting Twilio's "played" */
-#define CHUNK_B64          4096 /* agent audio is sent to Twilio in payloads of at most this */
+#define MARKS              128  /* agent chunks awaiting Twilio's "played" */
+#define CHUNK_B64          1600 /* agent audio goes to Twilio in payloads of at most this (150 ms) */
+#define MARK_EVERY_MS      100  /* a mark at least this often: barge-in knows what was heard */
 #define MSG_MAX            (CHUNK_B64 + 160)
 #define START_TIMEOUT_MS   10000
 #define SPEECH_END_WAIT_MS 8000 /* how long a goodbye or hand-off may take to play */
@@ -49,6 +50,7 @@ struct bridge {
     char item[64];
     uint32_t item_gen;     /* bumps with each new item */
     uint32_t item_sent_ms; /* of the current item */
+    uint32_t unmarked_ms;  /* sent since the last mark */
     uint32_t item_played_ms;
     uint32_t interrupted_gen; /* audio of this item after a clear is stale: dropped */
     int response_active;
@@ -231,6 +233,8 @@ static void ai_ready(void *p)
     rearm(b);
 }
 
+static void send_mark(bridge_t *b);
+
 static void send_chunk(bridge_t *b, const char *b64, size_t len)
 {
     int n =
@@ -249,13 +253,23 @@ static void send_chunk(bridge_t *b, const char *b64, size_t len)
             wavrec_write(b->rec, 1, b->agent_cursor_ms, pcm, (size_t)got);
         b->agent_cursor_ms += ms;
     }
-    /* a mark after each chunk: Twilio echoes it once the audio before it has played */
+    /* a mark every MARK_EVERY_MS of audio: Twilio echoes it once the audio before it has
+     * played (one per 20 ms echo frame would double the writes on the audio path) */
+    b->unmarked_ms += ms;
+    if (b->unmarked_ms >= MARK_EVERY_MS)
+        send_mark(b);
+}
+
+static void send_mark(bridge_t *b)
+{
+    b->unmarked_ms = 0;
     if (b->mark_count < MARKS) {
         mark_t *m = &b->marks[(b->mark_head + b->mark_count++) % MARKS];
         m->seq = ++b->mark_seq;
         m->item_ms = b->item_sent_ms;
         m->item_gen = b->item_gen;
-        n = snprintf(b->msg, sizeof(b->msg), "{\"event\":\"mark\",\"streamSid\":\"%s\",\"mark\":{\"name\":\"m%u\"}}",
+        int n =
+            snprintf(b->msg, sizeof(b->msg), "{\"event\":\"mark\",\"streamSid\":\"%s\",\"mark\":{\"name\":\"m%u\"}}",
                      b->stream_sid, m->seq);
         send_msg(b, n);
     }
@@ -285,6 +299,8 @@ static void ai_audio(void *p, const char *b64, size_t len, const char *item_id)
 static void ai_response_done(void *p)
 {
     bridge_t *b = p;
+    if (b->unmarked_ms > 0 && b->interrupted_gen != b->item_gen)
+        send_mark(b); /* the tail of the response, so its end is known too */
     b->response_active = 0;
     maybe_end(b);
 }

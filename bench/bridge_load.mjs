@@ -107,4 +107,4 @@ console.log(`server CPU ${(cpu * 100).toFixed(1)} % of a core (${((cpu * 1000) /
 for (const call of calls) call.ws.terminate();
 srv.kill('SIGTERM');
 await new Promise((r) => srv.on('exit', r));
-rmSync(dir, { recursive: true, force: true });
+if (process.env.KEEP) console.log("kept", dir); else rmSync(dir, { recursive: true, force: true });

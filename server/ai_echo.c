@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define ECHO_DELAY_MS  100
-#define ECHO_SLOTS     8   /* 160 ms of 20 ms frames: the delay needs 5 */
+#define ECHO_SLOTS     16  /* 320 ms of 20 ms frames: the delay needs 5, the rest absorbs jitter */
 #define ECHO_FRAME_MAX 216 /* base64 of a 20 ms frame */
 
 struct ai_session {

@@ -1,11 +1,6 @@
 #include "server/ai_openai.h"
 #include "server/log.h"
-
-/* server/config.h and server/ai.h both name a type ai_provider_t (the setting's enum, the
- * provider interface). This file needs both, so the config's one goes by another name here. */
-#define ai_provider_t openai_config_ai_kind_t
 #include "server/worker.h"
-#undef ai_provider_t
 
 #include <jansson.h>
 #include <stdint.h>
@@ -51,7 +46,7 @@ struct ai_session {
      * there only marks the session, and whoever holds it finishes the job on the way out */
     int busy;
     unsigned resolving : 1, established : 1, ready : 1, in_response : 1, response_requested : 1, cancel_sent : 1,
-        failed : 1, released : 1, bad_audio_logged : 1;
+        failed : 1, released : 1, closing : 1, close_sent : 1, bad_audio_logged : 1;
     char *instructions;      /* the session's, repeated in response-level instructions */
     openai_ctrl_t *greeting; /* response.create, sent once the session is configured */
     openai_list_t ctrl;      /* control messages: sent before any audio */
@@ -211,30 +206,33 @@ static void flush_deferred(ai_session_t *s)
  * keep its persona and language when it greets or says goodbye. */
 static openai_ctrl_t *response_create(const ai_session_t *s, const char *directive)
 {
-    json_t *resp = json_object();
-    if (directive != NULL && directive[0] != '\0') {
-        json_t *text = s->instructions != NULL && s->instructions[0] != '\0'
-                           ? json_sprintf("%s\n\n%s", s->instructions, directive)
-                           : json_string(directive);
-        if (text == NULL) { /* not UTF-8 */
-            json_decref(resp);
-            return NULL;
-        }
-        json_object_set_new(resp, "instructions", text);
+    if (directive == NULL || directive[0] == '\0')
+        return ctrl_new(json_pack("{s:s}", "type", "response.create"));
+    json_t *text = s->instructions != NULL && s->instructions[0] != '\0'
+                       ? json_sprintf("%s\n\n%s", s->instructions, directive)
+                       : json_string(directive);
+    if (text == NULL) { /* not UTF-8 */
+        log_error("openai.build_failed", "session=%s type=response.create", s->id);
+        return NULL;
     }
-    return ctrl_new(json_pack("{s:s, s:o}", "type", "response.create", "response", resp));
+    return ctrl_new(json_pack("{s:s, s:{s:o}}", "type", "response.create", "response", "instructions", text));
+}
+
+/* The one copy of the caller's base64 on its way out; the caller checked it and the room. */
+static size_t append_write(char *dst, const char *b64, size_t len)
+{
+    static const char head[] = OPENAI_APPEND_HEAD, tail[] = OPENAI_APPEND_TAIL;
+    memcpy(dst, head, sizeof(head) - 1);
+    memcpy(dst + sizeof(head) - 1, b64, len);
+    memcpy(dst + sizeof(head) - 1 + len, tail, sizeof(tail) - 1);
+    return sizeof(head) - 1 + len + sizeof(tail) - 1;
 }
 
 size_t openai_append_build(char *dst, size_t cap, const char *b64, size_t len)
 {
-    static const char head[] = OPENAI_APPEND_HEAD, tail[] = OPENAI_APPEND_TAIL;
-    size_t total = sizeof(head) - 1 + len + sizeof(tail) - 1;
-    if (total > cap || !b64_ok(b64, len))
+    if (len > cap || cap - len < sizeof(OPENAI_APPEND_HEAD OPENAI_APPEND_TAIL) - 1 || !b64_ok(b64, len))
         return 0;
-    memcpy(dst, head, sizeof(head) - 1);
-    memcpy(dst + sizeof(head) - 1, b64, len);
-    memcpy(dst + sizeof(head) - 1 + len, tail, sizeof(tail) - 1);
-    return total;
+    return append_write(dst, b64, len);
 }
 
 char *openai_out_peek(ai_session_t *s, size_t *len)
@@ -587,7 +585,7 @@ static void openai_send_audio(ai_session_t *s, const char *b64, size_t len)
             s->dropped++;
         }
         unsigned i = (s->a_head + s->a_count) % OPENAI_AUDIO_SLOTS;
-        s->a_len[i] = (uint16_t)openai_append_build(s->slots[i] + LWS_PRE, SLOT_SIZE - LWS_PRE, b64, n);
+        s->a_len[i] = (uint16_t)append_write(s->slots[i] + LWS_PRE, b64, n);
         s->a_count++;
         b64 += n;
         len -= n;
@@ -631,6 +629,21 @@ static unsigned long openai_dropped(const ai_session_t *s)
     return s->dropped;
 }
 
+/* Ends the connection; lws reports the end through our callback, never from inside this call. */
+static void begin_close(ai_session_t *s)
+{
+    if (s->closing || s->wsi == NULL)
+        return;
+    s->closing = 1;
+    if (s->established) {
+        /* a close frame from the next WRITEABLE; the timeout is for a peer that never answers */
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
+        lws_callback_on_writable(s->wsi);
+    } else {
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+}
+
 static void openai_close(ai_session_t *s)
 {
     if (s == NULL || s->released)
@@ -646,14 +659,7 @@ static void openai_close(ai_session_t *s)
         openai_session_free(s);
         return;
     }
-    if (s->established) {
-        /* a proper close frame from the next WRITEABLE; the timeout is for a peer that stalls */
-        lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
-        lws_callback_on_writable(s->wsi);
-    } else {
-        /* not from inside this call: lws reports the close through our callback */
-        lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-    }
+    begin_close(s);
 }
 
 /* ---- the connection ---------------------------------------------------------------------- */
@@ -782,12 +788,16 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     ai_session_t *s = req->data;
     char ip[64] = "";
     s->resolving = 0;
-    /* IPv4 first: a host with no IPv6 route would otherwise fail where v4 works */
+    /* IPv4 first: a host without an IPv6 route would otherwise fail where IPv4 works */
     const struct addrinfo *pick = NULL;
-    for (const struct addrinfo *a = status == 0 ? res : NULL; a != NULL; a = a->ai_next)
-        if (a->ai_family == AF_INET || (pick == NULL && a->ai_family == AF_INET6))
-            if (pick == NULL || pick->ai_family != AF_INET)
-                pick = a;
+    for (const struct addrinfo *a = status == 0 ? res : NULL; a != NULL; a = a->ai_next) {
+        if (a->ai_family == AF_INET) {
+            pick = a;
+            break;
+        }
+        if (pick == NULL && a->ai_family == AF_INET6)
+            pick = a;
+    }
     if (pick != NULL && pick->ai_family == AF_INET)
         uv_ip4_name((const struct sockaddr_in *)pick->ai_addr, ip, sizeof(ip));
     else if (pick != NULL)
@@ -886,8 +896,18 @@ static int add_headers(ai_session_t *s, struct lws *wsi, unsigned char **p, unsi
 
 static int on_writeable(ai_session_t *s, struct lws *wsi)
 {
-    if (s->released)
-        return -1; /* the caller of ours adds the close frame */
+    if (s->closing) {
+        /* Not "lws_close_reason() and return -1": Debian's lws 4.1.6 is a _DEBUG build whose
+         * libuv "repeat test" then closes twice, and the second close kills the connection
+         * before its close frame goes out. A sync kill with a reason set takes lws's polite
+         * path instead: close frame on the next POLLOUT, the server's echo ends it. */
+        if (!s->close_sent) {
+            s->close_sent = 1;
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+            lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+        }
+        return 0;
+    }
     size_t len;
     char *m = openai_out_peek(s, &len);
     if (m == NULL)
@@ -921,7 +941,9 @@ int ai_openai_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     if (s == NULL)
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     char what[256];
-    int rc = 0;
+    int rc = 0, gone = 0;
+    if (s->wsi == NULL)
+        s->wsi = wsi; /* a callback from inside the connect call, before lws filled in pwsi */
     s->busy++;
     switch (reason) {
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
@@ -933,7 +955,7 @@ int ai_openai_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         lws_callback_on_writable(wsi); /* session.update is waiting */
         break;
     case LWS_CALLBACK_CLIENT_RECEIVE:
-        rc = openai_rx_feed(s, in, len, lws_is_final_fragment(wsi));
+        openai_rx_feed(s, in, len, lws_is_final_fragment(wsi)); /* a failure closes below, politely */
         break;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
         rc = on_writeable(s, wsi);
@@ -952,6 +974,7 @@ int ai_openai_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         if (status != 0 && n > 0 && (size_t)n < sizeof(what))
             snprintf(what + n, sizeof(what) - (size_t)n, " (HTTP %u)", status);
         on_gone(s, wsi, what);
+        gone = 1;
         break;
     }
     case LWS_CALLBACK_CLIENT_CLOSED:
@@ -961,21 +984,22 @@ int ai_openai_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         else
             snprintf(what, sizeof(what), "connection closed");
         on_gone(s, wsi, what);
+        gone = 1;
         break;
     default:
         s->busy--;
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
     s->busy--;
-    if (s->wsi == NULL) {
+    if (gone) {
         maybe_free(s);
         return 0;
     }
-    if (s->released || rc != 0) {
-        if (s->established)
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+    if (rc != 0)
         return -1;
-    }
+    /* closed or failed during this callback: the connection has nothing more to do */
+    if (!live(s))
+        begin_close(s);
     return 0;
 }
 

@@ -58,7 +58,7 @@ struct bridge {
     unsigned mark_head, mark_count;
     uint32_t mark_seq;
     /* counters */
-    unsigned long frames_in, frames_out, dropped_out, dropped_early, clears;
+    unsigned long frames_in, frames_out, dropped_out, dropped_early, dropped_ai, clears;
     /* recording */
     wavrec_t *rec;
     uint64_t agent_cursor_ms; /* stream time where the next agent audio will play */
@@ -95,6 +95,26 @@ static void event(bridge_t *b, const char *type, json_t *detail)
 
 static void rearm(bridge_t *b);
 
+/* The stream's counters, for its last event. */
+static json_t *counters(const bridge_t *b)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "frames_in", (json_int_t)b->frames_in, "frames_out",
+                     (json_int_t)b->frames_out, "dropped_out", (json_int_t)b->dropped_out, "dropped_early",
+                     (json_int_t)b->dropped_early, "dropped_ai",
+                     (json_int_t)(b->ai != NULL ? b->prov->dropped(b->ai) : b->dropped_ai), "clears",
+                     (json_int_t)b->clears);
+}
+
+/* Closes the AI session, keeping its drop count for the record. */
+static void close_ai(bridge_t *b)
+{
+    if (b->ai == NULL)
+        return;
+    b->dropped_ai = b->prov->dropped(b->ai);
+    b->prov->close(b->ai);
+    b->ai = NULL;
+}
+
 static void send_msg(bridge_t *b, int len)
 {
     if (b->transport_gone || len <= 0 || len >= (int)sizeof(b->msg))
@@ -109,18 +129,14 @@ static void finish(bridge_t *b, const char *next_action, const char *reason, int
     if (b->state == B_DONE)
         return;
     b->state = B_DONE;
-    if (b->ai != NULL) {
-        b->prov->close(b->ai);
-        b->ai = NULL;
-    }
+    json_t *stats = counters(b);
+    close_ai(b);
     if (next_action != NULL && b->call.id != 0 &&
         store_call_set_next_action(b->w->store, b->call.id, next_action, reason) != 0)
         log_error("db.error", "op=next_action session=%s error=\"%s\"", b->call.session_id, store_errmsg(b->w->store));
-    event(b, "stream.closing",
-          json_pack("{s:s?, s:s?, s:I, s:I, s:I, s:I, s:I}", "next_action", next_action, "reason", reason, "frames_in",
-                    (json_int_t)b->frames_in, "frames_out", (json_int_t)b->frames_out, "dropped_out",
-                    (json_int_t)b->dropped_out, "dropped_early", (json_int_t)b->dropped_early, "clears",
-                    (json_int_t)b->clears));
+    json_object_set_new(stats, "next_action", next_action ? json_string(next_action) : json_null());
+    json_object_set_new(stats, "reason", reason ? json_string(reason) : json_null());
+    event(b, "stream.closing", stats);
     if (!b->transport_gone)
         b->t->close(b->ctx, code, reason ? reason : "done");
     rearm(b);
@@ -596,14 +612,11 @@ void bridge_on_dtmf(bridge_t *b, const char *digit)
 
 void bridge_on_stop(bridge_t *b)
 {
-    event(b, "stream.stopped", NULL);
+    event(b, "stream.stopped", counters(b));
     if (b->state < B_DONE) {
         /* Twilio ended the stream (the caller hung up, or the call moved on) */
         b->state = B_DONE;
-        if (b->ai != NULL) {
-            b->prov->close(b->ai);
-            b->ai = NULL;
-        }
+        close_ai(b);
         rearm(b);
     }
 }
@@ -624,13 +637,10 @@ void bridge_transport_gone(bridge_t *b)
     b->transport_gone = 1;
     if (b->state < B_DONE) {
         /* Twilio's socket dropped without a stop */
-        event(b, "stream.dropped", NULL);
+        event(b, "stream.dropped", counters(b));
         b->state = B_DONE;
     }
-    if (b->ai != NULL) {
-        b->prov->close(b->ai);
-        b->ai = NULL;
-    }
+    close_ai(b);
     if (b->rec != NULL) {
         if (wavrec_close(b->rec) != 0)
             log_error("recording.failed", "session=%s error=\"write failed\"", b->call.session_id);

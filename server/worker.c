@@ -1,4 +1,5 @@
 #include "server/worker.h"
+#include "server/ai_openai.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "server/twilio_rest.h"
@@ -20,9 +21,11 @@ typedef struct conn {
     worker_t *w;
 } conn_t;
 
-/* lws calls the first protocol for context-wide events, so the list needs one real entry. */
+/* lws calls the first protocol for context-wide events, so the list needs one real entry.
+ * Client connections bind to theirs by name. */
 static const struct lws_protocols lws_protocols_base[] = {
     {"sb-default", lws_callback_http_dummy, 0, 0, 0, NULL, 0},
+    AI_OPENAI_LWS_PROTOCOL,
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -96,6 +99,18 @@ static void on_commit_check(uv_check_t *c)
     worker_t *w = c->data;
     worker_commit(w);
     ws_flush(w);
+    uv_idle_stop(&w->flush_soon);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    (void)h; /* its being active is the point: poll does not wait */
+}
+
+void worker_flush_soon(worker_t *w)
+{
+    if (!uv_is_active((uv_handle_t *)&w->flush_soon))
+        uv_idle_start(&w->flush_soon, on_idle);
 }
 
 static void release_resources(worker_t *w)
@@ -104,6 +119,8 @@ static void release_resources(worker_t *w)
         on_commit_check(&w->commit_check);
     uv_check_stop(&w->commit_check);
     close_handle((uv_handle_t *)&w->commit_check);
+    uv_idle_stop(&w->flush_soon);
+    close_handle((uv_handle_t *)&w->flush_soon);
     uv_timer_stop(&w->shutdown_timer);
     close_handle((uv_handle_t *)&w->shutdown_timer);
     close_handle((uv_handle_t *)&w->stop_async);
@@ -237,6 +254,7 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
     uv_check_init(&w->loop, &w->commit_check);
     w->commit_check.data = w;
     uv_check_start(&w->commit_check, on_commit_check);
+    uv_idle_init(&w->loop, &w->flush_soon);
     h2o_context_init(&w->h2o, &w->loop, (h2o_globalconf_t *)&app->h2o);
     w->accept_plain.ctx = &w->h2o;
     w->accept_plain.hosts = app->h2o.hosts;

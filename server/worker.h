@@ -50,6 +50,7 @@ typedef struct worker {
     struct trest *twilio; /* NULL without Twilio credentials (simulation) */
     store_t *store;
     uv_check_t commit_check;   /* group commit after each loop iteration's I/O */
+    uv_idle_t flush_soon;      /* active while output waits: the loop must not block in poll first */
     h2o_linklist_t deferred;   /* http_req_t responses waiting for that commit */
     h2o_linklist_t ws_conns;   /* WebSocket connections (media streams) */
     h2o_linklist_t ws_pending; /* those with output to write after this iteration */
@@ -71,6 +72,9 @@ void worker_join(worker_t *w);
 /* Commits the store's open batch now and sends the answers that waited for it; 0 or -1. Used
  * before an action that must not start unless the writes before it are durable. */
 int worker_commit(worker_t *w);
+
+/* Output was queued outside the I/O phase (a timer, a curl callback): flush it this turn. */
+void worker_flush_soon(worker_t *w);
 
 /* The worker that owns an h2o context. */
 worker_t *worker_of(h2o_context_t *ctx);

@@ -17,8 +17,10 @@ struct ws_conn {
 
 static void mark_pending(ws_conn_t *c)
 {
-    if (!h2o_linklist_is_linked(&c->pending))
+    if (!h2o_linklist_is_linked(&c->pending)) {
         h2o_linklist_insert(&c->w->ws_pending, &c->pending);
+        worker_flush_soon(c->w);
+    }
 }
 
 static void on_msg(h2o_websocket_conn_t *h, const struct wslay_event_on_msg_recv_arg *arg)

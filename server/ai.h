@@ -10,8 +10,11 @@
  * Ownership: the bridge owns the session handle from open() until it calls close(); after
  * close() the provider makes no more callbacks and frees everything itself (possibly later,
  * once its connection is torn down). Strings passed to callbacks are valid only during the
- * callback. A provider never calls back from inside one of its own entry points except
- * ai_events_t.error with fatal=1 from open() failures (then open returns NULL).
+ * callback, and so are the strings of ai_open_t during open(): providers copy what they keep.
+ * A provider never calls back from inside one of its own entry points. The bridge, on the
+ * other hand, may call any entry point (close() included) from inside a callback.
+ * say() and the continuation after tool_result() wait for a response in flight to end;
+ * interrupt()'s audio_end_ms counts from the start of the item.
  */
 #ifndef SB_AI_H
 #define SB_AI_H

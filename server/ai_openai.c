@@ -991,7 +991,7 @@ int ai_openai_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
     s->busy--;
-    if (gone) {
+    if (gone || s->wsi == NULL) { /* here, or in a callback lws made from inside this one */
         maybe_free(s);
         return 0;
     }

@@ -40,7 +40,7 @@ extern const struct lws_protocols ai_openai_lws_protocol;
  * A session made by openai_session_new() has no connection: the test feeds server events to
  * openai_rx_feed()/openai_on_message() and reads what would be sent with openai_out_peek(). */
 
-#define OPENAI_AUDIO_SLOTS 256          /* 256 frames of 20 ms: 5 s of caller audio may wait */
+#define OPENAI_AUDIO_SLOTS 64           /* 1.28 s of caller audio may wait; older audio is dropped */
 #define OPENAI_FRAME_B64   216          /* base64 of one 20 ms frame; bigger frames take several slots */
 #define OPENAI_CTRL_MAX    64           /* control messages waiting; more means the connection is stuck */
 #define OPENAI_RX_MAX      (256 * 1024) /* largest server message; over it the session fails */

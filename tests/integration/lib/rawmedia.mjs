@@ -13,20 +13,39 @@ export async function voiceCall(srv, sid, { token, publicUrl, from = '+141555501
   return { status: r.status, twiml: text, session: m ? m[1] : null };
 }
 
-export function open(srv, headers = {}) {
+// playout: acknowledge a mark only once the audio before it would have played (as Twilio
+// does); on clear, drop what has not played and acknowledge the pending marks at once.
+export function open(srv, headers = {}, { playout = false } = {}) {
   const ws = new WebSocket(srv.url.replace('http', 'ws') + '/twilio/media', { headers });
-  const peer = { ws, received: [], closed: null, opened: null };
+  const peer = { ws, received: [], closed: null, opened: null, playEnd: 0, pendingMarks: [], afterClear: 0, cleared: false };
   peer.opened = new Promise((res, rej) => {
     ws.on('open', res);
     ws.on('unexpected-response', (req, res2) => rej(Object.assign(new Error('refused ' + res2.statusCode), { status: res2.statusCode })));
     ws.on('error', rej);
   });
   peer.closed = new Promise((res) => ws.on('close', (code, reason) => res({ code, reason: reason.toString() })));
+  const ack = (m) => ws.readyState === 1 && ws.send(JSON.stringify({ event: 'mark', streamSid: m.streamSid, mark: m.mark }));
   ws.on('message', (d, binary) => {
     const m = binary ? { binary: true } : JSON.parse(d.toString());
+    m.at = Date.now();
     peer.received.push(m);
-    // acknowledge marks at once, as if the audio had played
-    if (m.event === 'mark') ws.send(JSON.stringify({ event: 'mark', streamSid: m.streamSid, mark: m.mark }));
+    if (!playout) {
+      if (m.event === 'mark') ack(m); // at once, as if the audio had played
+      return;
+    }
+    const now = Date.now();
+    if (m.event === 'media') {
+      if (peer.cleared) peer.afterClear++;
+      peer.playEnd = Math.max(now, peer.playEnd) + Buffer.from(m.media.payload, 'base64').length / 8;
+    } else if (m.event === 'mark') {
+      const t = setTimeout(() => { peer.pendingMarks = peer.pendingMarks.filter((x) => x.t !== t); ack(m); }, Math.max(0, peer.playEnd - now));
+      peer.pendingMarks.push({ t, m });
+    } else if (m.event === 'clear') {
+      peer.cleared = true;
+      peer.playEnd = now;
+      for (const x of peer.pendingMarks) { clearTimeout(x.t); ack(x.m); }
+      peer.pendingMarks = [];
+    }
   });
   return peer;
 }

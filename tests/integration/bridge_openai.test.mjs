@@ -1,0 +1,193 @@
+// The bridge with the OpenAI Realtime provider, against the fake Realtime server: a whole
+// conversation with transcripts, the beta shape, barge-in, each tool, the hand-off through
+// connect_action, and the AI unreachable, stalling, erroring and dropping mid-call.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, sqlite, cleanup, sleep } from './lib/harness.mjs';
+import { callSid, webhook, verbs, find } from './lib/twilio.mjs';
+import { voiceCall, open, start, media } from './lib/rawmedia.mjs';
+import { startFakeRealtime, mulawTone } from '../fakes/openai_realtime.mjs';
+
+const KEY = 'sk-test-0123456789';
+let fake;
+const servers = [];
+before(async () => {
+  fake = await startFakeRealtime({ apiKey: KEY, keepAudio: true });
+});
+after(async () => {
+  for (const s of servers) {
+    const r = await s.stop();
+    assert.equal(r.code, 0, s.stderr);
+    cleanup(s.dir);
+  }
+  await fake.close();
+});
+async function server(env = {}) {
+  const srv = await startServer({
+    env: { AI_PROVIDER: 'openai', OPENAI_API_KEY: KEY, OPENAI_REALTIME_URL: fake.url, TLS_PORT: 'off',
+      PRIMARY_TRANSFER_TARGET: 'sip:2000@pbx.example.com;transport=tcp', AI_CONNECT_TIMEOUT_MS: '1500', ...env },
+  });
+  servers.push(srv);
+  return srv;
+}
+const db = (srv) => srv.dir + '/data/switchboard.db';
+const q = (srv, sql) => sqlite(db(srv), sql);
+const nextAction = (srv, session) => q(srv, `SELECT COALESCE(next_action,'')||','||COALESCE(transfer_reason,'') FROM calls WHERE session_id='${session}'`);
+const TONE = mulawTone(20, 300).toString('base64'); // a caller frame with sound
+
+// A call whose caller streams frames until the stream closes or `ms` pass.
+async function call(srv, { ms = 3000, sid = callSid(), playout = true, onFrame } = {}) {
+  const { session } = await voiceCall(srv, sid);
+  const peer = open(srv, {}, { playout });
+  await peer.opened;
+  const stream = start(peer, { sid, session });
+  let open_ = true;
+  peer.closed.then(() => (open_ = false));
+  const t0 = Date.now();
+  for (let i = 0; open_ && Date.now() - t0 < ms; i++) {
+    peer.ws.send(JSON.stringify({ event: 'media', streamSid: stream, sequenceNumber: String(i + 2), media: { track: 'inbound', chunk: String(i + 1), timestamp: String(i * 20), payload: TONE } }));
+    if (onFrame) onFrame(i, peer, stream);
+    await sleep(20);
+  }
+  return { sid, session, peer, stream };
+}
+
+test('a whole conversation: greeting, caller audio passed through, transcripts stored', async () => {
+  const srv = await server();
+  q(srv, "UPDATE tenants SET greeting = 'Welcome to Acme, how can I help?', ai_instructions = 'You are Acme''s agent.' WHERE id = 1");
+  const before = fake.sessions.length;
+  const c = await call(srv, { ms: 3500 });
+  const s = fake.sessions[before];
+  assert.equal(s.shape, 'ga');
+  assert.equal(s.headers.authorization, 'Bearer ' + KEY);
+  assert.match(s.config.instructions, /Acme's agent/);
+  assert.deepEqual(s.config.tools.map((t) => t.name).sort(), ['book_appointment', 'end_call', 'raise_ticket', 'transfer_to_agent']);
+  // the agent speaks first, with the tenant's greeting
+  assert.match(JSON.stringify(s.ofType('response.create')[0]), /Welcome to Acme, how can I help\?/);
+  // caller audio went through as Twilio's base64, untouched
+  assert.ok(s.audio.frames >= 100, `${s.audio.frames} frames appended`);
+  assert.equal(s.audio.chunks[0].toString('base64'), TONE);
+  const agentMedia = c.peer.received.filter((m) => m.event === 'media');
+  assert.ok(agentMedia.length > 0);
+  assert.ok(c.peer.received.some((m) => m.event === 'mark'));
+  c.peer.ws.close();
+  await c.peer.closed;
+  await sleep(200);
+  const lines = q(srv, `SELECT group_concat(role || ':' || text, '|') FROM transcripts JOIN calls ON calls.id = call_id WHERE session_id='${c.session}'`);
+  assert.match(lines, /agent:Hello, thanks for calling\./);
+  assert.match(lines, /caller:caller said something/);
+  assert.match(lines, /agent:I see\./);
+});
+
+test('the beta shape: OpenAI-Beta header, g711_ulaw session', async () => {
+  const srv = await server({ OPENAI_REALTIME_SHAPE: 'beta' });
+  const before = fake.sessions.length;
+  const c = await call(srv, { ms: 1500 });
+  const s = fake.sessions[before];
+  assert.equal(s.shape, 'beta');
+  assert.equal(s.headers['openai-beta'], 'realtime=v1');
+  assert.equal(s.config.input_audio_format, 'g711_ulaw');
+  assert.ok(c.peer.received.some((m) => m.event === 'media'), 'greeting audio reached Twilio');
+  c.peer.ws.close();
+});
+
+test('barge-in: clear to Twilio, truncate at the audio heard, no stale audio after the clear', async () => {
+  const srv = await server();
+  fake.script([
+    { on: 'response.create', do: 'speak', ms: 6000, pace: 'realtime', transcript: 'A very long greeting...' },
+    { after: 'frames', count: 60, do: 'speech_started', stopAfterFrames: 20 },
+  ]);
+  const before = fake.sessions.length;
+  const c = await call(srv, { ms: 3000 });
+  const s = fake.sessions[before];
+  const clearAt = c.peer.received.findIndex((m) => m.event === 'clear');
+  assert.ok(clearAt >= 0, 'Twilio got a clear');
+  assert.equal(c.peer.afterClear, 0, 'no audio of the interrupted response after the clear');
+  await fake.waitFor(() => s.truncates.length > 0, 2000);
+  const tr = s.truncates[0];
+  const sentMs = c.peer.received.slice(0, clearAt).filter((m) => m.event === 'media').reduce((n, m) => n + Buffer.from(m.media.payload, 'base64').length / 8, 0);
+  assert.ok(tr.audio_end_ms > 0 && tr.audio_end_ms <= sentMs, `audio_end_ms ${tr.audio_end_ms} of ${sentMs} sent`);
+  // the fake cut the response itself (server VAD): a cancel after that is not needed
+  assert.ok(s.cancels.length <= 1);
+  c.peer.ws.close();
+  await sleep(100);
+  assert.match(q(srv, `SELECT group_concat(type) FROM call_events JOIN calls ON calls.id = call_id WHERE session_id='${c.session}'`), /barge_in/);
+});
+
+test('tools: a booking and a ticket are written, bad arguments are answered, not stored', async () => {
+  const srv = await server();
+  fake.script([
+    { on: 'response.create', do: 'speak', ms: 300 },
+    { after: 'response.done', do: 'tool', name: 'book_appointment', arguments: { name: 'Ada Lovelace', date: '2026-12-01', time: '14:30', notes: 'first visit' } },
+    { on: 'response.create', do: 'tool', name: 'book_appointment', arguments: { name: 'Bad', date: 'next tuesday', time: '2pm' } },
+    { on: 'response.create', do: 'tool', name: 'raise_ticket', arguments: { summary: 'Router keeps rebooting', priority: 'high' } },
+    { on: 'response.create', do: 'speak', ms: 300 },
+  ]);
+  const before = fake.sessions.length;
+  const c = await call(srv, { ms: 2500 });
+  const s = fake.sessions[before];
+  await fake.waitFor(() => s.toolOutputs.length >= 3, 3000);
+  assert.equal(s.toolOutputs[0].parsed.ok, true);
+  assert.equal(s.toolOutputs[1].parsed.ok, false);
+  assert.match(s.toolOutputs[1].parsed.error, /YYYY-MM-DD/);
+  assert.equal(s.toolOutputs[2].parsed.ok, true);
+  assert.equal(q(srv, `SELECT name||','||date||','||time||','||notes FROM bookings JOIN calls ON calls.id = call_id WHERE session_id='${c.session}'`), 'Ada Lovelace,2026-12-01,14:30,first visit');
+  assert.equal(q(srv, `SELECT tickets.summary||','||tickets.priority FROM tickets JOIN calls ON calls.id = call_id WHERE session_id='${c.session}'`), 'Router keeps rebooting,high');
+  c.peer.ws.close();
+});
+
+test('transfer_to_agent closes the stream; connect_action dials the tenant chain, never a number the model names', async () => {
+  const srv = await server();
+  fake.script([
+    { on: 'response.create', do: 'speak', ms: 300 },
+    { after: 'response.done', do: 'tool', name: 'transfer_to_agent', arguments: { reason: 'wants billing', number: '+19005550000' } },
+    { on: 'response.create', do: 'speak', ms: 400, transcript: 'Transferring you now.' },
+  ]);
+  const c = await call(srv, { ms: 6000 });
+  const closed = await c.peer.closed;
+  assert.equal(closed.code, 1000);
+  await sleep(50);
+  assert.equal(nextAction(srv, c.session), 'transfer,wants billing');
+  const r = await webhook(srv, `/twilio/connect_action?session=${c.session}`, { CallSid: c.sid }, { signature: null });
+  assert.equal(find(r.xml, 'Sip').text, 'sip:2000@pbx.example.com;transport=tcp');
+  assert.doesNotMatch(r.text, /9005550000/);
+});
+
+test('end_call: the goodbye plays out, then the stream closes and connect_action hangs up', async () => {
+  const srv = await server();
+  fake.script([
+    { on: 'response.create', do: 'speak', ms: 300 },
+    { after: 'response.done', do: 'tool', name: 'end_call', arguments: {} },
+    { on: 'response.create', do: 'speak', ms: 800, transcript: 'Goodbye!' },
+  ]);
+  const c = await call(srv, { ms: 6000 });
+  const closed = await c.peer.closed;
+  assert.equal(closed.code, 1000);
+  const lastMedia = c.peer.received.filter((m) => m.event === 'media').at(-1);
+  assert.ok(c.peer.playEnd - lastMedia.at >= 0);
+  assert.ok(Date.now() >= c.peer.playEnd - 50, 'closed only after the goodbye had played');
+  await sleep(50);
+  assert.equal(nextAction(srv, c.session), 'hangup,agent ended the call');
+  const r = await webhook(srv, `/twilio/connect_action?session=${c.session}`, { CallSid: c.sid }, { signature: null });
+  assert.deepEqual(verbs(r.xml), ['Hangup']);
+});
+
+for (const [name, env, steps, reason] of [
+  ['unreachable', { OPENAI_REALTIME_URL: 'ws://127.0.0.1:1/v1/realtime' }, null, /ai_(failed|unreachable)/],
+  ['refusing the key', { OPENAI_API_KEY: 'sk-wrong' }, null, /ai_failed/],
+  ['stalling', {}, [{ do: 'stall' }], /ai_unreachable/],
+  ['dropping mid-call', {}, [{ on: 'response.create', do: 'speak', ms: 300 }, { after: 'ms', ms: 500, do: 'drop' }], /ai_failed/],
+  ['closing with an error mid-call', {}, [{ on: 'response.create', do: 'speak', ms: 300 }, { after: 'ms', ms: 500, do: 'close', code: 1011 }], /ai_failed/],
+]) {
+  test(`the AI ${name}: the caller is handed to a person`, async () => {
+    const srv = await server(env);
+    if (steps) fake.script(steps);
+    const c = await call(srv, { ms: 5000 });
+    const closed = await c.peer.closed;
+    assert.equal(closed.code, 1000);
+    await sleep(50);
+    assert.match(nextAction(srv, c.session), new RegExp('^transfer,' + reason.source));
+    const r = await webhook(srv, `/twilio/connect_action?session=${c.session}`, { CallSid: c.sid }, { signature: null });
+    assert.deepEqual(verbs(r.xml), ['Say', 'Dial', 'Say', 'Hangup']);
+  });
+}

@@ -109,7 +109,8 @@ static const setting_t settings[] = {
     S("MAX_CALL_S", "3600", 0, "longest AI call in seconds", K_INT, max_call_s, 10, 86400, NULL),
     S("MAX_CONCURRENT_CALLS", "50", 0, "calls at once per tenant (0: no limit)", K_INT, max_concurrent_calls, 0, 100000,
       NULL),
-    S("RECORDINGS_DIR", "data/recordings", 0, "where recordings are kept", K_STR, recordings_dir, 0, 0, NULL),
+    S("RECORDINGS_DIR", NULL, 0, "where call recordings are written; unset: calls are not recorded", K_STR,
+      recordings_dir, 0, 0, NULL),
     S("DEFAULT_COUNTRY_CODE", "1", 0, "country calling code for numbers written without one", K_STR,
       default_country_code, 0, 0, NULL),
 };

@@ -26,11 +26,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ "${1:-run}" = test ] && [ -f tests/package.json ]; then
-  # npm ci is exact and repeatable; skip it when the lock file has not changed since the last install
-  stamp=tests/node_modules/.lock-stamp
-  if [ ! -f "$stamp" ] || ! cmp -s tests/package-lock.json "$stamp"; then
-    (cd tests && npm ci --no-audit --no-fund --loglevel=error)
-    cp tests/package-lock.json "$stamp"
+# npm ci is exact and repeatable; skip it when the lock file has not changed since the last install
+npm_install() {
+  local dir=$1 stamp=$1/node_modules/.lock-stamp
+  if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
   fi
+}
+if [ "${1:-run}" = test ]; then
+  npm_install tests     # the integration tests' clients and fakes
+  npm_install tools/sim # switchboard-sim, whose core the tests share
 fi

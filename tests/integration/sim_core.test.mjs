@@ -586,3 +586,35 @@ test('simulateCall: Connect/Stream with Parameters, DTMF transfer, Redirect, Gat
     await srv.close();
   }
 });
+
+test('simulateCall: a leading Reject leaves the call unanswered; the caller hanging up ends a stream', async () => {
+  const srv = await twimlServer(
+    {
+      '/reject': '<Reject reason="busy"/><Say>never reached</Say>',
+      '/stream': '<Connect action="/after"><Stream url="/twilio/media"/></Connect>',
+      '/after': '<Say>never requested</Say>',
+      '/status': '',
+    },
+    { onUpgrade: () => {} }, // a server that never closes the stream
+  );
+  try {
+    const base = { url: srv.url, publicUrl: PUBLIC, authToken: TOKEN, statusCallback: '/status' };
+    const rejected = await simulateCall({ ...base, voicePath: '/reject' });
+    assert.ok(rejected.ok);
+    assert.equal(rejected.status, 'busy');
+    assert.deepEqual(srv.requests.filter((q) => q.path === '/status').map((q) => q.params.CallStatus), ['ringing', 'busy']);
+
+    srv.requests.length = 0;
+    const r = await simulateCall({ ...base, voicePath: '/stream', audio: tone(2000, 300), streamAutoStop: false, hangupAfterMs: 400 });
+    assert.ok(r.ok, r.reason);
+    assert.equal(r.status, 'completed');
+    assert.equal(r.stream.closedBy, 'sim');
+    assert.equal(r.stream.closeCode, 1000);
+    assert.ok(r.stream.timeline.some((e) => e.event === 'stop'));
+    assert.ok(r.stream.stats.framesSent >= 15 && r.stream.stats.framesSent <= 25, `frames ${r.stream.stats.framesSent}`);
+    assert.ok(!srv.requests.some((q) => q.path === '/after'), 'no Connect action once the caller has hung up');
+    assert.ok(srv.requests.every((q) => q.valid));
+  } finally {
+    await srv.close();
+  }
+});

@@ -1,0 +1,7 @@
+// switchboard-sim: Twilio's side of a call, for tests, the CLI and benchmarks.
+export * from './wav.mjs';
+export * from './signing.mjs';
+export { UrlMap } from './urls.mjs';
+export { MediaStream, percentile } from './media.mjs';
+export { simulateCall } from './call.mjs';
+export { parseTwiml } from './twiml.mjs';

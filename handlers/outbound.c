@@ -364,12 +364,11 @@ void outbound_dial_status(http_req_t *r)
     twilio_event(r, &call, "forward.outcome",
                  json_pack("{s:s?, s:s?, s:s?}", "status", status, "duration", twilio_param(&t, "DialCallDuration"),
                            "sip_response_code", twilio_param(&t, "DialSipResponseCode")));
-    twiml_doc_t *doc = twiml_doc_new();
-    if (status != NULL && (strcmp(status, "completed") == 0 || strcmp(status, "answered") == 0))
-        twiml_hangup(doc);
-    else
-        plan_goodbye(doc, TWILIO_APOLOGY);
-    twilio_send_doc(&t, 200, doc);
+    if (status != NULL && (strcmp(status, "completed") == 0 || strcmp(status, "answered") == 0)) {
+        twilio_send_hangup(&t);
+        return;
+    }
+    twilio_send_apology(r, 200);
 }
 
 static void on_amd_update(const trest_result_t *res, void *data)

@@ -26,6 +26,21 @@ void transfer_answer(twilio_req_t *t, const store_call_t *call, const call_polic
     twilio_send_doc(t, 200, doc);
 }
 
+void transfer_continue(twilio_req_t *t, const store_call_t *call, int attempt)
+{
+    http_req_t *r = t->r;
+    store_tenant_t tenant;
+    call_policy_t policy;
+    if (store_tenant_get(r->w->store, call->tenant_id, &tenant) != 0) {
+        log_error("db.error", "rid=%s op=tenant_get error=\"%s\"", r->rid, store_errmsg(r->w->store));
+        memset(&tenant, 0, sizeof(tenant));
+        tenant.id = call->tenant_id;
+        tenant.max_concurrent_calls = -1;
+    }
+    policy_resolve(&r->w->app->cfg, &tenant, &policy);
+    transfer_answer(t, call, &policy, attempt);
+}
+
 static int parse_attempt(const char *s, int *out)
 {
     if (s == NULL || s[0] < '0' || s[0] > '9' || (s[1] != '\0' && (s[1] < '0' || s[1] > '9' || s[2] != '\0')))
@@ -91,19 +106,9 @@ void transfer_callback(http_req_t *r)
     free(json);
 
     if (strcmp(status, "completed") == 0 || strcmp(status, "answered") == 0) {
-        twiml_doc_t *doc = twiml_doc_new();
-        twiml_hangup(doc);
-        twilio_send_doc(&t, 200, doc);
+        twilio_send_hangup(&t);
         return;
     }
     /* busy, no-answer, failed, canceled (and anything new): the next stage of the chain */
-    store_tenant_t tenant;
-    call_policy_t policy;
-    if (store_tenant_get(st, call.tenant_id, &tenant) != 0) {
-        log_error("db.error", "rid=%s op=tenant_get error=\"%s\"", r->rid, store_errmsg(st));
-        twilio_send_apology(r, 200);
-        return;
-    }
-    policy_resolve(&r->w->app->cfg, &tenant, &policy);
-    transfer_answer(&t, &call, &policy, attempt + 1);
+    transfer_continue(&t, &call, attempt + 1);
 }

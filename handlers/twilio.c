@@ -175,6 +175,14 @@ void twilio_send_apology(http_req_t *r, int status)
     twiml_doc_free(doc);
 }
 
+void twilio_send_hangup(twilio_req_t *t)
+{
+    twiml_doc_t *doc = twiml_doc_new();
+    if (doc != NULL)
+        twiml_hangup(doc);
+    twilio_send_doc(t, 200, doc);
+}
+
 void twilio_send_empty(http_req_t *r, int status)
 {
     twiml_doc_t *doc = twiml_doc_new();

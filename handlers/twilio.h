@@ -39,6 +39,8 @@ const char *twilio_stream_url(const twilio_req_t *t);
 void twilio_send_doc(twilio_req_t *t, int status, twiml_doc_t *doc);
 /* An apology and <Hangup/>, with `status` (200 to Twilio; 4xx for requests that are not Twilio's). */
 void twilio_send_apology(http_req_t *r, int status);
+/* <Hangup/>. */
+void twilio_send_hangup(twilio_req_t *t);
 /* An empty <Response/>. */
 void twilio_send_empty(http_req_t *r, int status);
 

@@ -122,19 +122,9 @@ void voice_connect_action(http_req_t *r)
                  json_pack("{s:s, s:s?}", "next_action", call.next_action[0] ? call.next_action : "transfer", "reason",
                            call.transfer_reason[0] ? call.transfer_reason : NULL));
     if (strcmp(call.next_action, "hangup") == 0) {
-        twiml_doc_t *doc = twiml_doc_new();
-        twiml_hangup(doc);
-        twilio_send_doc(&t, 200, doc);
+        twilio_send_hangup(&t);
         return;
     }
     /* the AI asked for a person, or the stream ended without a decision: a person it is */
-    store_tenant_t tenant;
-    call_policy_t policy;
-    if (store_tenant_get(st, call.tenant_id, &tenant) != 0) {
-        log_error("db.error", "rid=%s op=tenant_get error=\"%s\"", r->rid, store_errmsg(st));
-        answer_without_store(&t, call.from_number);
-        return;
-    }
-    policy_resolve(&r->w->app->cfg, &tenant, &policy);
-    transfer_answer(&t, &call, &policy, 0);
+    transfer_continue(&t, &call, 0);
 }

@@ -240,8 +240,8 @@ int store_tenant_save(store_t *st, long id, const store_tenant_input_t *in, long
 /* ---- the audio bridge ---- */
 int store_transcript_add(store_t *st, long call_id, const char *role, const char *text);
 /* A booking or ticket made during a call; *id receives the new row. */
-int store_booking_add(store_t *st, long tenant_id, long call_id, const char *name, const char *date,
-                      const char *time, const char *notes, long *id);
+int store_booking_add(store_t *st, long tenant_id, long call_id, const char *name, const char *date, const char *time,
+                      const char *notes, long *id);
 int store_ticket_add(store_t *st, long tenant_id, long call_id, const char *summary, const char *priority, long *id);
 int store_call_stream(store_t *st, long call_id, const char *stream_sid);
 int store_call_recording_path(store_t *st, long call_id, const char *path);

@@ -92,14 +92,7 @@ int store_outbound_create(store_t *st, const store_outbound_t *in, store_call_t 
     if (step_done(st, s, "insert session") != 0)
         goto fail;
     long id = (long)sqlite3_last_insert_rowid(st->db);
-    sqlite3_stmt *e =
-        store_stmt_sql(st, Q_EVENT_INSERT, "INSERT INTO call_events (call_id, type, detail) VALUES (?1, ?2, ?3)");
-    if (e == NULL)
-        goto fail;
-    sqlite3_bind_int64(e, 1, id);
-    sqlite3_bind_text(e, 2, "session.created", -1, SQLITE_STATIC);
-    sqlite3_bind_null(e, 3);
-    if (step_done(st, e, "event") != 0 || store_commit(st) != 0)
+    if (store_event_add(st, id, "session.created", NULL) != 0 || store_commit(st) != 0)
         goto fail;
     memset(out, 0, sizeof(*out));
     out->id = id;
@@ -113,27 +106,6 @@ int store_outbound_create(store_t *st, const store_outbound_t *in, store_call_t 
     snprintf(out->agent_type, sizeof(out->agent_type), "%s", in->agent_type ? in->agent_type : "");
     return 0;
 fail:
-    store_rollback(st);
-    return -1;
-}
-
-static int update_and_event(store_t *st, sqlite3_stmt *s, long call_id, const char *type, const char *detail)
-{
-    if (store_begin(st) != 0) {
-        sqlite3_reset(s);
-        return -1;
-    }
-    if (step_done(st, s, type) == 0) {
-        sqlite3_stmt *e =
-            store_stmt_sql(st, Q_EVENT_INSERT, "INSERT INTO call_events (call_id, type, detail) VALUES (?1, ?2, ?3)");
-        if (e != NULL) {
-            sqlite3_bind_int64(e, 1, call_id);
-            sqlite3_bind_text(e, 2, type, -1, SQLITE_STATIC);
-            store_bind_text(e, 3, detail);
-            if (step_done(st, e, "event") == 0 && store_commit(st) == 0)
-                return 0;
-        }
-    }
     store_rollback(st);
     return -1;
 }
@@ -152,7 +124,7 @@ int store_outbound_placed(store_t *st, long call_id, const char *call_sid, const
     store_bind_text(s, 2, call_sid);
     store_bind_text(s, 3, status);
     store_bind_text(s, 4, response_json);
-    return update_and_event(st, s, call_id, call_sid ? "session.placed" : "session.simulated", response_json);
+    return store_update_with_event(st, s, call_id, call_sid ? "session.placed" : "session.simulated", response_json);
 }
 
 int store_outbound_failed(store_t *st, long call_id, const char *status, int error_code, const char *message,
@@ -172,7 +144,7 @@ int store_outbound_failed(store_t *st, long call_id, const char *status, int err
     store_bind_text(s, 4, message);
     store_bind_text(s, 5, response_json);
     sqlite3_bind_int(s, 6, release_key);
-    return update_and_event(st, s, call_id, "session.failed", response_json);
+    return store_update_with_event(st, s, call_id, "session.failed", response_json);
 }
 
 int store_call_amd(store_t *st, long call_id, const char *answered_by, const char *event_json)
@@ -182,7 +154,7 @@ int store_call_amd(store_t *st, long call_id, const char *answered_by, const cha
         return -1;
     sqlite3_bind_int64(s, 1, call_id);
     store_bind_text(s, 2, answered_by);
-    return update_and_event(st, s, call_id, "call.amd", event_json);
+    return store_update_with_event(st, s, call_id, "call.amd", event_json);
 }
 
 #define LIST_COLS                                                                                                      \

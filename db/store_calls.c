@@ -123,7 +123,7 @@ int store_call_by_sid(store_t *st, const char *call_sid, store_call_t *out)
     return get_call(st, Q_CALL_BY_SID, "SELECT " CALL_COLS " FROM calls WHERE call_sid = ?1", call_sid, out);
 }
 
-static int add_event(store_t *st, long call_id, const char *type, const char *detail_json)
+int store_event_add(store_t *st, long call_id, const char *type, const char *detail_json)
 {
     sqlite3_stmt *s =
         store_stmt_sql(st, Q_EVENT_INSERT, "INSERT INTO call_events (call_id, type, detail) VALUES (?1, ?2, ?3)");
@@ -140,7 +140,7 @@ int store_call_event(store_t *st, long call_id, const char *type, const char *de
 {
     if (store_begin(st) != 0)
         return -1;
-    if (add_event(st, call_id, type, detail_json) != 0 || store_commit(st) != 0) {
+    if (store_event_add(st, call_id, type, detail_json) != 0 || store_commit(st) != 0) {
         store_rollback(st);
         return -1;
     }
@@ -186,8 +186,8 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
     if (store_exec_stmt(st, s, "insert call") != 0)
         goto fail;
     long id = (long)sqlite3_last_insert_rowid(st->db);
-    if (add_event(st, id, "call.started", in->event_json) != 0 ||
-        (over && add_event(st, id, "call.rejected", "{\"reason\":\"concurrency_limit\"}") != 0))
+    if (store_event_add(st, id, "call.started", in->event_json) != 0 ||
+        (over && store_event_add(st, id, "call.rejected", "{\"reason\":\"concurrency_limit\"}") != 0))
         goto fail;
     if (store_commit(st) != 0)
         goto fail;
@@ -211,14 +211,14 @@ fail:
     return -1;
 }
 
-/* Runs `s` (bindings done) and its event in one transaction. */
-static int update_with_event(store_t *st, sqlite3_stmt *s, long call_id, const char *type, const char *event_json)
+int store_update_with_event(store_t *st, sqlite3_stmt *s, long call_id, const char *type, const char *event_json)
 {
     if (store_begin(st) != 0) {
         sqlite3_reset(s);
         return -1;
     }
-    if (store_exec_stmt(st, s, type) != 0 || add_event(st, call_id, type, event_json) != 0 || store_commit(st) != 0) {
+    if (store_exec_stmt(st, s, type) != 0 || store_event_add(st, call_id, type, event_json) != 0 ||
+        store_commit(st) != 0) {
         store_rollback(st);
         return -1;
     }
@@ -235,7 +235,7 @@ int store_call_transfer_begin(store_t *st, long call_id, int attempt, const char
     sqlite3_bind_int64(s, 1, call_id);
     sqlite3_bind_int(s, 2, attempt);
     sqlite3_bind_text(s, 3, target, -1, SQLITE_STATIC);
-    return update_with_event(st, s, call_id, "transfer.attempt", event_json);
+    return store_update_with_event(st, s, call_id, "transfer.attempt", event_json);
 }
 
 int store_call_transfer_end(store_t *st, long call_id, int attempt, const char *outcome, const char *event_json)
@@ -249,7 +249,7 @@ int store_call_transfer_end(store_t *st, long call_id, int attempt, const char *
     sqlite3_bind_int64(s, 1, call_id);
     sqlite3_bind_int(s, 2, attempt);
     sqlite3_bind_text(s, 3, outcome, -1, SQLITE_STATIC);
-    return update_with_event(st, s, call_id, "transfer.outcome", event_json);
+    return store_update_with_event(st, s, call_id, "transfer.outcome", event_json);
 }
 
 int store_call_set_next_action(store_t *st, long call_id, const char *action, const char *reason)
@@ -336,7 +336,7 @@ int store_call_status(store_t *st, const store_status_t *in, int *applied)
         if (store_exec_stmt(st, s, "status") != 0)
             goto fail;
     }
-    if (add_event(st, c.id, apply ? "call.status" : "call.status_ignored", in->event_json) != 0 ||
+    if (store_event_add(st, c.id, apply ? "call.status" : "call.status_ignored", in->event_json) != 0 ||
         store_commit(st) != 0)
         goto fail;
     *applied = apply;
@@ -364,5 +364,5 @@ int store_call_recording(store_t *st, const store_recording_t *r)
     sqlite3_bind_text(s, 3, r->url, -1, SQLITE_STATIC);
     if (r->duration_s >= 0)
         sqlite3_bind_int64(s, 4, r->duration_s);
-    return update_with_event(st, s, c.id, "call.recording", r->event_json);
+    return store_update_with_event(st, s, c.id, "call.recording", r->event_json);
 }

@@ -93,6 +93,10 @@ void store_read_call(sqlite3_stmt *s, store_call_t *c);
 #define STORE_CALL_COLS                                                                                                \
     "id, session_id, tenant_id, direction, call_sid, from_number, to_number, status, status_seq, "                     \
     "ended_at IS NOT NULL, next_action, transfer_attempt, transfer_target, transfer_reason, agent_type"
+/* Appends to a call's timeline (inside the caller's unit). */
+int store_event_add(store_t *st, long call_id, const char *type, const char *detail_json);
+/* Runs `s` (bindings done) and the call event `type` as one unit. */
+int store_update_with_event(store_t *st, sqlite3_stmt *s, long call_id, const char *type, const char *event_json);
 /* Binds a text or NULL. */
 void store_bind_text(sqlite3_stmt *s, int i, const char *v);
 

@@ -106,7 +106,7 @@ static const setting_t settings[] = {
     S("FREEPBX_SIP_PASSWORD", NULL, 1, "SIP digest password", K_STR, freepbx_sip_password, 0, 0, NULL),
     S("SILENCE_TIMEOUT_S", "20", 0, "seconds of silence before the AI call falls back", K_INT, silence_timeout_s, 1,
       3600, NULL),
-    S("MAX_CALL_S", "3600", 0, "longest AI call in seconds", K_INT, max_call_s, 10, 86400, NULL),
+    S("MAX_CALL_S", "3600", 0, "longest AI call in seconds", K_INT, max_call_s, 2, 86400, NULL),
     S("MAX_CONCURRENT_CALLS", "50", 0, "calls at once per tenant (0: no limit)", K_INT, max_concurrent_calls, 0, 100000,
       NULL),
     S("RECORDINGS_DIR", NULL, 0, "where call recordings are written; unset: calls are not recorded", K_STR,

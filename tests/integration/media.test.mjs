@@ -181,3 +181,22 @@ test('100 concurrent calls through the echo agent', async () => {
   await sleep(100);
   assert.equal(sqlite(db(srv), "SELECT COUNT(*) FROM call_events WHERE type = 'stream.stopped'"), '100');
 });
+
+test('the maximum call length ends the call with a goodbye and a hang-up', async () => {
+  const srv = await server({ MAX_CALL_S: '2' });
+  const sid = callSid();
+  const { session } = await voiceCall(srv, sid);
+  const peer = open(srv);
+  await peer.opened;
+  const stream = start(peer, { sid, session });
+  let i = 0;
+  const t0 = Date.now();
+  const timer = setInterval(() => media(peer, stream, i++, 0x20), 20);
+  const closed = await peer.closed;
+  clearInterval(timer);
+  assert.equal(closed.code, 1000);
+  assert.ok(Date.now() - t0 >= 1900 && Date.now() - t0 < 4000, `closed after ${Date.now() - t0} ms`);
+  assert.match(events(srv, session), /call.max_length/);
+  assert.equal(nextAction(srv, session), 'hangup,max_call_length');
+  assert.deepEqual(await connectAction(srv, session, sid), ['Hangup']);
+});

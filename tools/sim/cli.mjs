@@ -1,0 +1,578 @@
+// switchboard-sim: the command line (tools/switchboard-sim runs it).
+//   switchboard-sim call ...     one inbound call against a server, with its timeline
+//   switchboard-sim answer ...   a fake Twilio REST API whose calls the simulator answers
+//   switchboard-sim load ...     the C load generator (switchboard-sim-load), same arguments
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { simulateCall } from './call.mjs';
+import { readWavFile, writeWavFile, tone, silence, durationMs } from './wav.mjs';
+import { EXIT, TimelinePrinter, abbreviate, resultJson, summary, trackStreams, verdict } from './report.mjs';
+import { startAnswer, defaultPkiDir } from './answer.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(HERE, '..', '..');
+
+const MAIN_HELP = `switchboard-sim: plays Twilio's part against a switchboard server, on one machine, with no
+Twilio account: webhooks, TwiML, Media Streams, the REST API.
+
+usage: switchboard-sim <command> [options]      (switchboard-sim <command> --help: its options)
+
+commands:
+  call     one inbound call, end to end: the signed voice webhook, the TwiML run verb by verb
+           (<Connect><Stream> with real Media Streams audio, <Dial> with the outcomes you pick,
+           <Say>, <Gather>, <Record>...), status callbacks; prints the call's timeline
+  answer   a fake Twilio REST API (Calls.json) for the server's outbound calls
+           (POST /api/calls/initiate): each call it is asked to place, it answers and plays
+           the callee with the same executor as "call"
+  load     many concurrent calls from one process: runs the C load generator
+           switchboard-sim-load with the same arguments
+
+exit codes: 0 the call went as asked, 1 it did not (the reason is printed), 2 bad usage,
+            3 the server refused the signature (HTTP 403)
+`;
+
+const CALL_HELP = `usage: switchboard-sim call [--url URL] [options]
+
+Plays Twilio and the caller for one inbound call: posts the voice webhook Twilio would post
+(same parameters, X-Twilio-Signature), runs the TwiML the server answers as Twilio does,
+follows every action, and prints the timeline as it happens:
+  →  the simulator (Twilio, the caller) to the server     ←  the server to the simulator
+  ·  what Twilio does (verbs, simulated outcomes)          ✗  a failure
+with a line of stream counters (media frames each way, marks) every second.
+
+the server:
+  --url URL              where the server listens (default http://127.0.0.1:8080)
+  --public-url URL       its PUBLIC_BASE_URL: requests are signed for that URL and sent to
+                         --url (default: $PUBLIC_BASE_URL, else --url)
+  --auth-token TOKEN     sign every request with the server's TWILIO_AUTH_TOKEN
+                         (default: $TWILIO_AUTH_TOKEN; none: requests are not signed)
+  --voice-path PATH      the number's voice webhook (default /twilio/voice)
+  --status-callback URL  the number's status callback, absolute or a path on the server
+                         (default /twilio/status; "none": no status callbacks)
+the call:
+  --from NUMBER          the caller (default +14155550100)
+  --to NUMBER            the number called (default +14155550199)
+  --account-sid AC...    (default AC000...0); --call-sid CA... (default: a new one)
+  --audio FILE.wav       what the caller says into <Connect><Stream>: any WAV (rate, depth,
+                         channels), converted to 8 kHz mu-law and sent in real time in 20 ms
+                         frames; default: 3 s of tones
+  --dtmf LIST            key presses DIGIT@TIME, comma-separated, TIME from the start of the
+                         call: "0@5s,1@7.5s", "#@1500ms"; each goes to the <Stream> (a dtmf
+                         message) or <Gather> running at or after its time
+  --dial-outcome LIST    what each <Dial> gets, in order: completed, busy, no-answer, failed,
+                         canceled (default: completed); "busy,completed": the first target
+                         is busy, the next one answers
+  --hangup-after TIME    the caller hangs up this long after the call starts (the stream runs
+                         until then unless the server closes it). Without it the caller's
+                         stream ends --tail after their audio and last key; Twilio then
+                         requests the <Connect action> and the call goes on with its answer
+  --tail TIME            (default 1s)
+  --speed N              simulated waits (<Say>, <Play>, <Pause>, ringing, the talk after a
+                         <Dial> is answered, <Record>) run N times faster (default 1); streams
+                         stay in real time
+output:
+  --save FILE.wav        what the agent said, as the caller heard it (16-bit PCM, 8 kHz)
+  --json                 print the result as one JSON object instead of the timeline
+  --verbose              also every mark
+  --max-duration TIME    hang up and fail a call still running after this long (default 10m)
+
+TIME: 5s, 7.5s, 1500ms, 2m; a bare number is seconds.
+
+The call went as asked (exit 0) when it ended "completed", every request was answered 2xx
+(status callbacks too), every --dial-outcome was used by a <Dial> and every --dtmf key
+reached the server. Otherwise exit 1 with the reason, or 3 when the server refused the
+signature (HTTP 403: check --auth-token and --public-url against the server's
+TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL).
+
+examples:
+  switchboard-sim call --url http://127.0.0.1:8080 --audio hello.wav --save agent.wav --hangup-after 8s
+  switchboard-sim call --url http://127.0.0.1:8080 --public-url https://voice.example.com \\
+      --auth-token "$TWILIO_AUTH_TOKEN" --dial-outcome busy,completed --speed 10
+`;
+
+const ANSWER_HELP = `usage: switchboard-sim answer [--port N] [options]
+
+A fake Twilio REST API for the server's outbound calls (POST /api/calls/initiate): it takes
+Calls.json creates as Twilio does (Basic auth with the account or an API key, Twilio's
+validation and error JSON, 201 with the call resource), then plays the call: initiated and
+ringing status callbacks, and for --outcome answer the callee: it posts the call's Url (the
+server's connect webhook, signed with the account's auth token), runs the TwiML it gets with
+the executor of "switchboard-sim call" (a <Connect><Stream> streams --audio, a <Dial> gets
+--dial-outcome...), and sends the answered and completed callbacks (with SequenceNumber).
+It prints the environment to start the server with, then the timeline of every call.
+
+  --port N               (default 0: a free port)   --host ADDR (default 127.0.0.1)
+  --http                 plain HTTP instead of HTTPS
+  --pki-dir DIR          where the test CA and certificate live, reused when present
+                         (default ${defaultPkiDir()}); give the server TWILIO_CA_FILE=DIR/ca.pem
+  --account-sid AC...    the account (default: $TWILIO_ACCOUNT_SID, else a test account)
+  --auth-token TOKEN     its auth token, also what webhooks are signed with
+                         (default: $TWILIO_AUTH_TOKEN, else the test account's)
+  --api-key SK...:SECRET an API key also accepted (repeatable)
+  --public-url URL       the server's PUBLIC_BASE_URL (what its Url and StatusCallback start with)
+  --server-url URL       where the server really listens; webhooks for --public-url go there
+                         (default: the URLs as the server gave them)
+  --outcome OUTCOME      answer (default), busy, no-answer, failed
+  --ring TIME            pause between call progress steps (default 1s)
+  --audio FILE.wav       what the callee says into the stream (default: 3 s of tones)
+  --dtmf LIST, --dial-outcome LIST, --speed N, --tail TIME   as for "call"
+  --hangup-after TIME    the callee hangs up this long after answering (default: its audio
+                         plus --tail); "never": when the TwiML ends
+  --save FILE.wav        the agent's audio of each call ({call} in the name: the call sid)
+  --calls N              exit after N calls have ended: 0 if all went as asked, else 1
+  --timeout TIME         exit 1 if --calls are not done by then
+  --json                 JSON lines (listening, every event, every call's end) instead of text
+  --verbose              also every mark
+
+Differences from Twilio: the connect webhook carries an inbound call's parameters
+(Direction=inbound); a REST update ending the call is recorded and its completed callback
+sent, but the callee plays on until its own hang-up.
+
+example:
+  switchboard-sim answer --public-url https://voice.example.com --server-url http://127.0.0.1:8080
+  # then start the server with the TWILIO_* lines it prints, and POST /api/calls/initiate
+`;
+
+const LOAD_HELP = `usage: switchboard-sim load [options of switchboard-sim-load]
+
+Runs the load generator: switchboard-sim load ARGS is exactly switchboard-sim-load ARGS. It
+is a C program (tools/sim/load.c, CMake target switchboard-sim-load) that drives many
+concurrent simulated calls (signed webhooks, real-time Media Streams) from one event loop,
+and reports set-up failures, webhook and per-frame round-trip latency, lost frames, and its
+own and the server's CPU and memory.
+
+It is found at $SWITCHBOARD_SIM_LOAD, else as the newest build/*/switchboard-sim-load or
+build/switchboard-sim-load of this repository. tools/run.sh builds it (build/release); or:
+  cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DSB_TESTS=OFF
+  cmake --build build/release --target switchboard-sim-load
+`;
+
+// ---- values ------------------------------------------------------------------------------
+
+class UsageError extends Error {}
+
+/** "5s", "7.5s", "1500ms", "2m", "5" (seconds) -> ms. */
+export function parseDuration(s, name = 'time') {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$/.exec(String(s));
+  if (!m) throw new UsageError(`${name}: not a time: ${JSON.stringify(s)} (examples: 5s, 7.5s, 1500ms, 2m)`);
+  const n = Number(m[1]);
+  return Math.round(m[2] === 'ms' ? n : m[2] === 'm' || m[2] === 'min' ? n * 60000 : n * 1000);
+}
+
+/** "0@5s,1@7.5s" -> [{digit, atMs}]. */
+export function parseDtmf(s) {
+  if (s === undefined) return [];
+  return String(s)
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .map((x) => {
+      const m = /^([0-9*#A-Da-d])@(.+)$/.exec(x);
+      if (!m) throw new UsageError(`--dtmf: ${JSON.stringify(x)} is not DIGIT@TIME (e.g. 0@5s)`);
+      return { digit: m[1].toUpperCase(), atMs: parseDuration(m[2], '--dtmf') };
+    });
+}
+
+const OUTCOMES = ['completed', 'busy', 'no-answer', 'failed', 'canceled'];
+export function parseOutcomes(s) {
+  if (s === undefined) return [];
+  const list = String(s).split(',').map((x) => x.trim()).filter(Boolean).map((x) => (x === 'answered' ? 'completed' : x));
+  for (const x of list) if (!OUTCOMES.includes(x)) throw new UsageError(`--dial-outcome: ${JSON.stringify(x)} is not one of ${OUTCOMES.join(', ')}`);
+  return list;
+}
+
+function parseUrl(s, name) {
+  let u;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new UsageError(`${name}: not a URL: ${JSON.stringify(s)}`);
+  }
+  if (!/^https?:$/.test(u.protocol)) throw new UsageError(`${name}: must be http:// or https://, not ${u.protocol}`);
+  return String(s).replace(/\/+$/, '');
+}
+
+function parseSpeed(s) {
+  if (s === undefined) return 1;
+  const n = Number(s);
+  if (!(n > 0)) throw new UsageError(`--speed: not a positive number: ${JSON.stringify(s)}`);
+  return n;
+}
+
+// What the caller says when no --audio is given: three "words" of tone, 3 s in all.
+export function defaultCallerAudio() {
+  return Buffer.concat([tone(600, 350, 0.4), silence(200), tone(800, 440, 0.4), silence(400), tone(1000, 523, 0.4)]);
+}
+
+function readAudio(path) {
+  if (path === undefined) return { audio: defaultCallerAudio(), label: `${durationMs(defaultCallerAudio()) / 1000} s of tones` };
+  try {
+    const audio = readWavFile(path);
+    return { audio, label: `${path} (${durationMs(audio) / 1000} s)` };
+  } catch (e) {
+    throw new UsageError(`--audio ${path}: ${e.message}`);
+  }
+}
+
+function parse(args, options) {
+  try {
+    return parseArgs({ args, options: { help: { type: 'boolean', short: 'h' }, ...options }, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    throw new UsageError(e.message);
+  }
+}
+
+// node loads its fetch and compiles its HTTP parser on first use (~80 ms): done here, against
+// a throw-away local server, before the call's clock starts, so that the first request's time
+// in the timeline is not mostly node's.
+async function warmUp() {
+  const srv = createServer((req, res) => req.resume().on('end', () => res.end('<Response/>')));
+  try {
+    await new Promise((res, rej) => srv.listen(0, '127.0.0.1', res).once('error', rej));
+    for (let i = 0; i < 2; i++) {
+      const r = await fetch(`http://127.0.0.1:${srv.address().port}/`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'CallSid=CA0&CallStatus=ringing' });
+      await r.text();
+    }
+  } catch {
+  } finally {
+    srv.close();
+    srv.closeAllConnections?.();
+  }
+}
+
+const out = (s = '') => process.stdout.write(s + '\n');
+const err = (s = '') => process.stderr.write(s + '\n');
+
+// ---- call --------------------------------------------------------------------------------
+
+async function cmdCall(args) {
+  const v = parse(args, {
+    url: { type: 'string' },
+    'public-url': { type: 'string' },
+    'auth-token': { type: 'string' },
+    'voice-path': { type: 'string' },
+    'status-callback': { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    'account-sid': { type: 'string' },
+    'call-sid': { type: 'string' },
+    audio: { type: 'string' },
+    save: { type: 'string' },
+    dtmf: { type: 'string' },
+    'dial-outcome': { type: 'string' },
+    'hangup-after': { type: 'string' },
+    tail: { type: 'string' },
+    speed: { type: 'string' },
+    json: { type: 'boolean' },
+    verbose: { type: 'boolean', short: 'v' },
+    'max-duration': { type: 'string' },
+  });
+  if (v.help) return out(CALL_HELP.trimEnd()), EXIT.OK;
+  const url = parseUrl(v.url || 'http://127.0.0.1:8080', '--url');
+  const publicUrl = v['public-url'] !== undefined ? parseUrl(v['public-url'], '--public-url') : process.env.PUBLIC_BASE_URL ? parseUrl(process.env.PUBLIC_BASE_URL, 'PUBLIC_BASE_URL') : url;
+  const authToken = v['auth-token'] ?? (process.env.TWILIO_AUTH_TOKEN || undefined);
+  const statusCallback = v['status-callback'] === undefined ? '/twilio/status' : ['none', ''].includes(v['status-callback']) ? undefined : v['status-callback'];
+  const dtmf = parseDtmf(v.dtmf);
+  const dialOutcomes = parseOutcomes(v['dial-outcome']);
+  const hangupAfterMs = v['hangup-after'] !== undefined ? parseDuration(v['hangup-after'], '--hangup-after') : undefined;
+  const { audio, label } = readAudio(v.audio);
+  const speed = parseSpeed(v.speed);
+
+  trackStreams();
+  await warmUp();
+  const printer = v.json ? null : new TimelinePrinter({ publicBase: publicUrl, verbose: v.verbose });
+  if (printer) {
+    const as = publicUrl !== url ? ` as ${publicUrl}` : '';
+    out(`switchboard-sim call: ${url}${as}, ${authToken ? 'signed with the auth token' : 'unsigned (no --auth-token)'}; caller audio ${label}`);
+  }
+  const r = await simulateCall({
+    url,
+    publicUrl,
+    authToken,
+    from: v.from || '+14155550100',
+    to: v.to || '+14155550199',
+    accountSid: v['account-sid'],
+    callSid: v['call-sid'],
+    voicePath: v['voice-path'] || '/twilio/voice',
+    audio,
+    dtmf,
+    dialOutcomes,
+    hangupAfterMs,
+    streamAutoStop: hangupAfterMs === undefined,
+    streamTailMs: v.tail !== undefined ? parseDuration(v.tail, '--tail') : 1000,
+    speed,
+    statusCallback,
+    maxDurationMs: v['max-duration'] !== undefined ? parseDuration(v['max-duration'], '--max-duration') : 600000,
+    onEvent: printer ? (e) => printer.event(e) : undefined,
+  });
+  if (printer) printer.close();
+  const verd = verdict(r, { authToken, publicUrl: v['public-url'] ?? process.env.PUBLIC_BASE_URL, url, dtmf, dialOutcomes });
+  let saved = null;
+  if (v.save) {
+    try {
+      writeWavFile(v.save, r.agentAudioWithGaps, { encoding: 'pcm16' });
+      saved = `${v.save} (${Math.round(r.agentAudioWithGaps.length / 8) / 1000} s${r.agentAudio.length ? '' : ': the agent said nothing'})`;
+    } catch (e) {
+      err(`switchboard-sim: --save ${v.save}: ${e.message}`);
+    }
+  }
+  if (v.json) {
+    out(JSON.stringify(resultJson(r, verd, { saved: v.save && saved ? v.save : null }), null, 2));
+    if (!verd.ok) err(`switchboard-sim call: FAILED: ${verd.reason}${verd.hints.map((h) => '\n  ' + h).join('')}`);
+  } else {
+    out('');
+    const lines = summary(r, verd, { saved });
+    const n = verd.ok ? lines.length : lines.length - 1 - verd.hints.length;
+    for (const l of lines.slice(0, n)) out(l);
+    for (const l of lines.slice(n)) err(l);
+  }
+  return verd.exitCode;
+}
+
+// ---- answer ------------------------------------------------------------------------------
+
+async function cmdAnswer(args) {
+  const v = parse(args, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    http: { type: 'boolean' },
+    'pki-dir': { type: 'string' },
+    'account-sid': { type: 'string' },
+    'auth-token': { type: 'string' },
+    'api-key': { type: 'string', multiple: true },
+    'public-url': { type: 'string' },
+    'server-url': { type: 'string' },
+    outcome: { type: 'string' },
+    ring: { type: 'string' },
+    audio: { type: 'string' },
+    dtmf: { type: 'string' },
+    'dial-outcome': { type: 'string' },
+    speed: { type: 'string' },
+    tail: { type: 'string' },
+    'hangup-after': { type: 'string' },
+    save: { type: 'string' },
+    calls: { type: 'string' },
+    timeout: { type: 'string' },
+    json: { type: 'boolean' },
+    verbose: { type: 'boolean', short: 'v' },
+  });
+  if (v.help) return out(ANSWER_HELP.trimEnd()), EXIT.OK;
+  const port = v.port === undefined ? 0 : Number(v.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: not a port number: ${v.port}`);
+  const outcome = v.outcome || 'answer';
+  if (!['answer', 'busy', 'no-answer', 'failed'].includes(outcome)) throw new UsageError(`--outcome: answer, busy, no-answer or failed, not ${JSON.stringify(outcome)}`);
+  const accountSid = v['account-sid'] || process.env.TWILIO_ACCOUNT_SID || undefined;
+  if (accountSid && !/^AC[0-9a-fA-F]{32}$/.test(accountSid)) throw new UsageError(`--account-sid: AC followed by 32 hex digits, not ${JSON.stringify(accountSid)}`);
+  const authToken = v['auth-token'] || process.env.TWILIO_AUTH_TOKEN || undefined;
+  const apiKeys = (v['api-key'] || []).map((k) => {
+    const i = k.indexOf(':');
+    if (i < 0 || !/^SK/.test(k)) throw new UsageError(`--api-key: SK...:SECRET, not ${JSON.stringify(k)}`);
+    return { sid: k.slice(0, i), secret: k.slice(i + 1) };
+  });
+  const calls = v.calls !== undefined ? Number(v.calls) : null;
+  if (calls !== null && !(Number.isInteger(calls) && calls > 0)) throw new UsageError(`--calls: a positive whole number, not ${JSON.stringify(v.calls)}`);
+  const { audio, label } = readAudio(v.audio);
+  const hangupAfter = v['hangup-after'];
+
+  trackStreams();
+  await warmUp();
+  const a = await startAnswer({
+    accountSid,
+    authToken,
+    apiKeys,
+    tls: !v.http,
+    pkiDir: v['pki-dir'],
+    port,
+    host: v.host || '127.0.0.1',
+    outcome,
+    ringMs: v.ring !== undefined ? parseDuration(v.ring, '--ring') : 1000,
+    publicUrl: v['public-url'] !== undefined ? parseUrl(v['public-url'], '--public-url') : undefined,
+    serverUrl: v['server-url'] !== undefined ? parseUrl(v['server-url'], '--server-url') : undefined,
+    audio,
+    dtmf: parseDtmf(v.dtmf),
+    dialOutcomes: parseOutcomes(v['dial-outcome']),
+    speed: parseSpeed(v.speed),
+    tailMs: v.tail !== undefined ? parseDuration(v.tail, '--tail') : 1000,
+    hangupAfterMs: hangupAfter === undefined ? undefined : hangupAfter === 'never' ? null : parseDuration(hangupAfter, '--hangup-after'),
+    save: v.save,
+  });
+  const startedAt = Date.now();
+  const env = {
+    TWILIO_API_BASE: a.url,
+    ...(a.caFile ? { TWILIO_CA_FILE: a.caFile } : {}),
+    TWILIO_ACCOUNT_SID: a.accountSid,
+    TWILIO_AUTH_TOKEN: a.authToken,
+  };
+  if (v.json) {
+    out(JSON.stringify({ type: 'listening', url: a.url, caFile: a.caFile || null, accountSid: a.accountSid, authToken: a.authToken, outcome, env }));
+  } else {
+    out(`switchboard-sim answer: a fake Twilio REST API at ${a.url}`);
+    out('start the server with:');
+    for (const [k, val] of Object.entries(env)) out(`  ${k}=${val}`);
+    out(`  TWILIO_PHONE_NUMBER=<any E.164 number>${v['public-url'] ? `  PUBLIC_BASE_URL=${v['public-url']}` : ''}`);
+    const hang = a.hangupAfterMs == null ? 'when the TwiML ends' : `${a.hangupAfterMs / 1000} s after answering`;
+    out(outcome === 'answer' ? `calls are answered; the callee says ${label} and hangs up ${hang}` : `calls end ${outcome}`);
+    out(calls ? `exits after ${calls} call(s)` : 'Ctrl-C to stop');
+    out('');
+  }
+
+  const printers = new Map();
+  const printerFor = (sid) => {
+    if (!printers.has(sid)) printers.set(sid, new TimelinePrinter({ publicBase: v['public-url'] || null, prefix: sid ? `[${abbreviate(sid).slice(0, 10)}] ` : '', verbose: v.verbose, callSid: sid, role: 'callee' }));
+    const p = printers.get(sid);
+    if (sid) p.callSid = sid;
+    return p;
+  };
+  a.on('event', ({ callSid, entry }) => {
+    const t = entry.t ?? Date.now() - startedAt;
+    if (v.json) return out(JSON.stringify({ type: 'event', callSid, ...entry, t }));
+    printerFor(callSid).event({ ...entry, t });
+  });
+
+  let ended = 0;
+  let failed = 0;
+  let finish;
+  const finished = new Promise((r) => (finish = r));
+  a.on('call-ended', (x) => {
+    ended++;
+    if (!x.ok) failed++;
+    const p = printers.get(x.callSid);
+    if (p) p.close();
+    printers.delete(x.callSid);
+    if (v.json) {
+      const { timeline, ...result } = x.result ? resultJson(x.result, x.verdict) : {};
+      out(JSON.stringify({ type: 'call-ended', callSid: x.callSid, status: x.status, ok: x.ok, reason: x.verdict.reason, hints: x.verdict.hints, saved: x.saved, result: x.result ? result : null, webhooks: x.call.webhooks.map((w) => ({ kind: w.kind, url: w.url, status: w.status, params: w.params })) }));
+    } else {
+      const prefix = `[${abbreviate(x.callSid).slice(0, 10)}] `;
+      const lines = x.result ? summary(x.result, x.verdict, { saved: x.saved }) : [`call ${x.callSid}: ${x.status}`, x.ok ? `result: ${x.verdict.reason}` : `result: FAILED: ${x.verdict.reason}`, ...x.verdict.hints.map((h) => '  ' + h)];
+      lines[0] = lines[0].replace(/^call (\S+): \S+,/, `call $1: ${x.status},`);
+      out('');
+      for (const l of lines) (x.ok ? out : err)(prefix + l);
+      out('');
+    }
+    if (calls !== null && ended >= calls) finish(failed ? EXIT.FAILED : EXIT.OK);
+  });
+  const onSignal = () => finish(failed ? EXIT.FAILED : EXIT.OK);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let timer = null;
+  if (v.timeout !== undefined) {
+    const ms = parseDuration(v.timeout, '--timeout');
+    timer = setTimeout(() => {
+      err(`switchboard-sim answer: --timeout: ${ended} of ${calls ?? '?'} call(s) ended in ${ms / 1000} s`);
+      finish(EXIT.FAILED);
+    }, ms);
+  }
+  const code = await finished;
+  clearTimeout(timer);
+  for (const p of printers.values()) p.close();
+  await a.close();
+  return code;
+}
+
+// ---- load --------------------------------------------------------------------------------
+
+/** The load generator: $SWITCHBOARD_SIM_LOAD, else the newest build/switchboard-sim-load or build/x/switchboard-sim-load. */
+export function findLoadBinary() {
+  if (process.env.SWITCHBOARD_SIM_LOAD) return process.env.SWITCHBOARD_SIM_LOAD;
+  const build = join(REPO, 'build');
+  const candidates = [join(build, 'switchboard-sim-load')];
+  try {
+    for (const d of readdirSync(build)) candidates.push(join(build, d, 'switchboard-sim-load'));
+  } catch {}
+  let best = null;
+  for (const c of candidates) {
+    try {
+      const st = statSync(c);
+      if (st.isFile() && (!best || st.mtimeMs > best.mtime)) best = { path: c, mtime: st.mtimeMs };
+    } catch {}
+  }
+  return best ? best.path : null;
+}
+
+async function cmdLoad(args) {
+  const bin = findLoadBinary();
+  if (args.includes('--help') || args.includes('-h')) {
+    out(LOAD_HELP.trimEnd());
+    out('');
+    if (bin && existsSync(bin)) {
+      out(`found: ${bin}; its own help:`);
+      out('');
+      const r = spawnSync(bin, ['--help'], { encoding: 'utf8' });
+      process.stdout.write(r.stdout || '');
+      process.stderr.write(r.stderr || '');
+    } else {
+      out('not built yet (see above).');
+    }
+    return EXIT.OK;
+  }
+  if (!bin || !existsSync(bin)) {
+    err(`switchboard-sim load: ${bin ? `${bin} does not exist` : 'the load generator switchboard-sim-load is not built'}.`);
+    err('build it: cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DSB_TESTS=OFF && cmake --build build/release --target switchboard-sim-load');
+    err('or point SWITCHBOARD_SIM_LOAD at it.');
+    return EXIT.USAGE;
+  }
+  // (tools/switchboard-sim execs it directly; this path is for `node tools/sim/cli.mjs load`.)
+  const child = spawn(bin, args, { stdio: 'inherit' });
+  const forward = (sig) => child.kill(sig);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  return new Promise((res) => child.on('exit', (code, signal) => res(code ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : 15) : 1))));
+}
+
+// ---- main --------------------------------------------------------------------------------
+
+export async function main(argv) {
+  const [cmd, ...args] = argv;
+  // `switchboard-sim call ... | head`: a closed stdout ends the output, not the call
+  process.stdout.on('error', (e) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
+  try {
+    switch (cmd) {
+      case 'call':
+        return await cmdCall(args);
+      case 'answer':
+        return await cmdAnswer(args);
+      case 'load':
+        return await cmdLoad(args);
+      case 'help':
+        if (args[0] === 'call') return out(CALL_HELP.trimEnd()), EXIT.OK;
+        if (args[0] === 'answer') return out(ANSWER_HELP.trimEnd()), EXIT.OK;
+        if (args[0] === 'load') return cmdLoad(['--help']);
+        return out(MAIN_HELP.trimEnd()), EXIT.OK;
+      case undefined:
+      case '-h':
+      case '--help':
+        out(MAIN_HELP.trimEnd());
+        return cmd ? EXIT.OK : EXIT.USAGE;
+      default:
+        err(`switchboard-sim: unknown command ${JSON.stringify(cmd)}\n`);
+        err(MAIN_HELP.trimEnd());
+        return EXIT.USAGE;
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`switchboard-sim ${cmd}: ${e.message}`);
+      err(`(switchboard-sim ${cmd} --help for the options)`);
+      return EXIT.USAGE;
+    }
+    err(`switchboard-sim ${cmd}: ${e.stack || e.message}`);
+    return EXIT.FAILED;
+  }
+}
+
+const invoked = (() => {
+  try {
+    return process.argv[1] && pathToFileURL(realpathSync(process.argv[1])).href === import.meta.url;
+  } catch {
+    return false;
+  }
+})();
+if (invoked) {
+  main(process.argv.slice(2)).then((code) => process.exit(code ?? 0));
+}

@@ -1,0 +1,777 @@
+/*
+ * switchboard-sim load: N concurrent simulated Twilio calls on one libuv loop.
+ *
+ * Each call posts the voice webhook (signed when a token is given), reads session_id and the
+ * <Stream url> from the TwiML, opens the Media Streams WebSocket, sends connected + start and
+ * then a media frame every 20 ms whose payload carries (call, sequence) in its first 8 bytes,
+ * so the echo agent's copy can be matched and timed. Marks are acknowledged at once.
+ *
+ * The client must stay cheaper than the server at 1000 calls on 2 cores: no JSON parsing on
+ * the receive path, no allocation per frame, one write per frame, and frames spread over the
+ * 20 ms period by call (a 1 ms tick sends the calls of one phase) so the server never sees a
+ * burst of 1000 frames that would measure our queueing rather than its latency.
+ *
+ * Phases: ramp (calls start at --ramp per second), steady (--duration seconds with every call
+ * up: the window for latency, CPU and RSS), drain (echoes of the last frames come back), close
+ * (stop + close frame, wait for the server to hang up).
+ */
+#define _GNU_SOURCE /* memmem */
+#include "tools/sim/load.h"
+
+#include <uv.h>
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define SENT_SLOTS       512 /* frames remembered: 10 s, so an overloaded server shows as late, not lost */
+#define DRAIN_MAX_MS     5000
+#define RBUF             4096
+#define OBUF             8192 /* ~24 media frames of backlog before we drop and count */
+#define SETUP_TIMEOUT_MS 10000
+#define CLOSE_WAIT_MS    3000
+#define HOUSEKEEP_MS     50
+#define ACCOUNT_SID      "AC00000000000000000000000000000000"
+
+enum { C_IDLE, C_HTTP, C_WS, C_LIVE, C_STOPPING, C_DONE, C_FAILED };
+enum { P_RAMP, P_STEADY, P_DRAIN, P_CLOSING, P_OVER };
+
+typedef struct call {
+    uv_tcp_t tcp; /* the webhook's connection, then (re-initialised) the stream's */
+    uv_connect_t connect;
+    uv_write_t wreq;
+    unsigned idx;
+    int state;
+    char call_sid[35], stream_sid[35], ws_key[25];
+    char stream_url[256], params[256]; /* <Stream url>, its <Parameter>s as JSON members */
+    uint64_t webhook_ns, setup_ms, next_due_ms;
+    uint32_t seq, msgs; /* media frames, messages (sequenceNumber) sent */
+    struct call *next;  /* in its phase's list */
+    size_t rlen, olen, ooff, inflight;
+    uint32_t sent_seq[SENT_SLOTS]; /* seq + 1 while the echo is awaited, 0 when free */
+    uint64_t sent_ns[SENT_SLOTS];
+    unsigned char rbuf[RBUF], obuf[OBUF];
+} call_t;
+
+static struct {
+    load_opts_t o;
+    /* run */
+    uv_loop_t *loop;
+    uv_timer_t tick;
+    uv_signal_t sigint;
+    call_t *calls, *slots[FRAME_MS];
+    unsigned char *pcm;
+    char (*b64)[FRAME_B64 + 1];
+    size_t nframes;
+    uint64_t t0_ns, last_ms, next_house_ms, next_rss_ms, phase_until_ms, prng;
+    unsigned next_start, setting_up, live;
+    int phase, sending;
+    uint64_t win_start_ns;
+    int64_t cpu0;
+    double self0;
+    load_stats_t st;
+} g;
+
+static uint64_t run_ms(void)
+{
+    return (uv_hrtime() - g.t0_ns) / 1000000;
+}
+
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void new_sid(char *out, const char *prefix)
+{
+    snprintf(out, 35, "%s%016llx%016llx", prefix, (unsigned long long)prng_next(&g.prng),
+             (unsigned long long)prng_next(&g.prng));
+}
+
+/* ---- failures: counted by reason, the connection closed ---- */
+
+static void close_conn(call_t *c)
+{
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, NULL); /* the call owns the memory: nothing to free */
+}
+
+static void leave_setup(call_t *c)
+{
+    if (c->state == C_HTTP || c->state == C_WS)
+        g.setting_up--;
+}
+
+/* A call ends: a failed set-up, a stream the server dropped, or (while stopping) the end */
+static void end_call(call_t *c, const char *fmt, ...)
+{
+    if (c->state >= C_DONE)
+        return;
+    if (c->state != C_STOPPING) {
+        char why[96];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, sizeof(why), fmt, ap);
+        va_end(ap);
+        load_count_reason(&g.st, why);
+        if (c->state == C_LIVE) {
+            g.st.dropped++;
+            g.live--;
+        } else {
+            g.st.failed++;
+        }
+    } else {
+        g.live--;
+    }
+    leave_setup(c);
+    c->state = c->state == C_STOPPING ? C_DONE : C_FAILED;
+    close_conn(c);
+}
+
+/* ---- output: one buffer per call, written with uv_try_write, the rest by uv_write ---- */
+
+static void flush(call_t *c);
+
+static void on_written(uv_write_t *w, int status)
+{
+    call_t *c = w->data;
+    c->ooff += c->inflight;
+    c->inflight = 0;
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            end_call(c, "write failed: %s", uv_err_name(status));
+        return;
+    }
+    if (c->ooff == c->olen)
+        c->ooff = c->olen = 0;
+    flush(c);
+}
+
+static void flush(call_t *c)
+{
+    if (c->inflight > 0 || c->ooff == c->olen || uv_is_closing((uv_handle_t *)&c->tcp))
+        return;
+    uv_buf_t b = uv_buf_init((char *)c->obuf + c->ooff, (unsigned)(c->olen - c->ooff));
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        end_call(c, "write failed: %s", uv_err_name(n));
+        return;
+    }
+    c->ooff += n > 0 ? (size_t)n : 0;
+    if (c->ooff == c->olen) {
+        c->ooff = c->olen = 0;
+        return;
+    }
+    /* the socket is full: the rest goes out when it drains, new output queues behind it */
+    b = uv_buf_init((char *)c->obuf + c->ooff, (unsigned)(c->olen - c->ooff));
+    c->inflight = b.len;
+    c->wreq.data = c;
+    uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+}
+
+static unsigned char *reserve(call_t *c, size_t n)
+{
+    if (c->olen + n > OBUF && c->inflight == 0 && c->ooff > 0) {
+        memmove(c->obuf, c->obuf + c->ooff, c->olen - c->ooff);
+        c->olen -= c->ooff;
+        c->ooff = 0;
+    }
+    return c->olen + n <= OBUF ? c->obuf + c->olen : NULL;
+}
+
+static int send_raw(call_t *c, const char *s, size_t n)
+{
+    unsigned char *p = reserve(c, n);
+    if (p == NULL)
+        return -1;
+    memcpy(p, s, n);
+    c->olen += n;
+    flush(c);
+    return 0;
+}
+
+static int ws_send(call_t *c, int opcode, const char *msg, size_t n)
+{
+    unsigned char *p = reserve(c, n + 14);
+    if (p == NULL)
+        return -1;
+    c->olen += ws_client_frame(p, opcode, msg, n, (uint32_t)prng_next(&g.prng));
+    flush(c);
+    return 0;
+}
+
+/* control messages must go out: a full buffer means the server stopped reading */
+static void ws_send_or_end(call_t *c, const char *msg, size_t n)
+{
+    if (ws_send(c, 1, msg, n) != 0)
+        end_call(c, "send buffer full (server not reading)");
+}
+
+/* ---- the Media Streams messages ---- */
+
+static void send_start(call_t *c)
+{
+    static const char connected[] = "{\"event\":\"connected\",\"protocol\":\"Call\",\"version\":\"1.0.0\"}";
+    char m[1024];
+    int n = snprintf(m, sizeof(m),
+                     "{\"event\":\"start\",\"sequenceNumber\":\"%u\",\"start\":{\"accountSid\":\"%s\",\"streamSid\":"
+                     "\"%s\",\"callSid\":\"%s\",\"tracks\":[\"inbound\"],\"customParameters\":{%s},\"mediaFormat\":"
+                     "{\"encoding\":\"audio/x-mulaw\",\"sampleRate\":8000,\"channels\":1}},\"streamSid\":\"%s\"}",
+                     ++c->msgs, ACCOUNT_SID, c->stream_sid, c->call_sid, c->params, c->stream_sid);
+    ws_send_or_end(c, connected, sizeof(connected) - 1);
+    if (c->state == C_LIVE)
+        ws_send_or_end(c, m, (size_t)n);
+}
+
+/* decimal digits of v at p; returns the end (snprintf per frame costs more than the rest) */
+static char *put_u32(char *p, uint32_t v)
+{
+    char tmp[10];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        *p++ = tmp[--n];
+    return p;
+}
+
+#define PUT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) += sizeof(lit) - 1)
+
+static void send_media(call_t *c, uint64_t due_ms)
+{
+    uint32_t seq = c->seq++;
+    size_t k = (seq + c->idx) % g.nframes;
+    char m[512], *p = m;
+    PUT(p, "{\"event\":\"media\",\"sequenceNumber\":\"");
+    p = put_u32(p, ++c->msgs);
+    PUT(p, "\",\"media\":{\"track\":\"inbound\",\"chunk\":\"");
+    p = put_u32(p, seq + 1);
+    PUT(p, "\",\"timestamp\":\"");
+    p = put_u32(p, seq * FRAME_MS);
+    PUT(p, "\",\"payload\":\"");
+    /* the first 9 bytes (12 base64 characters) carry call and sequence; the rest is the audio,
+     * encoded once at start-up */
+    unsigned char tag[9] = {c->idx >> 24, c->idx >> 16, c->idx >> 8,
+                            c->idx,       seq >> 24,    seq >> 16,
+                            seq >> 8,     seq,          g.pcm[k * FRAME_BYTES + 8]};
+    char head[13];
+    b64_encode(tag, sizeof(tag), head);
+    memcpy(p, head, 12);
+    memcpy(p + 12, g.b64[k] + 12, FRAME_B64 - 12);
+    p += FRAME_B64;
+    PUT(p, "\"},\"streamSid\":\"");
+    memcpy(p, c->stream_sid, 34);
+    p += 34;
+    PUT(p, "\"}");
+    unsigned s = seq % SENT_SLOTS;
+    uint64_t now = uv_hrtime();
+    c->sent_seq[s] = seq + 1;
+    c->sent_ns[s] = now;
+    if (ws_send(c, 1, m, (size_t)(p - m)) != 0) {
+        c->sent_seq[s] = 0;
+        g.st.overflow++;
+        return;
+    }
+    g.st.sent[g.phase == P_STEADY]++;
+    /* how far behind its due time the frame went out: our own saturation shows here first */
+    hist_add(&g.st.lag, (int64_t)(now - g.t0_ns) / 1000 - (int64_t)due_ms * 1000);
+}
+
+static void send_stop(call_t *c)
+{
+    char m[256];
+    int n =
+        snprintf(m, sizeof(m),
+                 "{\"event\":\"stop\",\"sequenceNumber\":\"%u\",\"streamSid\":\"%s\",\"stop\":{\"accountSid\":\"%s\","
+                 "\"callSid\":\"%s\"}}",
+                 ++c->msgs, c->stream_sid, ACCOUNT_SID, c->call_sid);
+    static const char normal[2] = {0x03, (char)0xe8}; /* close code 1000 */
+    c->state = C_STOPPING;
+    if (ws_send(c, 1, m, (size_t)n) != 0 || ws_send(c, 8, normal, 2) != 0)
+        end_call(c, NULL);
+}
+
+/* An echoed frame: match (call, sequence) to its send time */
+static void on_echo(call_t *c, const char *payload, size_t avail, uint64_t now)
+{
+    unsigned char tag[9];
+    if (avail < 12 || b64_decode12(payload, tag) != 0) {
+        g.st.unmatched++;
+        return;
+    }
+    uint32_t idx = (uint32_t)tag[0] << 24 | (uint32_t)tag[1] << 16 | (uint32_t)tag[2] << 8 | tag[3];
+    uint32_t seq = (uint32_t)tag[4] << 24 | (uint32_t)tag[5] << 16 | (uint32_t)tag[6] << 8 | tag[7];
+    unsigned s = seq % SENT_SLOTS;
+    if (idx != c->idx || c->sent_seq[s] != seq + 1) {
+        g.st.unmatched++; /* another call's audio, a duplicate, or later than we remember */
+        return;
+    }
+    c->sent_seq[s] = 0;
+    int steady = g.win_start_ns != 0 && c->sent_ns[s] >= g.win_start_ns;
+    hist_add(&g.st.lat[steady], (int64_t)(now - c->sent_ns[s]) / 1000 - (int64_t)g.o.echo_delay_ms * 1000);
+    g.st.echoed[steady]++;
+}
+
+/* Twilio echoes a mark once the audio before it has played; we play nothing, so at once */
+static void on_mark(call_t *c, const char *msg, size_t len)
+{
+    const char *p = memmem(msg, len, "\"name\":\"", 8);
+    const char *e = p != NULL ? memchr(p + 8, '"', (size_t)(msg + len - p - 8)) : NULL;
+    if (e == NULL || e - p - 8 > 64)
+        return;
+    char m[256];
+    int n = snprintf(m, sizeof(m),
+                     "{\"event\":\"mark\",\"sequenceNumber\":\"%u\",\"streamSid\":\"%s\",\"mark\":{\"name\":\"%.*s\"}}",
+                     ++c->msgs, c->stream_sid, (int)(e - p - 8), p + 8);
+    g.st.marks++;
+    ws_send_or_end(c, m, (size_t)n);
+}
+
+/* No JSON parser here: the server's messages have a fixed shape, found by scanning */
+static void on_text(call_t *c, const char *msg, size_t len, uint64_t now)
+{
+    const char *ev = memmem(msg, len, "\"event\":\"", 9);
+    if (ev == NULL)
+        return;
+    ev += 9;
+    size_t rest = (size_t)(msg + len - ev);
+    if (rest > 6 && memcmp(ev, "media\"", 6) == 0) {
+        const char *p = memmem(ev, rest, "\"payload\":\"", 11);
+        if (p != NULL)
+            on_echo(c, p + 11, (size_t)(msg + len - p - 11), now);
+    } else if (rest > 5 && memcmp(ev, "mark\"", 5) == 0) {
+        on_mark(c, msg, len);
+    } else if (rest > 6 && memcmp(ev, "clear\"", 6) == 0) {
+        g.st.clears++;
+    }
+}
+
+static void on_frame(call_t *c, const ws_frame_t *f, const unsigned char *p, uint64_t now)
+{
+    switch (f->opcode) {
+    case 1:
+        if (f->fin)
+            on_text(c, (const char *)p, f->len, now);
+        else
+            g.st.odd_frames++;
+        break;
+    case 8: {
+        int code = f->len >= 2 ? p[0] << 8 | p[1] : 1005;
+        if (c->state == C_LIVE)
+            end_call(c, "server closed the stream: %d %.*s", code, (int)(f->len > 2 ? f->len - 2 : 0), p + 2);
+        else
+            end_call(c, NULL);
+        break;
+    }
+    case 9:
+        if (ws_send(c, 10, (const char *)p, f->len) != 0)
+            end_call(c, "send buffer full (server not reading)");
+        break;
+    case 10:
+        break;
+    default:
+        g.st.odd_frames++; /* binary, continuation: the server never sends them */
+    }
+}
+
+static void on_ws_bytes(call_t *c, uint64_t now)
+{
+    size_t off = 0;
+    ws_frame_t f;
+    int r = 0;
+    while (c->state == C_LIVE || c->state == C_STOPPING) {
+        if ((r = ws_parse(c->rbuf + off, c->rlen - off, &f)) <= 0)
+            break;
+        on_frame(c, &f, c->rbuf + off + f.head, now);
+        off += f.head + f.len;
+    }
+    if (c->state >= C_DONE)
+        return;
+    if (r < 0 || (off == 0 && c->rlen == RBUF)) {
+        end_call(c, r < 0 ? "invalid frame from the server" : "server frame over %d bytes", RBUF);
+        return;
+    }
+    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+    c->rlen -= off;
+}
+
+/* ---- set-up: the stream's WebSocket ---- */
+
+static void go_live(call_t *c, size_t head_len, uint64_t now)
+{
+    char accept[64], want[32];
+    ws_accept_for(c->ws_key, want);
+    if (http_header_value((char *)c->rbuf, head_len, "sec-websocket-accept", accept, sizeof(accept)) != 0 ||
+        strcmp(accept, want) != 0) {
+        end_call(c, "media upgrade: wrong Sec-WebSocket-Accept");
+        return;
+    }
+    leave_setup(c);
+    c->state = C_LIVE;
+    g.st.set_up++;
+    g.live++;
+    memmove(c->rbuf, c->rbuf + head_len, c->rlen - head_len);
+    c->rlen -= head_len;
+    new_sid(c->stream_sid, "MZ");
+    send_start(c);
+    /* the first frame a period after start (the echo agent gets ready on the server's next
+     * loop turn; earlier audio is dropped there), in this call's phase of the 20 ms period */
+    uint64_t first = run_ms() + FRAME_MS, phase = c->idx % FRAME_MS;
+    c->next_due_ms = first + (phase + FRAME_MS - first % FRAME_MS) % FRAME_MS;
+    c->next = g.slots[phase];
+    g.slots[phase] = c;
+    on_ws_bytes(c, now);
+}
+
+static void on_ws_handshake(call_t *c, uint64_t now)
+{
+    int status;
+    size_t head_len;
+    long clen;
+    int r = http_head((char *)c->rbuf, c->rlen, &status, &head_len, &clen);
+    if (r == 0 && c->rlen < RBUF)
+        return;
+    if (r <= 0)
+        end_call(c, "media upgrade: not an HTTP response");
+    else if (status != 101)
+        end_call(c, "media upgrade: HTTP %d", status);
+    else
+        go_live(c, head_len, now);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    call_t *c = h->data;
+    *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(RBUF - c->rlen));
+}
+
+static void on_webhook_answer(call_t *c, int eof);
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    call_t *c = s->data;
+    uint64_t now = uv_hrtime(); /* one clock read per batch of frames */
+    if (n > 0)
+        c->rlen += (size_t)n;
+    if (n < 0 && c->state != C_HTTP) {
+        end_call(c, n == UV_EOF ? "server hung up%s" : "read failed%s", c->state == C_LIVE ? " mid-call" : "");
+        return;
+    }
+    if (c->state == C_HTTP)
+        on_webhook_answer(c, n < 0);
+    else if (c->state == C_WS)
+        on_ws_handshake(c, now);
+    else if (n > 0)
+        on_ws_bytes(c, now);
+}
+
+static void on_ws_connected(uv_connect_t *req, int status)
+{
+    call_t *c = req->data;
+    if (status < 0) {
+        end_call(c, "media connect: %s", uv_err_name(status));
+        return;
+    }
+    const char *path = strstr(c->stream_url, "://");
+    path = path != NULL ? strchr(path + 3, '/') : NULL;
+    unsigned char key[16];
+    for (int i = 0; i < 16; i += 8) {
+        uint64_t r = prng_next(&g.prng);
+        memcpy(key + i, &r, 8);
+    }
+    b64_encode(key, sizeof(key), c->ws_key);
+    char sig[64] = "";
+    if (g.o.token != NULL) {
+        /* Twilio signs the <Stream url> as written, with no parameters */
+        char s[32];
+        twilio_signature(g.o.token, c->stream_url, NULL, 0, s);
+        snprintf(sig, sizeof(sig), "X-Twilio-Signature: %s\r\n", s);
+    }
+    char req_text[1024];
+    int n = snprintf(req_text, sizeof(req_text),
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: TwilioProxy/1.1\r\n%s\r\n",
+                     path != NULL ? path : "/twilio/media", g.o.hostport, c->ws_key, sig);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (send_raw(c, req_text, (size_t)n) != 0)
+        end_call(c, "media upgrade: request too large");
+}
+
+static int open_conn(call_t *c, uv_connect_cb cb)
+{
+    uv_tcp_init(g.loop, &c->tcp);
+    c->tcp.data = c;
+    c->connect.data = c;
+    c->rlen = c->olen = c->ooff = c->inflight = 0;
+    uv_tcp_nodelay(&c->tcp, 1); /* small frames, latency measured: no Nagle */
+    return uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&g.o.addr, cb);
+}
+
+static void on_webhook_closed(uv_handle_t *h)
+{
+    call_t *c = h->data;
+    if (c->state != C_WS)
+        return;
+    int rc = open_conn(c, on_ws_connected);
+    if (rc != 0)
+        end_call(c, "media connect: %s", uv_err_name(rc));
+}
+
+/* ---- set-up: the voice webhook ---- */
+
+static void on_webhook_answer(call_t *c, int eof)
+{
+    int status;
+    size_t head_len;
+    long clen;
+    const char *buf = (const char *)c->rbuf;
+    int r = http_head(buf, c->rlen, &status, &head_len, &clen);
+    if (r < 0 || (r == 0 && (eof || c->rlen == RBUF))) {
+        end_call(c, eof ? "webhook: connection closed without an answer" : "webhook: not an HTTP answer");
+        return;
+    }
+    if (r == 0 || (clen >= 0 && c->rlen < head_len + (size_t)clen && !eof) || (clen < 0 && !eof)) {
+        if (c->rlen == RBUF)
+            end_call(c, "webhook: answer over %d bytes", RBUF);
+        return;
+    }
+    hist_add(&g.st.webhook, (int64_t)(uv_hrtime() - c->webhook_ns) / 1000);
+    if (status != 200) {
+        end_call(c, "webhook: HTTP %d", status);
+        return;
+    }
+    const char *body = buf + head_len;
+    size_t blen = c->rlen - head_len;
+    twiml_params_json(body, blen, c->params, sizeof(c->params));
+    if (text_after(body, blen, "<Stream url=\"", c->stream_url, sizeof(c->stream_url)) != 0) {
+        end_call(c, "webhook: TwiML without <Connect><Stream>");
+        return;
+    }
+    if (strstr(c->params, "\"session_id\":") == NULL) {
+        end_call(c, "webhook: TwiML without a session_id <Parameter>");
+        return;
+    }
+    c->state = C_WS;
+    uv_close((uv_handle_t *)&c->tcp, on_webhook_closed);
+}
+
+static void on_webhook_connected(uv_connect_t *req, int status)
+{
+    call_t *c = req->data;
+    if (status < 0) {
+        end_call(c, "webhook connect: %s", uv_err_name(status));
+        return;
+    }
+    /* Twilio's parameters, sorted by name: the signature covers them in this order */
+    const char *kv[] = {"AccountSid", ACCOUNT_SID, "ApiVersion", "2010-04-01", "CallSid", c->call_sid, "CallStatus",
+                        "ringing",    "Direction", "inbound",    "From",       g.o.from,  "To",        g.o.to};
+    size_t npairs = sizeof(kv) / sizeof(kv[0]) / 2;
+    char body[1024], val[256], sighdr[80] = "";
+    size_t o = 0;
+    for (size_t i = 0; i < npairs && form_escape(kv[2 * i + 1], val, sizeof(val)) == 0; i++)
+        o += (size_t)snprintf(body + o, sizeof(body) - o, "%s%s=%s", i ? "&" : "", kv[2 * i], val); /* < 1 KiB */
+    if (g.o.token != NULL) {
+        char url[sizeof(g.o.public_base) + 16], s[32];
+        snprintf(url, sizeof(url), "%s/twilio/voice", g.o.public_base);
+        twilio_signature(g.o.token, url, kv, npairs, s);
+        snprintf(sighdr, sizeof(sighdr), "X-Twilio-Signature: %s\r\n", s);
+    }
+    char req_text[2048];
+    int n = snprintf(req_text, sizeof(req_text),
+                     "POST /twilio/voice HTTP/1.1\r\nHost: %s\r\nUser-Agent: TwilioProxy/1.1\r\nAccept: */*\r\n"
+                     "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n%s"
+                     "Connection: close\r\n\r\n%s",
+                     g.o.hostport, o, sighdr, body);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (send_raw(c, req_text, (size_t)n) != 0)
+        end_call(c, "webhook: request too large");
+}
+
+static void start_call(call_t *c)
+{
+    new_sid(c->call_sid, "CA");
+    c->state = C_HTTP;
+    c->setup_ms = run_ms();
+    c->webhook_ns = uv_hrtime(); /* latency as Twilio sees it: connect included */
+    g.setting_up++;
+    int rc = open_conn(c, on_webhook_connected);
+    if (rc != 0)
+        end_call(c, "webhook connect: %s", uv_err_name(rc));
+}
+
+/* ---- the clock: one 1 ms tick starts calls, sends each phase's frames, moves the run on ---- */
+
+static void send_phase(unsigned phase, uint64_t now_ms)
+{
+    for (call_t **pp = &g.slots[phase]; *pp != NULL;) {
+        call_t *c = *pp;
+        if (c->state != C_LIVE) {
+            *pp = c->next; /* ended: leaves the list lazily */
+            continue;
+        }
+        /* drift-free: frame k is due at first + 20k; a late tick sends what is due */
+        while (c->state == C_LIVE && c->next_due_ms <= now_ms) {
+            send_media(c, c->next_due_ms);
+            c->next_due_ms += FRAME_MS;
+        }
+        pp = &c->next;
+    }
+}
+
+static void window_open(uint64_t now_ms)
+{
+    g.phase = P_STEADY;
+    g.st.window_calls = g.live;
+    g.win_start_ns = uv_hrtime();
+    g.cpu0 = g.o.pid ? proc_cpu_ticks(g.o.pid) : -1;
+    g.self0 = self_cpu_s();
+    g.phase_until_ms = now_ms + (uint64_t)(g.o.duration * 1000);
+}
+
+static void window_close(uint64_t now_ms)
+{
+    int64_t cpu1 = g.o.pid ? proc_cpu_ticks(g.o.pid) : -1;
+    g.sending = 0;
+    g.st.window_s = (double)(uv_hrtime() - g.win_start_ns) / 1e9;
+    g.st.server_cpu_s = g.cpu0 >= 0 && cpu1 >= 0 ? (double)(cpu1 - g.cpu0) / (double)sysconf(_SC_CLK_TCK) : -1;
+    g.st.client_cpu_s = self_cpu_s() - g.self0;
+    g.phase = P_DRAIN;
+    g.phase_until_ms = now_ms + DRAIN_MAX_MS; /* the last echoes come home, even from a server behind */
+}
+
+static void stop_all(uint64_t now_ms)
+{
+    for (unsigned i = 0; i < g.o.ncalls; i++)
+        if (g.calls[i].state == C_LIVE)
+            send_stop(&g.calls[i]);
+    g.phase = P_CLOSING;
+    g.phase_until_ms = now_ms + CLOSE_WAIT_MS;
+}
+
+static void finish_run(void)
+{
+    for (unsigned i = 0; i < g.o.ncalls; i++) {
+        call_t *c = &g.calls[i];
+        if (c->state == C_STOPPING || c->state == C_LIVE)
+            g.live--;
+        if (c->state > C_IDLE && c->state < C_DONE)
+            c->state = C_DONE; /* the server never closed: we do */
+        if (c->state != C_IDLE && !uv_is_closing((uv_handle_t *)&c->tcp))
+            close_conn(c);
+    }
+    g.phase = P_OVER;
+    uv_timer_stop(&g.tick);
+    uv_close((uv_handle_t *)&g.tick, NULL);
+    uv_close((uv_handle_t *)&g.sigint, NULL);
+}
+
+static int all_echoed(void)
+{
+    return g.st.sent[0] + g.st.sent[1] == g.st.echoed[0] + g.st.echoed[1];
+}
+
+static void housekeep(uint64_t now_ms)
+{
+    for (unsigned i = 0; i < g.next_start; i++) {
+        call_t *c = &g.calls[i];
+        /* this way round: a call started during this tick has setup_ms > now_ms */
+        if ((c->state == C_HTTP || c->state == C_WS) && now_ms > c->setup_ms + SETUP_TIMEOUT_MS)
+            end_call(c, c->state == C_HTTP ? "webhook: timeout" : "media upgrade: timeout");
+    }
+    if (g.o.pid && now_ms >= g.next_rss_ms && g.phase <= P_DRAIN) {
+        long rss = proc_rss_kib(g.o.pid);
+        if (rss > g.st.rss_peak)
+            g.st.rss_peak = rss;
+        g.next_rss_ms = now_ms + 250;
+    }
+    if (g.phase == P_RAMP && g.next_start == g.o.ncalls && g.setting_up == 0) {
+        if (g.live > 0)
+            window_open(now_ms);
+        else
+            stop_all(now_ms); /* nothing to measure */
+    } else if (g.phase == P_STEADY && (now_ms >= g.phase_until_ms || g.live == 0)) {
+        window_close(now_ms);
+    } else if (g.phase == P_DRAIN && (now_ms >= g.phase_until_ms || all_echoed())) {
+        stop_all(now_ms);
+    } else if (g.phase == P_CLOSING && (g.live == 0 || now_ms >= g.phase_until_ms)) {
+        finish_run();
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    uint64_t now_ms = run_ms();
+    while (g.phase == P_RAMP && g.next_start < g.o.ncalls && now_ms >= (uint64_t)(g.next_start * 1000.0 / g.o.ramp))
+        start_call(&g.calls[g.next_start++]);
+    if (g.sending) {
+        uint64_t from = now_ms - g.last_ms > FRAME_MS ? now_ms - FRAME_MS + 1 : g.last_ms + 1;
+        for (uint64_t m = from; m <= now_ms; m++)
+            send_phase((unsigned)(m % FRAME_MS), now_ms);
+    }
+    g.last_ms = now_ms;
+    if (now_ms >= g.next_house_ms) {
+        g.next_house_ms = now_ms + HOUSEKEEP_MS;
+        housekeep(now_ms);
+    }
+}
+
+static void on_sigint(uv_signal_t *s, int sig)
+{
+    if (g.phase >= P_DRAIN)
+        exit(1);
+    if (g.phase == P_RAMP)
+        g.next_start = g.o.ncalls; /* start no more */
+    if (g.phase == P_STEADY)
+        g.phase_until_ms = 0; /* end the window now: the figures so far are reported */
+}
+
+static void fill_stats(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    g.st.requested = g.o.ncalls;
+    g.st.ramp = g.o.ramp;
+    g.st.echo_delay_ms = g.o.echo_delay_ms;
+    g.st.pid = g.o.pid;
+    g.st.client_rss_kib = ru.ru_maxrss;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN); /* a server hanging up mid-write is an error code, not a death */
+    if (load_parse_args(argc, argv, &g.o) != 0)
+        return 2;
+    if (load_audio(g.o.audio, &g.pcm, &g.b64, &g.nframes) != 0)
+        return 2;
+    g.calls = calloc(g.o.ncalls, sizeof(call_t));
+    if (g.calls == NULL) {
+        fprintf(stderr, "out of memory for %u calls\n", g.o.ncalls);
+        return 2;
+    }
+    for (unsigned i = 0; i < g.o.ncalls; i++)
+        g.calls[i].idx = i;
+    if (g.o.pid && (g.st.rss_before = g.st.rss_peak = proc_rss_kib(g.o.pid)) < 0) {
+        fprintf(stderr, "--pid %d: no such process\n", g.o.pid);
+        return 2;
+    }
+    g.st.server_cpu_s = -1;
+    g.prng = (uv_hrtime() ^ (uint64_t)getpid() << 32) | 1; /* xorshift must not start at 0 */
+    g.loop = uv_default_loop();
+    uv_timer_init(g.loop, &g.tick);
+    uv_signal_init(g.loop, &g.sigint);
+    uv_signal_start(&g.sigint, on_sigint, SIGINT);
+    g.t0_ns = uv_hrtime();
+    g.sending = 1;
+    uv_timer_start(&g.tick, on_tick, 1, 1);
+    uv_run(g.loop, UV_RUN_DEFAULT);
+    fill_stats();
+    return load_report(&g.st, g.o.json);
+}

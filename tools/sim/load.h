@@ -1,0 +1,116 @@
+/*
+ * switchboard-sim load: what the load generator (load.c) builds on that does no I/O on its
+ * event loop: Twilio signatures, HTTP response heads, WebSocket client frames, the latency
+ * histogram, the caller's audio, /proc readers, and the report.
+ */
+#ifndef SB_SIM_LOAD_H
+#define SB_SIM_LOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Latency histogram over signed microseconds, fixed buckets so recording never allocates:
+ * 10 us steps from -10 ms to 100 ms (an echo may come back a hair early: the server's timer
+ * has millisecond resolution), then 1 ms steps to 10 s, then one overflow bucket. */
+#define HIST_MIN_US   (-10000)
+#define HIST_FINE_US  10
+#define HIST_FINE_N   11000
+#define HIST_COARSE_N 9900
+#define HIST_N        (HIST_FINE_N + HIST_COARSE_N + 1)
+
+typedef struct hist {
+    uint32_t b[HIST_N];
+    uint64_t n;
+    int64_t min, max;
+} hist_t;
+
+void hist_add(hist_t *h, int64_t us);
+/* the value at quantile q (0..1), in microseconds; 0 when empty */
+int64_t hist_quantile(const hist_t *h, double q);
+
+uint64_t prng_next(uint64_t *state);
+
+/* base64 of n bytes into out (NUL-terminated); returns the length written */
+size_t b64_encode(const void *in, size_t n, char *out);
+/* the 9 bytes that 12 base64 characters stand for; -1 if one is not base64 */
+int b64_decode12(const char *in, unsigned char out[9]);
+
+/* application/x-www-form-urlencoded value, NUL-terminated; -1 if it does not fit */
+int form_escape(const char *s, char *out, size_t outsz);
+/* X-Twilio-Signature: base64(HMAC-SHA1(token, url + name1 value1 name2 value2 ...)), the
+ * pairs already sorted by name; out holds at least 29 bytes */
+void twilio_signature(const char *token, const char *url, const char *const *pairs, size_t npairs, char *out);
+/* Sec-WebSocket-Accept expected for a Sec-WebSocket-Key; out holds at least 29 bytes */
+void ws_accept_for(const char *key, char *out);
+
+/* A masked client frame (FIN set) of len payload bytes into dst, which holds len + 14;
+ * returns the frame's length */
+size_t ws_client_frame(unsigned char *dst, int opcode, const void *payload, size_t len, uint32_t mask);
+
+typedef struct ws_frame {
+    int opcode, fin;
+    size_t head, len; /* header bytes, payload bytes */
+} ws_frame_t;
+/* 1 a whole server frame is at buf, 0 need more bytes, -1 not a valid server frame */
+int ws_parse(const unsigned char *buf, size_t avail, ws_frame_t *f);
+
+/* The head of an HTTP/1.1 response: 1 complete (status, head_len, content_length or -1),
+ * 0 need more, -1 not HTTP */
+int http_head(const char *buf, size_t len, int *status, size_t *head_len, long *content_length);
+/* a header's value (case-insensitive name) into out; 0 found, -1 not */
+int http_header_value(const char *head, size_t head_len, const char *name, char *out, size_t outsz);
+/* the text between `after` and the next `"` in doc, &amp; unescaped; 0 found, -1 not */
+int text_after(const char *doc, size_t len, const char *after, char *out, size_t outsz);
+/* the <Parameter name value/>s of a TwiML document as JSON members ("a":"1","b":"2") */
+void twiml_params_json(const char *doc, size_t len, char *out, size_t outsz);
+
+#define FRAME_MS    20
+#define FRAME_BYTES 160 /* 20 ms of 8 kHz mu-law */
+#define FRAME_B64   216
+
+/* The caller's audio as whole frames: raw 8 kHz mu-law from path (looped), or with path NULL
+ * a 300 Hz tone; each frame also base64-encoded once, so sending one costs a copy. 0 or -1. */
+int load_audio(const char *path, unsigned char **pcm, char (**b64)[FRAME_B64 + 1], size_t *nframes);
+
+/* utime + stime of a process in clock ticks; -1 when it is gone */
+int64_t proc_cpu_ticks(int pid);
+/* VmRSS of a process in KiB; -1 when it is gone */
+long proc_rss_kib(int pid);
+
+typedef struct load_opts {
+    const char *url, *audio, *token, *public_url, *from, *to;
+    unsigned ncalls;
+    double ramp, duration;
+    int pid, json, echo_delay_ms;
+    char hostport[280];           /* the Host header */
+    char public_base[512];        /* what signatures cover: --public-url, else --url, no trailing slash */
+    struct sockaddr_storage addr; /* --url resolved */
+} load_opts_t;
+
+/* The command line (--help prints and exits); 0, or -1 after saying why. Also raises the
+ * open-files limit: each call holds a socket, two during its set-up. */
+int load_parse_args(int argc, char **argv, load_opts_t *o);
+
+#define MAX_REASONS 32
+
+/* What a run measured. lat[0] and frames[0]: during the ramp; [1]: the steady window */
+typedef struct load_stats {
+    unsigned requested, set_up, failed, dropped, window_calls;
+    double ramp, window_s;
+    int echo_delay_ms, pid;
+    hist_t webhook, lat[2], lag; /* lag: frames sent behind their due time */
+    uint64_t sent[2], echoed[2], overflow, unmatched, marks, clears, odd_frames;
+    struct {
+        char what[96];
+        unsigned n;
+    } reasons[MAX_REASONS];
+    double server_cpu_s, client_cpu_s; /* over the window; server < 0 when unknown */
+    long rss_before, rss_peak, client_rss_kib;
+} load_stats_t;
+
+void load_count_reason(load_stats_t *st, const char *why);
+/* prints the table (or JSON); returns the exit code: 0 all set up and under 1 % lost */
+int load_report(const load_stats_t *st, int json);
+
+#endif

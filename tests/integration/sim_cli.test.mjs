@@ -216,3 +216,28 @@ test('a server with another auth token: exit 3, the refused signature is reporte
   // the server logged the refusals (the voice webhook, the status callbacks)
   assert.ok(srv.logLines('twilio.bad_signature').some((l) => /path="?\/twilio\/voice/.test(l)), srv.stderr);
 });
+
+test('load: concurrent simulated calls through the echo agent, reported as JSON', async () => {
+  const { startServer: start2, cleanup: clean2 } = await import('./lib/harness.mjs');
+  const { spawnSync: run } = await import('node:child_process');
+  const srv = await start2({ env: { AI_PROVIDER: 'echo', TLS_PORT: 'off', WORKERS: '1', MAX_CONCURRENT_CALLS: '0' } });
+  try {
+    const sim = new URL('../../tools/switchboard-sim', import.meta.url).pathname;
+    const r = run(sim, ['load', '--url', srv.url, '--calls', '20', '--ramp', '40', '--duration', '2', '--pid', String(srv.proc.pid), '--json'],
+      { encoding: 'utf8', timeout: 60000, env: { ...process.env } });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const report = JSON.parse(r.stdout);
+    // every call set up, its frames echoed, latency and the server's CPU/RSS measured
+    assert.equal(report.calls.set_up, 20);
+    assert.equal(report.calls.failed, 0);
+    assert.equal(report.ok, true);
+    assert.ok(report.frames.window_sent >= 20 * 2 * 50 * 0.9, JSON.stringify(report.frames));
+    assert.ok(report.frames.loss_pct < 1);
+    assert.ok(report.added_latency_ms.n > 0 && report.added_latency_ms.p99 >= report.added_latency_ms.p50);
+    assert.equal(report.server.pid, srv.proc.pid);
+    assert.ok(report.server.rss_peak_kib > 0 && report.server.cpu_pct >= 0);
+  } finally {
+    assert.equal((await srv.stop()).code, 0);
+    clean2(srv.dir);
+  }
+});

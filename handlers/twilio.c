@@ -273,6 +273,7 @@ void policy_resolve(const config_t *cfg, const store_tenant_t *tn, call_policy_t
         p->ai = AI_ELEVENLABS;
     p->greeting = nonempty(tn->greeting, NULL);
     p->transfer_first = strcmp(tn->inbound_mode, "transfer") == 0;
+    p->forward_elevenlabs = strcmp(tn->inbound_mode, "elevenlabs_forward") == 0;
     p->targets[0] = nonempty(tn->primary_target, cfg->primary_transfer_target);
     p->targets[1] = nonempty(tn->secondary_target, cfg->secondary_transfer_target);
     p->voicemail = nonempty(tn->voicemail_target, cfg->voicemail_target);

@@ -60,6 +60,7 @@ typedef struct call_policy {
     ai_kind_t ai;
     const char *greeting;   /* NULL: none */
     int transfer_first;     /* inbound_mode = transfer: no AI even when one is configured */
+    int forward_elevenlabs; /* inbound_mode = elevenlabs_forward: dial the ElevenLabs agent's number */
     const char *targets[2]; /* primary, secondary: NULL when unset */
     const char *voicemail;  /* NULL: record a message */
     caller_id_policy_t caller_id;

@@ -82,7 +82,28 @@ void voice_inbound(http_req_t *r)
         twilio_send_doc(&t, 200, doc);
         return;
     }
-    if (policy.ai == AI_NONE || policy.transfer_first) {
+    if (policy.forward_elevenlabs && cfg->elevenlabs_phone_number != NULL) {
+        /* the tenant's agent runs on ElevenLabs' own number: forward the caller there, keeping
+         * the session (its dial_status and status callbacks land on this call) */
+        twiml_dial_opts_t d = {
+            .action = twilio_url(&t, "/twilio/dial_status/%s", call.session_id),
+            .method = "POST",
+            .answer_on_bridge = TWIML_TRUE,
+            .timeout = cfg->transfer_timeout,
+            .caller_id = policy.caller_id == CALLER_ID_ORIGINAL && from != NULL && from[0] == '+'
+                             ? from
+                             : cfg->twilio_phone_number,
+        };
+        twiml_doc_t *doc = twiml_doc_new();
+        twiml_dial_begin(doc, &d);
+        twiml_number(doc, cfg->elevenlabs_phone_number, NULL);
+        twiml_dial_end(doc);
+        twilio_event(r, &call, "forward.elevenlabs", json_pack("{s:s}", "to", cfg->elevenlabs_phone_number));
+        twilio_send_doc(&t, 200, doc);
+        return;
+    }
+    if (policy.ai == AI_NONE || policy.transfer_first || policy.forward_elevenlabs) {
+        /* forward mode without ELEVENLABS_PHONE_NUMBER: a person rather than nothing */
         transfer_answer(&t, &call, &policy, 0);
         return;
     }

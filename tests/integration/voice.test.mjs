@@ -306,3 +306,19 @@ test('POST /api/twilio/test renders a scenario, and names the field it cannot us
   assert.equal(r.status, 400);
   assert.equal(JSON.parse(r.text).error.code, 'invalid_json');
 });
+
+test('a tenant in elevenlabs_forward mode: the caller is dialed through to the ElevenLabs agent', async () => {
+  const srv = await server({ AI_PROVIDER: 'echo', ELEVENLABS_PHONE_NUMBER: '+14155550999', PRIMARY_TRANSFER_TARGET: PBX });
+  sqlite(db(srv), "INSERT INTO tenants (id, name, inbound_mode, caller_id_policy) VALUES (9, 'el', 'elevenlabs_forward', 'original'); INSERT INTO tenant_numbers VALUES ('+14155550901', 9);");
+  const sid = callSid();
+  const r = await webhook(srv, '/twilio/voice', voiceParams(sid, '+14155550111', '+14155550901'));
+  assert.deepEqual(verbs(r.xml), ['Dial']);
+  const dial = find(r.xml, 'Dial');
+  assert.equal(find(dial, 'Number').text, '+14155550999');
+  assert.equal(dial.attrs.callerId, '+14155550111');
+  const session = /dial_status\/([0-9a-f]{32})/.exec(dial.attrs.action)[1];
+  assert.equal(sqlite(db(srv), `SELECT tenant_id FROM calls WHERE session_id='${session}'`), '9');
+  const done = await webhook(srv, `/twilio/dial_status/${session}`, { CallSid: sid, DialCallStatus: 'completed', DialCallDuration: '42' });
+  assert.deepEqual(verbs(done.xml), ['Hangup']);
+  assert.match(sqlite(db(srv), `SELECT group_concat(type) FROM call_events JOIN calls ON calls.id = call_id WHERE session_id='${session}'`), /forward.elevenlabs,forward.outcome/);
+});

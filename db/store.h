@@ -248,4 +248,45 @@ int store_call_recording_path(store_t *st, long call_id, const char *path);
 /* The recording file of the tenant's call; 1 when none. */
 int store_call_recording_file(store_t *st, long tenant_id, const char *session_id, char *path, size_t pathsz);
 
+/* ---- ElevenLabs post-call webhook (store_post_call.c) ---- */
+typedef struct store_post_call {
+    const char *conversation_id; /* required */
+    const char *agent_id, *call_sid;
+    const char *external_number; /* E.164, or NULL */
+    const char *agent_number;    /* E.164, or NULL: picks the tenant of a phone match */
+    long event_timestamp;        /* unix seconds; 0 when absent */
+    long ref_time;               /* unix seconds the phone match is centred on */
+    long window_s;               /* phone match: calls started within ref_time +- window_s */
+    long default_tenant_id;
+    const char *summary, *recording_url; /* may be NULL */
+    const char *const *roles;            /* "caller" or "agent", with texts[i] */
+    const char *const *texts;
+    size_t nturns;
+    const char *intent; /* book_appointment, raise_ticket, other */
+    int make_booking;   /* the booking fields below are valid */
+    const char *booking_name, *booking_date, *booking_time, *booking_notes;
+    int make_ticket;
+    const char *ticket_summary, *ticket_priority;
+    const char *customer_name; /* for a new customer, may be NULL */
+    json_t *detail;            /* post_call.received detail; matched_by, ids and skips are added */
+    const char *payload;       /* kept for an orphan (bounded by the caller), may be NULL */
+} store_post_call_t;
+
+typedef struct store_post_call_result {
+    int duplicate; /* the conversation was already received: nothing written */
+    int orphan;    /* no session found: stored as an orphan conversation */
+    long call_id, tenant_id, customer_id, booking_id, ticket_id;
+    char session_id[40];
+    char matched_by[20]; /* call_sid, conversation_id, phone */
+} store_post_call_result_t;
+
+/*
+ * Records a post-call conversation in one unit: finds the session (call SID, conversation id,
+ * then the external number within the window, in the tenant of agent_number or the default
+ * tenant), stores the transcript (unless the call already has one), the summary, recording URL
+ * and conversation id, upserts the customer by phone, adds the booking or ticket and the
+ * post_call.received event. Unknown session: an orphan row. 0 done, -1 error (nothing written).
+ */
+int store_post_call(store_t *st, const store_post_call_t *in, store_post_call_result_t *out);
+
 #endif

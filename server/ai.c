@@ -10,6 +10,8 @@ const ai_provider_t *ai_provider_get(const char *name)
         return &ai_echo_provider;
     if (strcmp(name, "openai") == 0)
         return &ai_openai_provider;
+    if (strcmp(name, "elevenlabs") == 0)
+        return &ai_elevenlabs_provider;
     return NULL;
 }
 

@@ -86,6 +86,7 @@ const ai_provider_t *ai_provider_get(const char *name);
 
 extern const ai_provider_t ai_echo_provider;
 extern const ai_provider_t ai_openai_provider;
+extern const ai_provider_t ai_elevenlabs_provider;
 
 /* Converts base64 length to decoded bytes (= milliseconds * 8 for 8 kHz mu-law). */
 size_t ai_b64_decoded_len(const char *b64, size_t len);

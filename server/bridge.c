@@ -542,7 +542,10 @@ int bridge_on_start(bridge_t *b, const char *stream_sid, const char *call_sid, c
         tn.id = b->call.tenant_id;
     call_policy_t pol;
     policy_resolve(cfg, &tn, &pol);
-    b->prov = ai_provider_get(pol.ai == AI_OPENAI ? "openai" : pol.ai == AI_ECHO ? "echo" : NULL);
+    b->prov = ai_provider_get(pol.ai == AI_OPENAI       ? "openai"
+                              : pol.ai == AI_ELEVENLABS ? "elevenlabs"
+                              : pol.ai == AI_ECHO       ? "echo"
+                                                        : NULL);
     event(b, "stream.started",
           json_pack("{s:s, s:s}", "stream_sid", stream_sid, "provider", b->prov ? b->prov->name : "none"));
     if (b->prov == NULL) {

@@ -85,6 +85,8 @@ static const setting_t settings[] = {
       elevenlabs_phone_number, 0, 0, NULL),
     S("ELEVENLABS_AGENT_ID", NULL, 0, "ElevenLabs Conversational AI agent id", K_STR, elevenlabs_agent_id, 0, 0, NULL),
     S("ELEVENLABS_API_KEY", NULL, 1, "ElevenLabs API key", K_STR, elevenlabs_api_key, 0, 0, NULL),
+    S("ELEVENLABS_CONVAI_URL", "wss://api.elevenlabs.io/v1/convai/conversation", 0,
+      "Conversational AI WebSocket URL (agent_id is added to its query)", K_URL, elevenlabs_convai_url, 0, 0, NULL),
     S("ELEVENLABS_WEBHOOK_SECRET", NULL, 1, "secret of the ElevenLabs post-call webhook signature", K_STR,
       elevenlabs_webhook_secret, 0, 0, NULL),
     S("JWT_SECRET", NULL, 1, "HS256 secret of the application API's bearer tokens", K_STR, jwt_secret, 0, 0, NULL),
@@ -331,6 +333,10 @@ int config_load(config_t *cfg, const char *env_file, char *err, size_t errsz)
         cfg->ai_provider = cfg->openai_api_key != NULL ? AI_OPENAI : AI_ECHO;
     if (cfg->ai_provider == AI_OPENAI && cfg->openai_api_key == NULL) {
         bad(err, errsz, "AI_PROVIDER=openai needs OPENAI_API_KEY");
+        goto fail;
+    }
+    if (cfg->ai_provider == AI_ELEVENLABS && (cfg->elevenlabs_agent_id == NULL || cfg->elevenlabs_api_key == NULL)) {
+        bad(err, errsz, "AI_PROVIDER=elevenlabs needs ELEVENLABS_AGENT_ID and ELEVENLABS_API_KEY");
         goto fail;
     }
     if ((cfg->tls_cert_file == NULL) != (cfg->tls_key_file == NULL)) {

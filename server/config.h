@@ -35,6 +35,7 @@ typedef struct config {
     int openai_beta; /* OPENAI_REALTIME_SHAPE=beta: the beta session shape (g711_ulaw, OpenAI-Beta header) */
     int ai_connect_timeout_ms;
     char *elevenlabs_phone_number, *elevenlabs_agent_id, *elevenlabs_api_key, *elevenlabs_webhook_secret;
+    char *elevenlabs_convai_url;
 
     char *jwt_secret, *jwt_issuer, *jwt_audience;
     long default_tenant_id;

@@ -6,6 +6,7 @@
 #include "handlers/health.h"
 #include "handlers/media.h"
 #include "handlers/outbound.h"
+#include "handlers/post_call.h"
 #include "server/auth.h"
 #include "handlers/status.h"
 #include "handlers/transfer.h"
@@ -25,6 +26,7 @@ const route_t router_routes[] = {
     {"POST", "/twilio/dial_status/{session_id}", outbound_dial_status},
     {"POST", "/twilio/amd/{session_id}", outbound_amd},
     {"POST", "/api/twilio/test", twiml_preview},
+    {"POST", "/api/voice/post_call", post_call_webhook},
     {"POST", "/api/calls/initiate", outbound_initiate, AUTH_AGENT},
     {"GET", "/api/calls", api_calls_list, AUTH_AGENT},
     {"GET", "/api/calls/{id}", api_calls_get, AUTH_AGENT},

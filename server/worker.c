@@ -1,4 +1,5 @@
 #include "server/worker.h"
+#include "server/ai_elevenlabs.h"
 #include "server/ai_openai.h"
 #include "server/http.h"
 #include "server/log.h"
@@ -26,6 +27,7 @@ typedef struct conn {
 static const struct lws_protocols lws_protocols_base[] = {
     {"sb-default", lws_callback_http_dummy, 0, 0, 0, NULL, 0},
     AI_OPENAI_LWS_PROTOCOL,
+    AI_ELEVENLABS_LWS_PROTOCOL,
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

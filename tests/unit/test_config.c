@@ -112,6 +112,7 @@ static void errors_name_the_setting(void **state)
     expect_error("LOG_LEVEL", "loud", "LOG_LEVEL");
     expect_error("AI_PROVIDER", "skynet", "AI_PROVIDER");
     expect_error("AI_PROVIDER", "openai", "OPENAI_API_KEY");
+    expect_error("AI_PROVIDER", "elevenlabs", "ELEVENLABS_AGENT_ID");
     expect_error("CALLER_ID_POLICY", "random", "CALLER_ID_POLICY");
     expect_error("TRANSFER_TIMEOUT", "2", "TRANSFER_TIMEOUT");
     expect_error("PUBLIC_BASE_URL", "example.com", "PUBLIC_BASE_URL");

@@ -81,22 +81,20 @@ int store_tenant_get(store_t *st, long id, store_tenant_t *out)
 
 int store_tenant_for_number(store_t *st, const char *number, long fallback_id, store_tenant_t *out)
 {
-    if (number != NULL && number[0] != '\0') {
-        sqlite3_stmt *s = store_stmt_sql(st, Q_TENANT_BY_NUMBER,
-                                         "SELECT " TENANT_COLS " FROM tenants WHERE id = "
-                                         "(SELECT tenant_id FROM tenant_numbers WHERE number = ?1)");
-        if (s == NULL)
-            return -1;
-        sqlite3_bind_text(s, 1, number, -1, SQLITE_STATIC);
-        int rc = one_row(st, s, "tenant by number");
-        if (rc == 0) {
-            read_tenant(s, out);
-            sqlite3_reset(s);
-        }
-        if (rc <= 0)
-            return rc;
+    /* one statement for both: the number's tenant if it has one, else the fallback */
+    sqlite3_stmt *s = store_stmt_sql(st, Q_TENANT_BY_NUMBER,
+                                     "SELECT " TENANT_COLS " FROM tenants WHERE id = COALESCE("
+                                     "(SELECT tenant_id FROM tenant_numbers WHERE number = ?1), ?2)");
+    if (s == NULL)
+        return -1;
+    store_bind_text(s, 1, number);
+    sqlite3_bind_int64(s, 2, fallback_id);
+    int rc = one_row(st, s, "tenant by number");
+    if (rc == 0) {
+        read_tenant(s, out);
+        sqlite3_reset(s);
     }
-    return store_tenant_get(st, fallback_id, out);
+    return rc;
 }
 
 static int get_call(store_t *st, query_id_t q, const char *sql, const char *key, store_call_t *out)
@@ -152,11 +150,6 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
     *created = *rejected = 0;
     if (store_begin(st) != 0)
         return -1;
-    int rc = store_call_by_sid(st, in->call_sid, out);
-    if (rc != 1) { /* known CallSid (a retried webhook) or an error */
-        store_rollback(st);
-        return rc;
-    }
     long live = 0;
     if (in->limit > 0) {
         sqlite3_stmt *s =
@@ -173,7 +166,7 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
     sqlite3_stmt *s = store_stmt_sql(
         st, Q_CALL_INSERT,
         "INSERT INTO calls (session_id, tenant_id, direction, call_sid, from_number, to_number, status, ended_at) "
-        "VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, CASE WHEN ?7 THEN " NOW " END)");
+        "VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, CASE WHEN ?7 THEN " NOW " END) ON CONFLICT (call_sid) DO NOTHING");
     if (s == NULL)
         goto fail;
     sqlite3_bind_text(s, 1, in->session_id, -1, SQLITE_STATIC);
@@ -185,6 +178,11 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
     sqlite3_bind_int(s, 7, over);
     if (store_exec_stmt(st, s, "insert call") != 0)
         goto fail;
+    if (sqlite3_changes(st->db) == 0) {
+        /* a retried webhook: its CallSid is known; answer with the first row */
+        store_rollback(st);
+        return store_call_by_sid(st, in->call_sid, out);
+    }
     long id = (long)sqlite3_last_insert_rowid(st->db);
     if (store_event_add(st, id, "call.started", in->event_json) != 0 ||
         (over && store_event_add(st, id, "call.rejected", "{\"reason\":\"concurrency_limit\"}") != 0))

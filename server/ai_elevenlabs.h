@@ -32,22 +32,21 @@
 #include <stddef.h>
 
 #include "server/ai.h"
+#include "server/ai_ws.h"
 
 #define ELEVENLABS_LWS_PROTOCOL_NAME "elevenlabs-convai"
 #define ELEVENLABS_LWS_RX_BUFFER     16384
 
-int ai_elevenlabs_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
-
 #define AI_ELEVENLABS_LWS_PROTOCOL                                                                                     \
     {                                                                                                                  \
-        ELEVENLABS_LWS_PROTOCOL_NAME, ai_elevenlabs_lws_callback, 0, ELEVENLABS_LWS_RX_BUFFER, 0, NULL, 0              \
+        ELEVENLABS_LWS_PROTOCOL_NAME, aiws_lws_callback, 0, ELEVENLABS_LWS_RX_BUFFER, 0, NULL, 0                       \
     }
 
 /* ---- for tests: the parts that need no connection ------------------------------------------ */
 
-#define ELEVENLABS_AUDIO_SLOTS 64  /* 1.28 s of caller audio may wait; older audio is dropped */
-#define ELEVENLABS_FRAME_B64   216 /* base64 of one 20 ms frame; bigger frames take several slots */
-#define ELEVENLABS_CTRL_MAX    64
+#define ELEVENLABS_AUDIO_SLOTS AIWS_AUDIO_SLOTS
+#define ELEVENLABS_FRAME_B64   AIWS_FRAME_B64
+#define ELEVENLABS_CTRL_MAX    AIWS_CTRL_MAX
 #define ELEVENLABS_RX_MAX      (512 * 1024)
 #define ELEVENLABS_IDLE_MS     800 /* agent audio quiet this long: the response is done */
 #define ELEVENLABS_FORMAT      "ulaw_8000"
@@ -57,12 +56,7 @@ int ai_elevenlabs_lws_callback(struct lws *wsi, enum lws_callback_reasons reason
     (sizeof(ELEVENLABS_CHUNK_HEAD) - 1 + ELEVENLABS_FRAME_B64 + sizeof(ELEVENLABS_CHUNK_TAIL) - 1)
 
 /* ELEVENLABS_CONVAI_URL with agent_id=<agent> added to its query (percent-encoded). 0 or -1. */
-typedef struct elevenlabs_target {
-    char host[256];
-    char path[2048];
-    int port;
-    int tls;
-} elevenlabs_target_t;
+typedef aiws_target_t elevenlabs_target_t;
 int elevenlabs_target_parse(const char *url, const char *agent_id, elevenlabs_target_t *t);
 
 /* The conversation_initiation_client_data event for a call; malloc'd text, or NULL. */

@@ -11,7 +11,8 @@
  * ai_open_t is copied at open(); the API key is borrowed from the process-wide config.
  *
  * The worker lists AI_OPENAI_LWS_PROTOCOL in its lws protocol array: lws binds each of our
- * connections to it by name, and its callback is the only way lws reaches this module.
+ * connections to it by name, and its callback (aiws_lws_callback, the transport in server/ai_ws.h)
+ * is the only way lws reaches this module.
  */
 #ifndef SB_AI_OPENAI_H
 #define SB_AI_OPENAI_H
@@ -20,19 +21,18 @@
 #include <stddef.h>
 
 #include "server/ai.h"
+#include "server/ai_ws.h"
 
 #define OPENAI_LWS_PROTOCOL_NAME "openai-realtime"
 /* Messages up to this size reach us in one piece and are parsed where lws put them; bigger
  * ones are gathered in the session first. lws allocates this once per connection. */
 #define OPENAI_LWS_RX_BUFFER 16384
 
-int ai_openai_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
-
 /* A static initializer, for the worker's protocol array (C needs a constant expression there,
  * which the object below is not). */
 #define AI_OPENAI_LWS_PROTOCOL                                                                                         \
     {                                                                                                                  \
-        OPENAI_LWS_PROTOCOL_NAME, ai_openai_lws_callback, 0, OPENAI_LWS_RX_BUFFER, 0, NULL, 0                          \
+        OPENAI_LWS_PROTOCOL_NAME, aiws_lws_callback, 0, OPENAI_LWS_RX_BUFFER, 0, NULL, 0                               \
     }
 extern const struct lws_protocols ai_openai_lws_protocol;
 
@@ -40,9 +40,9 @@ extern const struct lws_protocols ai_openai_lws_protocol;
  * A session made by openai_session_new() has no connection: the test feeds server events to
  * openai_rx_feed()/openai_on_message() and reads what would be sent with openai_out_peek(). */
 
-#define OPENAI_AUDIO_SLOTS 64           /* 1.28 s of caller audio may wait; older audio is dropped */
-#define OPENAI_FRAME_B64   216          /* base64 of one 20 ms frame; bigger frames take several slots */
-#define OPENAI_CTRL_MAX    64           /* control messages waiting; more means the connection is stuck */
+#define OPENAI_AUDIO_SLOTS AIWS_AUDIO_SLOTS
+#define OPENAI_FRAME_B64   AIWS_FRAME_B64
+#define OPENAI_CTRL_MAX    AIWS_CTRL_MAX
 #define OPENAI_RX_MAX      (256 * 1024) /* largest server message; over it the session fails */
 #define OPENAI_APPEND_HEAD "{\"type\":\"input_audio_buffer.append\",\"audio\":\""
 #define OPENAI_APPEND_TAIL "\"}"
@@ -50,12 +50,7 @@ extern const struct lws_protocols ai_openai_lws_protocol;
 
 /* Where to connect: OPENAI_REALTIME_URL with model=<model> added to its query (unless the query
  * names a model already). 0, or -1 for a URL that is not ws/wss/http/https or does not fit. */
-typedef struct openai_target {
-    char host[256]; /* no brackets, no port */
-    char path[2048];
-    int port;
-    int tls;
-} openai_target_t;
+typedef aiws_target_t openai_target_t;
 int openai_target_parse(const char *url, const char *model, openai_target_t *t);
 
 /* The session.update event for a call, GA or beta shape; malloc'd text, or NULL. Tools whose

@@ -1,0 +1,587 @@
+#include "server/ai_ws.h"
+#include "server/log.h"
+#include "server/worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define CLOSE_GRACE_S 2 /* a closing connection that does not finish its handshake is killed */
+#define RX_MIN_ALLOC  (64 * 1024)
+
+_Static_assert(AIWS_FRAME_B64 % 4 == 0, "frames are split on whole base64 quanta");
+
+/* ---- the target URL ---------------------------------------------------------------------- */
+
+int aiws_query_has(const char *q, const char *key)
+{
+    size_t k = strlen(key);
+    while (q != NULL && *q != '\0') {
+        if (strncmp(q, key, k) == 0 && (q[k] == '=' || q[k] == '\0' || q[k] == '&'))
+            return 1;
+        q = strchr(q, '&');
+        if (q != NULL)
+            q++;
+    }
+    return 0;
+}
+
+int aiws_target_parse(const char *url, aiws_target_t *t)
+{
+    static const struct {
+        const char *prefix;
+        int tls, port;
+    } schemes[] = {{"wss://", 1, 443}, {"ws://", 0, 80}, {"https://", 1, 443}, {"http://", 0, 80}};
+    memset(t, 0, sizeof(*t));
+    const char *p = NULL;
+    for (size_t i = 0; url != NULL && i < sizeof(schemes) / sizeof(schemes[0]); i++)
+        if (strncasecmp(url, schemes[i].prefix, strlen(schemes[i].prefix)) == 0) {
+            p = url + strlen(schemes[i].prefix);
+            t->tls = schemes[i].tls;
+            t->port = schemes[i].port;
+            break;
+        }
+    if (p == NULL)
+        return -1;
+    size_t authority = strcspn(p, "/?#");
+    const char *end = p + authority, *host = p, *port = NULL;
+    size_t hostlen;
+    if (*p == '[') { /* IPv6 literal */
+        const char *rb = memchr(p, ']', authority);
+        if (rb == NULL)
+            return -1;
+        host = p + 1;
+        hostlen = (size_t)(rb - host);
+        if (rb + 1 < end) {
+            if (rb[1] != ':')
+                return -1;
+            port = rb + 2;
+        }
+    } else {
+        const char *colon = memchr(p, ':', authority);
+        hostlen = colon != NULL ? (size_t)(colon - p) : authority;
+        port = colon != NULL ? colon + 1 : NULL;
+    }
+    if (hostlen == 0 || hostlen >= sizeof(t->host) || memchr(host, '@', hostlen) != NULL)
+        return -1;
+    memcpy(t->host, host, hostlen);
+    if (port != NULL) {
+        long v = 0;
+        if (port == end)
+            return -1;
+        for (const char *c = port; c < end; c++) {
+            if (*c < '0' || *c > '9' || (v = v * 10 + (*c - '0')) > 65535)
+                return -1;
+        }
+        if (v == 0)
+            return -1;
+        t->port = (int)v;
+    }
+    size_t rest = strcspn(end, "#");
+    int n = snprintf(t->path, sizeof(t->path), "%s%.*s", *end == '/' ? "" : "/", (int)rest, end);
+    if (n < 0 || (size_t)n >= sizeof(t->path))
+        return -1;
+    return 0;
+}
+
+int aiws_query_add(aiws_target_t *t, const char *key, const char *value)
+{
+    size_t at = strlen(t->path);
+    char *query = strchr(t->path, '?');
+    const char *sep = query == NULL ? "?" : query[1] == '\0' ? "" : "&";
+    int n = snprintf(t->path + at, sizeof(t->path) - at, "%s%s=", sep, key);
+    if (n < 0 || (at += (size_t)n) >= sizeof(t->path))
+        return -1;
+    for (const unsigned char *c = (const unsigned char *)value; *c != '\0'; c++) {
+        int unreserved = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+                         *c == '-' || *c == '.' || *c == '_' || *c == '~';
+        n = unreserved ? snprintf(t->path + at, sizeof(t->path) - at, "%c", *c)
+                       : snprintf(t->path + at, sizeof(t->path) - at, "%%%02X", *c);
+        if (n < 0 || (at += (size_t)n) >= sizeof(t->path))
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- messages ---------------------------------------------------------------------------- */
+
+aiws_msg_t *aiws_msg_new(json_t *msg)
+{
+    aiws_msg_t *c = NULL;
+    size_t n = msg != NULL ? json_dumpb(msg, NULL, 0, JSON_COMPACT) : 0;
+    if (n > 0 && (c = malloc(sizeof(*c) + LWS_PRE + n)) != NULL) {
+        c->next = NULL;
+        c->len = json_dumpb(msg, c->buf + LWS_PRE, n, JSON_COMPACT);
+    }
+    json_decref(msg);
+    return c;
+}
+
+void aiws_list_init(aiws_list_t *l)
+{
+    l->head = NULL;
+    l->tail = &l->head;
+    l->n = 0;
+}
+
+void aiws_list_push(aiws_list_t *l, aiws_msg_t *c)
+{
+    c->next = NULL;
+    *l->tail = c;
+    l->tail = &c->next;
+    l->n++;
+}
+
+aiws_msg_t *aiws_list_shift(aiws_list_t *l)
+{
+    aiws_msg_t *c = l->head;
+    if (c != NULL) {
+        l->head = c->next;
+        if (l->head == NULL)
+            l->tail = &l->head;
+        l->n--;
+    }
+    return c;
+}
+
+void aiws_list_free(aiws_list_t *l)
+{
+    aiws_msg_t *c;
+    while ((c = aiws_list_shift(l)) != NULL)
+        free(c);
+}
+
+/* ---- the conn ---------------------------------------------------------------------------- */
+
+void aiws_init(aiws_conn_t *c, const aiws_ops_t *ops, void *owner, const char *name, const ai_events_t *ev,
+               void *bridge, const char *session_id, size_t rx_max, const char *head, const char *tail)
+{
+    c->ops = ops;
+    c->owner = owner;
+    c->name = name;
+    c->ev = ev;
+    c->bridge = bridge;
+    c->rx_max = rx_max;
+    c->a_head_text = head;
+    c->a_tail_text = tail;
+    aiws_list_init(&c->ctrl);
+    snprintf(c->id, sizeof(c->id), "%s", session_id != NULL ? session_id : "");
+}
+
+void aiws_cleanup(aiws_conn_t *c)
+{
+    aiws_list_free(&c->ctrl);
+    free(c->target);
+    c->target = NULL;
+    free(c->rx);
+    c->rx = NULL;
+}
+
+int aiws_live(const aiws_conn_t *c)
+{
+    return !c->released && !c->failed;
+}
+
+static const char *event(const aiws_conn_t *c, char *buf, size_t size, const char *what)
+{
+    snprintf(buf, size, "%s.%s", c->name, what);
+    return buf;
+}
+
+int aiws_fail(aiws_conn_t *c, const char *what)
+{
+    if (!aiws_live(c))
+        return -1;
+    char q[256], e[48];
+    log_warn(event(c, e, sizeof(e), "failed"), "session=%s what=%s", c->id, log_quote(q, sizeof(q), what, (size_t)-1));
+    c->failed = 1;
+    if (c->ev->error != NULL)
+        c->ev->error(c->bridge, what, 1);
+    return -1;
+}
+
+void aiws_want_write(aiws_conn_t *c)
+{
+    if (c->wsi != NULL && c->established)
+        lws_callback_on_writable(c->wsi);
+}
+
+/* The owner goes once the bridge has let it go and nothing else holds it. */
+static void maybe_free(aiws_conn_t *c)
+{
+    if (c->released && c->busy == 0 && c->wsi == NULL && !c->resolving)
+        c->ops->free(c->owner);
+}
+
+/* ---- outgoing messages ------------------------------------------------------------------- */
+
+int aiws_send_ctrl(aiws_conn_t *c, json_t *msg)
+{
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    char what[64], e[48];
+    snprintf(what, sizeof(what), "%s", type != NULL ? type : "?");
+    if (c->ctrl.n >= AIWS_CTRL_MAX) {
+        json_decref(msg);
+        log_error(event(c, e, sizeof(e), "queue_full"), "session=%s type=%s", c->id, what);
+        return -1;
+    }
+    aiws_msg_t *m = aiws_msg_new(msg);
+    if (m == NULL) {
+        log_error(event(c, e, sizeof(e), "build_failed"), "session=%s type=%s", c->id, what);
+        return -1;
+    }
+    aiws_list_push(&c->ctrl, m);
+    aiws_want_write(c);
+    return 0;
+}
+
+/* The one copy of the caller's base64 on its way out; the caller checked it and the room. */
+static size_t frame_write(char *dst, const char *head, const char *tail, const char *b64, size_t len)
+{
+    size_t h = strlen(head), t = strlen(tail);
+    memcpy(dst, head, h);
+    memcpy(dst + h, b64, len);
+    memcpy(dst + h + len, tail, t);
+    return h + len + t;
+}
+
+size_t aiws_frame_build(char *dst, size_t cap, const char *head, const char *tail, const char *b64, size_t len)
+{
+    if (len > cap || cap - len < strlen(head) + strlen(tail) || !ai_b64_valid(b64, len))
+        return 0;
+    return frame_write(dst, head, tail, b64, len);
+}
+
+void aiws_audio_push(aiws_conn_t *c, const char *b64, size_t len)
+{
+    /* bigger frames are cut on whole base64 quanta: each piece still decodes on its own */
+    while (len > 0) {
+        size_t n = len > AIWS_FRAME_B64 ? AIWS_FRAME_B64 : len;
+        if (c->a_count == AIWS_AUDIO_SLOTS) {
+            c->a_head = (c->a_head + 1) % AIWS_AUDIO_SLOTS;
+            c->a_count--;
+            c->dropped++;
+        }
+        unsigned i = (c->a_head + c->a_count) % AIWS_AUDIO_SLOTS;
+        c->a_len[i] = (uint16_t)frame_write(c->slots[i] + LWS_PRE, c->a_head_text, c->a_tail_text, b64, n);
+        c->a_count++;
+        b64 += n;
+        len -= n;
+    }
+    if (!c->hold_audio)
+        aiws_want_write(c);
+}
+
+char *aiws_out_peek(aiws_conn_t *c, size_t *len)
+{
+    if (c->ctrl.head != NULL) {
+        *len = c->ctrl.head->len;
+        return c->ctrl.head->buf + LWS_PRE;
+    }
+    if (!c->hold_audio && c->a_count > 0) {
+        *len = c->a_len[c->a_head];
+        return c->slots[c->a_head] + LWS_PRE;
+    }
+    *len = 0;
+    return NULL;
+}
+
+void aiws_out_pop(aiws_conn_t *c)
+{
+    if (c->ctrl.head != NULL) {
+        free(aiws_list_shift(&c->ctrl));
+    } else if (c->a_count > 0) {
+        c->a_head = (c->a_head + 1) % AIWS_AUDIO_SLOTS;
+        c->a_count--;
+    }
+}
+
+/* ---- incoming messages ------------------------------------------------------------------- */
+
+int aiws_rx_feed(aiws_conn_t *c, const char *in, size_t len, int final)
+{
+    if (final && c->rx_len == 0) /* the usual case: parse where it lies */
+        return c->ops->message(c->owner, in, len);
+    if (len > c->rx_max - c->rx_len) {
+        c->rx_len = 0;
+        return aiws_fail(c, "server message too large");
+    }
+    if (c->rx_len + len > c->rx_cap) {
+        size_t cap = c->rx_cap > 0 ? c->rx_cap * 2 : RX_MIN_ALLOC;
+        while (cap < c->rx_len + len)
+            cap *= 2;
+        if (cap > c->rx_max)
+            cap = c->rx_max;
+        char *rx = realloc(c->rx, cap);
+        if (rx == NULL) {
+            c->rx_len = 0;
+            return aiws_fail(c, "out of memory");
+        }
+        c->rx = rx;
+        c->rx_cap = cap;
+    }
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    if (!final)
+        return 0;
+    size_t n = c->rx_len;
+    c->rx_len = 0;
+    return c->ops->message(c->owner, c->rx, n);
+}
+
+/* ---- closing ----------------------------------------------------------------------------- */
+
+/* Ends the connection; lws reports the end through our callback, never from inside this call. */
+static void begin_close(aiws_conn_t *c)
+{
+    if (c->closing || c->wsi == NULL)
+        return;
+    c->closing = 1;
+    lws_set_timer_usecs(c->wsi, LWS_SET_TIMER_USEC_CANCEL);
+    if (c->established) {
+        /* a close frame from the next WRITEABLE; the timeout is for a peer that never answers */
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
+        lws_callback_on_writable(c->wsi);
+    } else {
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+}
+
+void aiws_close(aiws_conn_t *c)
+{
+    if (c->released)
+        return;
+    c->released = 1;
+    if (c->busy > 0)
+        return; /* the lws callback or resolver we are inside of ends it on the way out */
+    if (c->resolving) {
+        uv_cancel((uv_req_t *)&c->dns); /* its callback runs either way and frees */
+        return;
+    }
+    if (c->wsi == NULL) {
+        c->ops->free(c->owner);
+        return;
+    }
+    begin_close(c);
+}
+
+/* ---- connecting -------------------------------------------------------------------------- */
+
+/* address: numeric, so lws resolves nothing on the loop; the host name still goes to the Host
+ * header, SNI and the certificate check. Frees the target. */
+static int start_connect(aiws_conn_t *c, const char *address)
+{
+    struct lws_client_connect_info i;
+    memset(&i, 0, sizeof(i));
+    i.context = c->w->lws;
+    i.address = address;
+    i.port = c->target->port;
+    i.ssl_connection = c->target->tls ? LCCSCF_USE_SSL : 0;
+    i.path = c->target->path;
+    i.host = c->target->host;
+    i.ietf_version_or_minus_one = -1;
+    i.local_protocol_name = c->ops->protocol; /* bind our callback; no Sec-WebSocket-Protocol */
+    i.alpn = "http/1.1";                      /* the upgrade is HTTP/1.1 */
+    i.opaque_user_data = c;
+    i.pwsi = &c->wsi; /* set before lws calls us back for the first time */
+    if (c->w->lws == NULL)
+        return -1;
+    c->busy++;
+    struct lws *wsi = lws_client_connect_via_info(&i); /* failures here come back as NULL, not callbacks */
+    c->busy--;
+    free(c->target); /* lws copied what it needs */
+    c->target = NULL;
+    if (wsi == NULL) {
+        c->wsi = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    aiws_conn_t *c = req->data;
+    char ip[64] = "";
+    c->resolving = 0;
+    /* IPv4 first: a host without an IPv6 route would otherwise fail where IPv4 works */
+    const struct addrinfo *pick = NULL;
+    for (const struct addrinfo *a = status == 0 ? res : NULL; a != NULL; a = a->ai_next) {
+        if (a->ai_family == AF_INET) {
+            pick = a;
+            break;
+        }
+        if (pick == NULL && a->ai_family == AF_INET6)
+            pick = a;
+    }
+    if (pick != NULL && pick->ai_family == AF_INET)
+        uv_ip4_name((const struct sockaddr_in *)pick->ai_addr, ip, sizeof(ip));
+    else if (pick != NULL)
+        uv_ip6_name((const struct sockaddr_in6 *)pick->ai_addr, ip, sizeof(ip));
+    uv_freeaddrinfo(res);
+    c->busy++;
+    if (!c->released) {
+        char what[320];
+        if (ip[0] == '\0') {
+            snprintf(what, sizeof(what), "cannot resolve %s: %s", c->target->host,
+                     status != 0 ? uv_strerror(status) : "no address");
+            aiws_fail(c, what);
+        } else if (start_connect(c, ip) != 0) {
+            snprintf(what, sizeof(what), "cannot connect to %s", ip);
+            aiws_fail(c, what);
+        }
+    }
+    c->busy--;
+    maybe_free(c);
+}
+
+int aiws_connect(aiws_conn_t *c, struct worker *w, const aiws_target_t *t, const char **why)
+{
+    c->w = w;
+    if ((c->target = malloc(sizeof(*c->target))) == NULL) {
+        *why = "out of memory";
+        return -1;
+    }
+    *c->target = *t;
+    unsigned char addr[16];
+    if (uv_inet_pton(AF_INET, t->host, addr) == 0 || uv_inet_pton(AF_INET6, t->host, addr) == 0) {
+        if (start_connect(c, t->host) != 0) {
+            *why = "cannot connect";
+            return -1;
+        }
+        return 0;
+    }
+    /* lws 4.1 here is built without async DNS: its getaddrinfo would stall every call on this
+     * worker, so the name is resolved on libuv's thread pool first */
+    struct addrinfo hints;
+    char port[8];
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(port, sizeof(port), "%d", t->port);
+    c->dns.data = c;
+    if (uv_getaddrinfo(&w->loop, &c->dns, on_resolved, c->target->host, port, &hints) != 0) {
+        *why = "cannot resolve the host";
+        return -1;
+    }
+    c->resolving = 1;
+    return 0;
+}
+
+/* ---- lws callbacks ----------------------------------------------------------------------- */
+
+static int on_writeable(aiws_conn_t *c, struct lws *wsi)
+{
+    if (c->closing) {
+        /* Not "lws_close_reason() and return -1": Debian's lws 4.1.6 is a _DEBUG build whose
+         * libuv "repeat test" then closes twice, and the second close kills the connection
+         * before its close frame goes out. A sync kill with a reason set takes lws's polite
+         * path instead: close frame on the next POLLOUT, the server's echo ends it. */
+        if (!c->close_sent) {
+            c->close_sent = 1;
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+            lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+        }
+        return 0;
+    }
+    size_t len;
+    char *m = aiws_out_peek(c, &len);
+    if (m == NULL)
+        return 0;
+    /* lws masks the payload in place and keeps what the socket did not take: the slot is done */
+    int n = lws_write(wsi, (unsigned char *)m, len, LWS_WRITE_TEXT);
+    aiws_out_pop(c);
+    if (n < (int)len)
+        return -1; /* lws reports the close through CLIENT_CLOSED */
+    if (aiws_out_peek(c, &len) != NULL)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* The last word from lws about this connection: from here on it never calls us for it. */
+static void on_gone(aiws_conn_t *c, struct lws *wsi, const char *what)
+{
+    lws_set_opaque_user_data(wsi, NULL);
+    c->wsi = NULL;
+    c->established = 0;
+    if (!aiws_live(c)) {
+        char e[48];
+        log_debug(event(c, e, sizeof(e), "closed"), "session=%s", c->id);
+        return;
+    }
+    aiws_fail(c, what);
+}
+
+int aiws_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    aiws_conn_t *c = wsi != NULL ? lws_get_opaque_user_data(wsi) : NULL;
+    if (c == NULL)
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    char what[256];
+    int rc = 0, gone = 0;
+    if (c->wsi == NULL)
+        c->wsi = wsi; /* a callback from inside the connect call, before lws filled in pwsi */
+    c->busy++;
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+        rc = c->ops->headers(c->owner, wsi, (unsigned char **)in, *(unsigned char **)in + len);
+        break;
+    case LWS_CALLBACK_CLIENT_ESTABLISHED: {
+        char e[48];
+        c->established = 1;
+        log_debug(event(c, e, sizeof(e), "connected"), "session=%s", c->id);
+        lws_callback_on_writable(wsi); /* the provider's first message is waiting */
+        break;
+    }
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        aiws_rx_feed(c, in, len, lws_is_final_fragment(wsi)); /* a failure closes below, politely */
+        break;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        rc = on_writeable(c, wsi);
+        break;
+    case LWS_CALLBACK_TIMER:
+        if (!c->closing && c->ops->timer != NULL)
+            c->ops->timer(c->owner);
+        break;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (len >= 2) {
+            const unsigned char *b = in;
+            c->close_code = b[0] << 8 | b[1];
+            snprintf(c->close_reason, sizeof(c->close_reason), "%.*s", (int)(len - 2), (const char *)in + 2);
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+        unsigned status = lws_http_client_http_response(wsi);
+        int n = snprintf(what, sizeof(what), "connection failed: %.*s", in != NULL ? (int)len : 7,
+                         in != NULL ? (const char *)in : "unknown");
+        if (status != 0 && n > 0 && (size_t)n < sizeof(what))
+            snprintf(what + n, sizeof(what) - (size_t)n, " (HTTP %u)", status);
+        on_gone(c, wsi, what);
+        gone = 1;
+        break;
+    }
+    case LWS_CALLBACK_CLIENT_CLOSED:
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+        if (c->close_code != 0)
+            snprintf(what, sizeof(what), "connection closed by the server: %d %s", c->close_code, c->close_reason);
+        else
+            snprintf(what, sizeof(what), "connection closed");
+        on_gone(c, wsi, what);
+        gone = 1;
+        break;
+    default:
+        c->busy--;
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+    c->busy--;
+    if (gone || c->wsi == NULL) { /* here, or in a callback lws made from inside this one */
+        maybe_free(c);
+        return 0;
+    }
+    if (rc != 0)
+        return -1;
+    /* closed or failed during this callback: the connection has nothing more to do */
+    if (!aiws_live(c))
+        begin_close(c);
+    return 0;
+}

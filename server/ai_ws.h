@@ -1,0 +1,155 @@
+/*
+ * ai_ws: the libwebsockets client transport shared by the WebSocket AI providers
+ * (server/ai_openai.c, server/ai_elevenlabs.c). It owns one connection per call: the target URL,
+ * the connect (the host name resolved on libuv's thread pool first, then lws connects to the IP
+ * with the name for Host, SNI and the certificate), a polite close that works around Debian's
+ * lws 4.1.6, the receive buffer with a cap, the control-message queue that goes before audio,
+ * a ring of audio slots that drops the oldest, and the session's lifetime.
+ *
+ * A provider embeds an aiws_conn_t in its session and fills in aiws_ops_t; the transport calls
+ * back through the ops with the provider's session (`owner`). The protocol (message formats,
+ * events, the ai_provider_t entry points) stays with the provider.
+ *
+ * Ownership: the conn lives inside its owner's allocation. The bridge owns the session until it
+ * calls aiws_close(); from then on the transport frees the owner (ops->free) once nothing holds it
+ * any more: not the resolver, not lws (which sends its last callback first), not a callback we are
+ * inside of. The provider frees a session directly only when it never connected (open() failing,
+ * tests): ops->free calls aiws_cleanup() for the conn's own allocations. ev, the log name and the
+ * ops are borrowed and must outlive the conn; messages pushed onto a list belong to the list.
+ */
+#ifndef SB_AI_WS_H
+#define SB_AI_WS_H
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "server/ai.h"
+
+struct worker;
+
+#define AIWS_AUDIO_SLOTS 64  /* 1.28 s of caller audio may wait; older audio is dropped */
+#define AIWS_FRAME_B64   216 /* base64 of one 20 ms frame; bigger frames take several slots */
+#define AIWS_WRAP_MAX    64  /* room for the text around one frame of audio */
+#define AIWS_CTRL_MAX    64  /* control messages waiting; more means the connection is stuck */
+#define AIWS_SLOT_SIZE   ((LWS_PRE + AIWS_FRAME_B64 + AIWS_WRAP_MAX + 15) & ~(size_t)15)
+
+/* Where to connect: ws/wss/http/https URLs. */
+typedef struct aiws_target {
+    char host[256]; /* no brackets, no port */
+    char path[2048];
+    int port;
+    int tls;
+} aiws_target_t;
+
+/* Parses url (no user info, port 1..65535, the fragment dropped); 0, or -1 when it is not
+ * ws/wss/http/https or does not fit. */
+int aiws_target_parse(const char *url, aiws_target_t *t);
+/* Appends key=<value percent-encoded> to the path's query; 0, or -1 when it does not fit. */
+int aiws_query_add(aiws_target_t *t, const char *key, const char *value);
+/* 1 when the query (after '?') names key, with or without a value. */
+int aiws_query_has(const char *query, const char *key);
+
+/* A message to send: LWS_PRE bytes of headroom, then len bytes of text. */
+typedef struct aiws_msg {
+    struct aiws_msg *next;
+    size_t len;
+    char buf[];
+} aiws_msg_t;
+
+typedef struct aiws_list {
+    aiws_msg_t *head, **tail;
+    unsigned n;
+} aiws_list_t;
+
+/* msg as compact JSON (takes msg, NULL included); NULL when it cannot be built. free() it. */
+aiws_msg_t *aiws_msg_new(json_t *msg);
+void aiws_list_init(aiws_list_t *l);
+void aiws_list_push(aiws_list_t *l, aiws_msg_t *m); /* takes m */
+aiws_msg_t *aiws_list_shift(aiws_list_t *l);        /* the caller frees what it gets */
+void aiws_list_free(aiws_list_t *l);
+
+typedef struct aiws_ops {
+    const char *protocol; /* the lws protocol name the worker lists with aiws_lws_callback */
+    /* Handshake headers (LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER); -1 fails the connect. */
+    int (*headers)(void *owner, struct lws *wsi, unsigned char **p, unsigned char *end);
+    /* One whole server message; -1 once the session failed. */
+    int (*message)(void *owner, const char *msg, size_t len);
+    /* An lws timer the provider set on aiws_conn_t.wsi went off (not while closing); may be NULL. */
+    void (*timer)(void *owner);
+    /* Frees the owner (and, through aiws_cleanup(), the conn's allocations). */
+    void (*free)(void *owner);
+} aiws_ops_t;
+
+/* Fields are the transport's; providers read ev, bridge, id, wsi, ctrl and set hold_audio. */
+typedef struct aiws_conn {
+    const aiws_ops_t *ops;
+    void *owner;
+    const char *name; /* "openai": log events are <name>.failed, ... */
+    const ai_events_t *ev;
+    void *bridge;
+    struct worker *w;
+    struct lws *wsi;       /* NULL before the connect and once lws has let the connection go */
+    aiws_target_t *target; /* only while the host name is being resolved */
+    uv_getaddrinfo_t dns;
+    /* > 0 while code that may call the bridge (or be called back by lws) runs: close() from in
+     * there only marks the session, and whoever holds it finishes the job on the way out */
+    int busy;
+    unsigned resolving : 1, established : 1, failed : 1, released : 1, closing : 1, close_sent : 1,
+        hold_audio : 1; /* audio waits in the ring (control messages still go) */
+    aiws_list_t ctrl;   /* control messages: sent before any audio */
+    size_t rx_max;
+    char *rx; /* a message arriving in pieces; its capacity is kept for the next one */
+    size_t rx_len, rx_cap;
+    int close_code;
+    char close_reason[96];
+    char id[48]; /* the call's session id, for logs */
+    unsigned a_head, a_count;
+    unsigned long dropped;
+    const char *a_head_text, *a_tail_text; /* the message around each audio frame */
+    uint16_t a_len[AIWS_AUDIO_SLOTS];
+    _Alignas(16) char slots[AIWS_AUDIO_SLOTS][AIWS_SLOT_SIZE];
+} aiws_conn_t;
+
+/* Sets up a conn without a connection. head/tail wrap each audio frame (at most AIWS_WRAP_MAX
+ * together); session_id may be NULL; rx_max is the largest server message. */
+void aiws_init(aiws_conn_t *c, const aiws_ops_t *ops, void *owner, const char *name, const ai_events_t *ev,
+               void *bridge, const char *session_id, size_t rx_max, const char *head, const char *tail);
+/* Frees what the conn allocated (not the conn itself). */
+void aiws_cleanup(aiws_conn_t *c);
+
+/* Connects to t on w's lws context (t is copied); 0, or -1 with *why set. */
+int aiws_connect(aiws_conn_t *c, struct worker *w, const aiws_target_t *t, const char **why);
+/* The bridge lets go: closes politely and frees the owner once nothing holds it. */
+void aiws_close(aiws_conn_t *c);
+
+/* Not closed and not failed. */
+int aiws_live(const aiws_conn_t *c);
+/* Reports a failure the session does not survive (ev->error fatal); once, never after close. -1. */
+int aiws_fail(aiws_conn_t *c, const char *what);
+/* Asks lws for a WRITEABLE if the connection is up. */
+void aiws_want_write(aiws_conn_t *c);
+
+/* Queues a control message (takes msg); a failure is logged and the call goes on. 0 or -1. */
+int aiws_send_ctrl(aiws_conn_t *c, json_t *msg);
+/* Queues caller audio (valid base64) cut into frames of AIWS_FRAME_B64; the oldest is dropped. */
+void aiws_audio_push(aiws_conn_t *c, const char *b64, size_t len);
+/* head + b64 + tail into dst without allocating; 0 when it does not fit in cap or b64 is not
+ * base64 text (which goes into JSON as is). */
+size_t aiws_frame_build(char *dst, size_t cap, const char *head, const char *tail, const char *b64, size_t len);
+
+/* The next message to send (control first; audio unless held), or NULL; LWS_PRE writable bytes
+ * precede it. aiws_out_pop() drops it once sent. */
+char *aiws_out_peek(aiws_conn_t *c, size_t *len);
+void aiws_out_pop(aiws_conn_t *c);
+
+/* One received piece of a server message; final on its last piece. Whole messages go to
+ * ops->message; -1 once the session failed. */
+int aiws_rx_feed(aiws_conn_t *c, const char *in, size_t len, int final);
+
+/* The lws protocol callback for every aiws connection (bound by ops->protocol). */
+int aiws_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+
+#endif

@@ -14,10 +14,8 @@
 //   server env: TWILIO_API_BASE=a.url TWILIO_CA_FILE=a.caFile TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN
 //   a.on('event', ({callSid, entry}) => ...); a.on('call-ended', ({callSid, ok, reason, result}) => ...)
 //
-// Differences from Twilio, from the executor: the connect webhook carries an inbound call's
-// parameters (Direction=inbound, CallStatus=ringing) rather than outbound-api/in-progress;
-// a REST update that ends the call (Status=completed) is recorded and its completed callback
-// sent, but the simulated callee plays on until its own hang-up.
+// A difference from Twilio: a REST update that ends the call (Status=completed) is recorded
+// and its completed callback sent, but the simulated callee plays on until its own hang-up.
 import { EventEmitter } from 'node:events';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +103,8 @@ export async function startAnswer(o = {}) {
       to: call.to,
       voicePath: m.path,
       voiceMethod: call.method,
+      // what Twilio posts to the Url of a call created through the REST API, once answered
+      params: { Direction: 'outbound-api', CallStatus: 'in-progress' },
       audio,
       dtmf: o.dtmf,
       dialOutcomes,

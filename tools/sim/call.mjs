@@ -59,6 +59,7 @@ const OUTCOMES = new Set(['completed', 'busy', 'no-answer', 'failed', 'canceled'
  * @param {boolean} [o.streamAutoStop=true]  false: a stream runs until the server closes it (or hangup)
  * @param {number} [o.dialRingMs=2000], [o.dialTalkMs=5000], [o.playMs=2000], [o.recordMs]
  * @param {(entry)=>void} [o.onEvent]    every timeline entry as it happens
+ * @param {object} [o.params]            parameters overriding the inbound webhook's (e.g. Direction)
  */
 export async function simulateCall(o = {}) {
   if (!o.url) throw new Error('simulateCall: url is required');
@@ -72,13 +73,17 @@ class SimulatedCall {
     this.map = new UrlMap(o.url, o.publicUrl || o.url);
     this.authToken = o.authToken || null;
     this.speed = o.speed || 1;
-    this.params = inboundCallParams({
-      accountSid: o.accountSid || DEFAULT_ACCOUNT_SID,
-      callSid: o.callSid || newSid('CA'),
-      from: o.from || '+14155550100',
-      to: o.to || '+14155550199',
-      callerName: o.callerName,
-    });
+    // o.params overrides what an inbound call carries (an answered outbound-api call, say)
+    this.params = {
+      ...inboundCallParams({
+        accountSid: o.accountSid || DEFAULT_ACCOUNT_SID,
+        callSid: o.callSid || newSid('CA'),
+        from: o.from || '+14155550100',
+        to: o.to || '+14155550199',
+        callerName: o.callerName,
+      }),
+      ...(o.params || {}),
+    };
     this.callSid = this.params.CallSid;
     this.dtmf = (o.dtmf || []).map((d) => ({ digit: String(d.digit), atMs: Number(d.atMs) || 0, used: false })).sort((a, b) => a.atMs - b.atMs);
     this.dialOutcomes = [...(o.dialOutcomes || [])];

@@ -128,9 +128,8 @@ It prints the environment to start the server with, then the timeline of every c
   --json                 JSON lines (listening, every event, every call's end) instead of text
   --verbose              also every mark
 
-Differences from Twilio: the connect webhook carries an inbound call's parameters
-(Direction=inbound); a REST update ending the call is recorded and its completed callback
-sent, but the callee plays on until its own hang-up.
+A difference from Twilio: a REST update ending the call is recorded and its completed
+callback sent, but the callee plays on until its own hang-up.
 
 example:
   switchboard-sim answer --public-url https://voice.example.com --server-url http://127.0.0.1:8080

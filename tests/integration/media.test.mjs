@@ -200,3 +200,26 @@ test('the maximum call length ends the call with a goodbye and a hang-up', async
   assert.equal(nextAction(srv, session), 'hangup,max_call_length');
   assert.deepEqual(await connectAction(srv, session, sid), ['Hangup']);
 });
+
+test('SIGTERM during a call: the stream is told 1001, connect_action is still answered, clean exit', async () => {
+  const { startServer: start2, cleanup: clean2 } = await import('./lib/harness.mjs');
+  const srv = await start2({ env: { AI_PROVIDER: 'echo', TLS_PORT: 'off', WORKERS: '1', PRIMARY_TRANSFER_TARGET: 'sip:2000@pbx.example.com' } });
+  const sid = callSid();
+  const { session } = await voiceCall(srv, sid);
+  const peer = open(srv);
+  await peer.opened;
+  const stream = start(peer, { sid, session });
+  let i = 0;
+  const timer = setInterval(() => media(peer, stream, i++, 0x20), 20);
+  await sleep(300);
+  srv.proc.kill('SIGTERM');
+  const closed = await peer.closed;
+  clearInterval(timer);
+  assert.equal(closed.code, 1001);
+  // Twilio asks what next (here on the connection it already has) while the server drains: a person
+  assert.deepEqual(await connectAction(srv, session, sid), ['Say', 'Dial', 'Say', 'Hangup']);
+  const r = await srv.stop();
+  assert.equal(r.code, 0, srv.stderr);
+  assert.match(srv.stderr, /event=server\.stopped/);
+  clean2(srv.dir);
+});

@@ -4,9 +4,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, sqlite, cleanup, sleep } from './lib/harness.mjs';
 import { callSid, webhook, verbs } from './lib/twilio.mjs';
-import { voiceCall, open, start } from './lib/rawmedia.mjs';
+import { voiceCall, streamCall } from './lib/rawmedia.mjs';
 import { startFakeConvai } from '../fakes/elevenlabs_convai.mjs';
-import { mulawTone } from '../fakes/openai_realtime.mjs';
 import { MediaStream, tone } from '../../tools/sim/index.mjs';
 
 const KEY = 'xi-test-0123456789';
@@ -34,7 +33,6 @@ async function server(env = {}) {
 }
 const q = (srv, sql) => sqlite(srv.dir + '/data/switchboard.db', sql);
 const nextAction = (srv, session) => q(srv, `SELECT COALESCE(next_action,'')||','||COALESCE(transfer_reason,'') FROM calls WHERE session_id='${session}'`);
-const TONE = mulawTone(20, 300).toString('base64');
 
 // The caller side with the simulator's Twilio client: real-time frames, marks echoed, clear honoured.
 async function simCall(srv, { ms = 3000, sid = callSid() } = {}) {
@@ -48,20 +46,7 @@ async function simCall(srv, { ms = 3000, sid = callSid() } = {}) {
 }
 
 // A raw caller streaming frames until the stream closes or `ms` pass.
-async function call(srv, { ms = 3000, sid = callSid() } = {}) {
-  const { session } = await voiceCall(srv, sid);
-  const peer = open(srv, {}, { playout: true });
-  await peer.opened;
-  const stream = start(peer, { sid, session });
-  let open_ = true;
-  peer.closed.then(() => (open_ = false));
-  const t0 = Date.now();
-  for (let i = 0; open_ && Date.now() - t0 < ms; i++) {
-    peer.ws.send(JSON.stringify({ event: 'media', streamSid: stream, sequenceNumber: String(i + 2), media: { track: 'inbound', chunk: String(i + 1), timestamp: String(i * 20), payload: TONE } }));
-    await sleep(20);
-  }
-  return { sid, session, peer, stream };
-}
+const call = (srv, { sid = callSid(), ...o } = {}) => streamCall(srv, sid, o);
 
 test('a whole call: key and agent id, initiation data, greeting to Twilio, caller audio byte for byte, transcripts', async () => {
   const srv = await server();

@@ -5,8 +5,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, sqlite, cleanup, sleep } from './lib/harness.mjs';
 import { callSid, webhook, verbs, find } from './lib/twilio.mjs';
-import { voiceCall, open, start, media } from './lib/rawmedia.mjs';
-import { startFakeRealtime, mulawTone } from '../fakes/openai_realtime.mjs';
+import { voiceCall, streamCall } from './lib/rawmedia.mjs';
+import { startFakeRealtime } from '../fakes/openai_realtime.mjs';
 import { MediaStream, tone } from '../../tools/sim/index.mjs';
 
 const KEY = 'sk-test-0123456789';
@@ -34,24 +34,9 @@ async function server(env = {}) {
 const db = (srv) => srv.dir + '/data/switchboard.db';
 const q = (srv, sql) => sqlite(db(srv), sql);
 const nextAction = (srv, session) => q(srv, `SELECT COALESCE(next_action,'')||','||COALESCE(transfer_reason,'') FROM calls WHERE session_id='${session}'`);
-const TONE = mulawTone(20, 300).toString('base64'); // a caller frame with sound
 
 // A call whose caller streams frames until the stream closes or `ms` pass.
-async function call(srv, { ms = 3000, sid = callSid(), playout = true, onFrame } = {}) {
-  const { session } = await voiceCall(srv, sid);
-  const peer = open(srv, {}, { playout });
-  await peer.opened;
-  const stream = start(peer, { sid, session });
-  let open_ = true;
-  peer.closed.then(() => (open_ = false));
-  const t0 = Date.now();
-  for (let i = 0; open_ && Date.now() - t0 < ms; i++) {
-    peer.ws.send(JSON.stringify({ event: 'media', streamSid: stream, sequenceNumber: String(i + 2), media: { track: 'inbound', chunk: String(i + 1), timestamp: String(i * 20), payload: TONE } }));
-    if (onFrame) onFrame(i, peer, stream);
-    await sleep(20);
-  }
-  return { sid, session, peer, stream };
-}
+const call = (srv, { sid = callSid(), ...o } = {}) => streamCall(srv, sid, o);
 
 // The caller side with the simulator's Twilio client (the one switchboard-sim uses): real-time
 // frames, marks echoed when the audio before them has played, clear honoured.

@@ -2,6 +2,7 @@
 // refused starts); conversations use the simulator's MediaStream (tools/sim/media.mjs).
 import WebSocket from 'ws';
 import twilio from 'twilio';
+import { tone } from '../../../tools/sim/index.mjs';
 
 export async function voiceCall(srv, sid, { token, publicUrl, from = '+14155550111', to = '+14155550100' } = {}) {
   const params = { CallSid: sid, From: from, To: to, CallStatus: 'ringing', AccountSid: 'AC' + '0'.repeat(32) };
@@ -64,4 +65,26 @@ export function media(peer, streamSid, i, byte = 0xff) {
   const payload = Buffer.alloc(160, byte).toString('base64');
   peer.ws.send(JSON.stringify({ event: 'media', sequenceNumber: String(i + 2), streamSid,
     media: { track: 'inbound', chunk: String(i + 1), timestamp: String(i * 20), payload } }));
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const toneFrame = tone(20, 300).toString('base64'); // a caller frame with sound
+
+// A caller streaming a tone frame every 20 ms until the stream closes or `ms` pass; the peer
+// plays agent audio out as Twilio does (marks echoed after play-out, clear honoured).
+export async function streamCall(srv, sid, { ms = 3000, onFrame } = {}) {
+  const { session } = await voiceCall(srv, sid);
+  const peer = open(srv, {}, { playout: true });
+  await peer.opened;
+  const stream = start(peer, { sid, session });
+  let live = true;
+  peer.closed.then(() => (live = false));
+  const t0 = Date.now();
+  for (let i = 0; live && Date.now() - t0 < ms; i++) {
+    peer.ws.send(JSON.stringify({ event: 'media', streamSid: stream, sequenceNumber: String(i + 2),
+      media: { track: 'inbound', chunk: String(i + 1), timestamp: String(i * 20), payload: toneFrame } }));
+    if (onFrame) onFrame(i, peer, stream);
+    await sleep(20);
+  }
+  return { sid, session, peer, stream };
 }

@@ -7,9 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CALL_IDS    8
-#define CALL_ID_MAX 64
-#define KEY_MAX     512
+#define KEY_MAX 512
 
 _Static_assert(sizeof(ELEVENLABS_CHUNK_HEAD ELEVENLABS_CHUNK_TAIL) - 1 <= AIWS_WRAP_MAX, "a chunk fits in a slot");
 
@@ -20,8 +18,6 @@ struct ai_session {
     long long last_interrupt; /* audio events up to this event_id belong to an interrupted response */
     unsigned item_seq;
     char item[24];
-    char calls[CALL_IDS][CALL_ID_MAX];
-    unsigned ncalls;
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -167,15 +163,6 @@ void elevenlabs_idle(ai_session_t *s)
         response_end(s);
 }
 
-static int call_seen(ai_session_t *s, const char *call_id)
-{
-    for (unsigned i = 0; i < CALL_IDS; i++)
-        if (s->calls[i][0] != '\0' && strncmp(s->calls[i], call_id, CALL_ID_MAX - 1) == 0)
-            return 1;
-    snprintf(s->calls[s->ncalls++ % CALL_IDS], CALL_ID_MAX, "%s", call_id);
-    return 0;
-}
-
 static void on_metadata(ai_session_t *s, const json_t *e)
 {
     if (s->ready)
@@ -229,7 +216,7 @@ static void on_tool_call(ai_session_t *s, const json_t *e)
 {
     const json_t *c = json_object_get(e, "client_tool_call");
     const char *id = str(c, "tool_call_id"), *name = str(c, "tool_name");
-    if (id[0] == '\0' || name[0] == '\0' || call_seen(s, id))
+    if (id[0] == '\0' || name[0] == '\0' || aiws_call_seen(&s->ws, id))
         return;
     const json_t *params = json_object_get(c, "parameters");
     char *args = json_is_object(params) ? json_dumps(params, JSON_COMPACT) : NULL;

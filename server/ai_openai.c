@@ -9,8 +9,6 @@
 
 /* One audio slot: lws headroom, then a whole input_audio_buffer.append message. */
 #define DEFER_MAX        8 /* response.create waiting for the current response to end */
-#define CALL_IDS         8 /* tool calls already reported, so each is reported once */
-#define CALL_ID_MAX      64
 #define AUTH_MAX         512
 #define TRANSCRIBE_MODEL "whisper-1"
 #define GREETING_GENERIC "Greet the caller briefly and ask how you can help."
@@ -25,8 +23,6 @@ struct ai_session {
     char *instructions;   /* the session's, repeated in response-level instructions */
     aiws_msg_t *greeting; /* response.create, sent once the session is configured */
     aiws_list_t deferred; /* response.create waiting for the response in flight to end */
-    char calls[CALL_IDS][CALL_ID_MAX];
-    unsigned ncalls;
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -242,15 +238,6 @@ void openai_session_free(ai_session_t *s)
 
 /* ---- server events ----------------------------------------------------------------------- */
 
-static int call_seen(ai_session_t *s, const char *call_id)
-{
-    for (unsigned i = 0; i < CALL_IDS; i++)
-        if (strncmp(s->calls[i], call_id, CALL_ID_MAX - 1) == 0 && s->calls[i][0] != '\0')
-            return 1;
-    snprintf(s->calls[s->ncalls++ % CALL_IDS], CALL_ID_MAX, "%s", call_id);
-    return 0;
-}
-
 static int args_ok(const char *args)
 {
     json_t *a = json_loads(args, 0, NULL);
@@ -261,7 +248,7 @@ static int args_ok(const char *args)
 
 static void tool_call(ai_session_t *s, const char *call_id, const char *name, const char *args)
 {
-    if (call_id[0] == '\0' || name[0] == '\0' || call_seen(s, call_id))
+    if (call_id[0] == '\0' || name[0] == '\0' || aiws_call_seen(&s->ws, call_id))
         return;
     if (s->ws.ev->tool_call != NULL)
         s->ws.ev->tool_call(s->ws.bridge, call_id, name, args[0] != '\0' ? args : "{}");

@@ -585,3 +585,12 @@ int aiws_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         begin_close(c);
     return 0;
 }
+
+int aiws_call_seen(aiws_conn_t *c, const char *call_id)
+{
+    for (unsigned i = 0; i < AIWS_CALL_IDS; i++)
+        if (c->calls[i][0] != '\0' && strncmp(c->calls[i], call_id, AIWS_CALL_ID_MAX - 1) == 0)
+            return 1;
+    snprintf(c->calls[c->ncalls++ % AIWS_CALL_IDS], AIWS_CALL_ID_MAX, "%s", call_id);
+    return 0;
+}

@@ -35,6 +35,8 @@ struct worker;
 #define AIWS_WRAP_MAX    64  /* room for the text around one frame of audio */
 #define AIWS_CTRL_MAX    64  /* control messages waiting; more means the connection is stuck */
 #define AIWS_SLOT_SIZE   ((LWS_PRE + AIWS_FRAME_B64 + AIWS_WRAP_MAX + 15) & ~(size_t)15)
+#define AIWS_CALL_IDS    8 /* tool calls remembered, so each is reported once */
+#define AIWS_CALL_ID_MAX 64
 
 /* Where to connect: ws/wss/http/https URLs. */
 typedef struct aiws_target {
@@ -110,8 +112,14 @@ typedef struct aiws_conn {
     unsigned long dropped;
     const char *a_head_text, *a_tail_text; /* the message around each audio frame */
     uint16_t a_len[AIWS_AUDIO_SLOTS];
+    char calls[AIWS_CALL_IDS][AIWS_CALL_ID_MAX];
+    unsigned ncalls;
     _Alignas(16) char slots[AIWS_AUDIO_SLOTS][AIWS_SLOT_SIZE];
 } aiws_conn_t;
+
+/* 1 when this tool call id was seen on the connection before; otherwise remembers it and
+ * returns 0 (a provider may hear of one call in two events). */
+int aiws_call_seen(aiws_conn_t *c, const char *call_id);
 
 /* Sets up a conn without a connection. head/tail wrap each audio frame (at most AIWS_WRAP_MAX
  * together); session_id may be NULL; rx_max is the largest server message. */

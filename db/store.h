@@ -218,6 +218,25 @@ int store_calls_list(store_t *st, const store_call_filter_t *f, json_t **rows, l
  * has no such session. *out is a new JSON object the caller releases. */
 int store_call_detail(store_t *st, long tenant_id, const char *session_id, json_t **out);
 
+/* ---- the dashboard's live feed and day picture (store_live.c) ---- */
+/* Where the feed has read up to: every change a person sees on a call comes with a call event
+ * or a transcript line, and both tables' ids only grow, in commit order. */
+typedef struct store_live_cursor {
+    long event_id, transcript_id;
+} store_live_cursor_t;
+
+/* The newest ids: a new reader starts there. */
+int store_live_cursor(store_t *st, store_live_cursor_t *c);
+/* The calls (list rows, with their "tenant_id") changed after *c, oldest first, and *c moved on.
+ * 0 with *rows a new array the caller releases; 1 when more than max calls changed (*rows NULL,
+ * *c moved on anyway: readers should reload); -1 error. */
+int store_live_changes(store_t *st, store_live_cursor_t *c, int max, json_t **rows);
+
+/* The tenant's calls started in [since, until) (ISO-8601): counts per hour from since, and by
+ * outcome (in_progress, ai, transferred, voicemail, failed, simulated). *out is a new object
+ * {"total", "buckets":[{"start","calls"}], "outcomes":{...}} the caller releases. */
+int store_call_stats(store_t *st, long tenant_id, const char *since, const char *until, int hours, json_t **out);
+
 /* ---- tenants (admin API) ---- */
 int store_tenants_list(store_t *st, long only_id, json_t **rows);
 /* 1 when unknown. */

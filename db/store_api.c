@@ -157,25 +157,11 @@ int store_call_amd(store_t *st, long call_id, const char *answered_by, const cha
     return store_update_with_event(st, s, call_id, "call.amd", event_json);
 }
 
-#define LIST_COLS                                                                                                      \
-    "c.id, c.session_id AS id_public, c.direction, c.call_sid, c.from_number, c.to_number, c.agent_type, c.status, "   \
-    "c.started_at, c.answered_at, c.ended_at, c.duration_s, c.transfer_target, c.transfer_result, c.amd_result, "      \
-    "c.error_code, c.error_message, cu.external_id AS customer_id"
-
-/* Shapes a listed row: the public id is the session id. */
-static json_t *call_row(sqlite3_stmt *s)
-{
-    json_t *o = store_row_json(s);
-    json_object_set(o, "id", json_object_get(o, "id_public"));
-    json_object_del(o, "id_public");
-    return o;
-}
-
 int store_calls_list(store_t *st, const store_call_filter_t *f, json_t **rows, long *next_cursor)
 {
     /* filters are bound, never pasted; a NULL parameter switches its condition off */
     static const char sql[] =
-        "SELECT " LIST_COLS ", c.id AS cursor FROM calls c LEFT JOIN customers cu ON cu.id = c.customer_id "
+        "SELECT " STORE_LIST_COLS ", c.id AS cursor FROM calls c LEFT JOIN customers cu ON cu.id = c.customer_id "
         "WHERE c.tenant_id = ?1 AND (?2 IS NULL OR c.status = ?2) AND (?3 IS NULL OR c.direction = ?3) "
         "AND (?4 IS NULL OR c.from_number = ?4) AND (?5 IS NULL OR c.to_number = ?5) "
         "AND (?6 IS NULL OR c.started_at >= ?6) AND (?7 IS NULL OR c.started_at < ?7) "
@@ -203,7 +189,7 @@ int store_calls_list(store_t *st, const store_call_filter_t *f, json_t **rows, l
             continue;
         }
         last = (long)sqlite3_column_int64(s, sqlite3_column_count(s) - 1);
-        json_t *o = call_row(s);
+        json_t *o = store_list_row(s);
         json_object_del(o, "cursor");
         json_array_append_new(arr, o);
         n++;
@@ -241,7 +227,7 @@ static int append_rows(store_t *st, query_id_t q, const char *sql, long call_id,
 int store_call_detail(store_t *st, long tenant_id, const char *session_id, json_t **out)
 {
     sqlite3_stmt *s = store_stmt_sql(st, Q_CALL_DETAIL,
-                                     "SELECT " LIST_COLS ", c.id AS row_id, c.recording_sid, c.recording_url, "
+                                     "SELECT " STORE_LIST_COLS ", c.id AS row_id, c.recording_sid, c.recording_url, "
                                      "c.recording_duration_s, c.transfer_reason, c.transfer_attempt, "
                                      "c.sip_response_code, c.summary FROM calls c "
                                      "LEFT JOIN customers cu ON cu.id = c.customer_id "
@@ -255,7 +241,7 @@ int store_call_detail(store_t *st, long tenant_id, const char *session_id, json_
         sqlite3_reset(s);
         return rc == SQLITE_DONE ? 1 : store_fail(st, "call detail");
     }
-    json_t *o = call_row(s);
+    json_t *o = store_list_row(s);
     sqlite3_reset(s);
     long id = (long)json_integer_value(json_object_get(o, "row_id"));
     json_object_del(o, "row_id");

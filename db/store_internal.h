@@ -66,6 +66,9 @@ typedef enum {
     Q_PC_BOOKING,
     Q_PC_TICKET,
     Q_PC_RECORD,
+    /* store_live.c */
+    Q_LIVE_CURSOR,
+    Q_LIVE_CHANGES,
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -107,6 +110,13 @@ void store_read_call(sqlite3_stmt *s, store_call_t *c);
 #define STORE_CALL_COLS                                                                                                \
     "id, session_id, tenant_id, direction, call_sid, from_number, to_number, status, status_seq, "                     \
     "ended_at IS NOT NULL, next_action, transfer_attempt, transfer_target, transfer_reason, agent_type"
+/* The columns of a call as the API lists it (calls c LEFT JOIN customers cu), and the row
+ * shaped for it: the public id is the session id. */
+#define STORE_LIST_COLS                                                                                                \
+    "c.id, c.session_id AS id_public, c.direction, c.call_sid, c.from_number, c.to_number, c.agent_type, c.status, "   \
+    "c.started_at, c.answered_at, c.ended_at, c.duration_s, c.transfer_target, c.transfer_result, c.amd_result, "      \
+    "c.error_code, c.error_message, cu.external_id AS customer_id"
+json_t *store_list_row(sqlite3_stmt *s);
 /* Appends to a call's timeline (inside the caller's unit). */
 int store_event_add(store_t *st, long call_id, const char *type, const char *detail_json);
 /* Runs `s` (bindings done) and the call event `type` as one unit. */

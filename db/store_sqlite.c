@@ -155,6 +155,14 @@ json_t *store_row_json(sqlite3_stmt *s)
     return o;
 }
 
+json_t *store_list_row(sqlite3_stmt *s)
+{
+    json_t *o = store_row_json(s);
+    json_object_set(o, "id", json_object_get(o, "id_public"));
+    json_object_del(o, "id_public");
+    return o;
+}
+
 void store_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
     if (v != NULL)

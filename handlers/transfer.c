@@ -15,7 +15,10 @@ void transfer_answer(twilio_req_t *t, const store_call_t *call, const call_polic
     const char *dialed = NULL;
     stage_kind_t kind = doc != NULL ? transfer_render(doc, &x, &attempt, &dialed) : STAGE_GOODBYE;
     static const char *const kinds[] = {"dial", "voicemail_record", "goodbye"};
-    json_t *ev = json_pack("{s:i, s:s, s:s?}", "attempt", attempt, "stage", kinds[kind], "target", dialed);
+    /* transfer_render dials the policy's own voicemail pointer at the voicemail stage */
+    int voicemail = kind == STAGE_RECORD || (dialed != NULL && dialed == policy->voicemail);
+    json_t *ev = json_pack("{s:i, s:s, s:s?, s:b}", "attempt", attempt, "stage", kinds[kind], "target", dialed,
+                           "voicemail", voicemail);
     char *json = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
     if (store_call_transfer_begin(r->w->store, call->id, attempt, dialed, json) != 0)

@@ -42,6 +42,7 @@ int auth_check(http_req_t *r, auth_need_t need)
     }
     r->tenant_id = c.tenant_id;
     r->role = (int)c.role;
+    r->exp = c.exp;
     snprintf(r->sub, sizeof(r->sub), "%s", c.sub);
     if (need == AUTH_ADMIN && c.role != JWT_ROLE_ADMIN) {
         http_send_error(r, 403, "forbidden", "this needs the admin role", NULL);

@@ -40,6 +40,7 @@ struct http_req {
     /* the bearer token's claims, on routes that require one */
     long tenant_id;
     int role; /* jwt_role_t */
+    long exp; /* seconds since the epoch */
     char sub[128];
 };
 

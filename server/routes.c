@@ -2,18 +2,23 @@
 #include "server/router.h"
 
 #include "handlers/api_calls.h"
+#include "handlers/api_stats.h"
+#include "handlers/dashboard.h"
 #include "handlers/api_tenants.h"
 #include "handlers/health.h"
 #include "handlers/media.h"
 #include "handlers/outbound.h"
 #include "handlers/post_call.h"
 #include "server/auth.h"
+#include "server/live.h"
 #include "handlers/status.h"
 #include "handlers/transfer.h"
 #include "handlers/twiml_preview.h"
 #include "handlers/voice.h"
 
 const route_t router_routes[] = {
+    {"GET", "/", dashboard_index},
+    {"GET", "/assets/{version}/{name}", dashboard_asset},
     {"GET", "/health", health_get},
     {"POST", "/twilio/voice", voice_inbound},
     {"GET", "/twilio/media", media_upgrade},
@@ -33,6 +38,8 @@ const route_t router_routes[] = {
     {"POST", "/api/calls/{id}/hangup", api_calls_hangup, AUTH_AGENT},
     {"POST", "/api/calls/{id}/transfer", api_calls_transfer, AUTH_AGENT},
     {"GET", "/api/calls/{id}/recording", api_calls_recording, AUTH_AGENT},
+    {"GET", "/api/live", live_subscribe, AUTH_AGENT},
+    {"GET", "/api/stats", api_stats, AUTH_AGENT},
     {"GET", "/api/tenants", api_tenants_list, AUTH_ADMIN},
     {"POST", "/api/tenants", api_tenants_create, AUTH_ADMIN},
     {"GET", "/api/tenants/{id}", api_tenants_get, AUTH_ADMIN},

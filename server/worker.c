@@ -1,4 +1,5 @@
 #include "server/worker.h"
+#include "server/live.h"
 #include "server/ai_elevenlabs.h"
 #include "server/ai_openai.h"
 #include "server/http.h"
@@ -126,6 +127,8 @@ static void release_resources(worker_t *w)
     uv_timer_stop(&w->shutdown_timer);
     close_handle((uv_handle_t *)&w->shutdown_timer);
     close_handle((uv_handle_t *)&w->stop_async);
+    live_free(w->live);
+    w->live = NULL;
     /* request_shutdown armed h2o's one-second GOAWAY resend timer; with no connections left
      * there is nothing to resend, and dispose asserts that no timer is pending */
     if (h2o_timeout_is_linked(&w->h2o.http2._graceful_shutdown_timeout))
@@ -204,6 +207,7 @@ static void on_stop(uv_async_t *a)
     h2o_context_request_shutdown(&w->h2o);
     ws_close_all(w);
     ws_flush(w);
+    live_close_all(w->live);
     w->deadline_ms = uv_now(&w->loop) + (uint64_t)w->app->cfg.shutdown_timeout_s * 1000;
     uv_timer_start(&w->shutdown_timer, on_shutdown_tick, 0, SHUTDOWN_TICK_MS);
 }
@@ -275,6 +279,10 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
         goto fail;
     }
     w->twilio = trest_new(&w->loop, w->curl, &app->cfg);
+    if ((w->live = live_new(w)) == NULL) {
+        snprintf(w->errbuf, sizeof(w->errbuf), "out of memory");
+        goto fail;
+    }
     if (create_lws(w) != 0)
         goto fail;
     if (uv_thread_create(&w->thread, run, w) != 0) {

@@ -54,6 +54,7 @@ typedef struct worker {
     h2o_linklist_t deferred;   /* http_req_t responses waiting for that commit */
     h2o_linklist_t ws_conns;   /* WebSocket connections (media streams) */
     h2o_linklist_t ws_pending; /* those with output to write after this iteration */
+    struct live *live;         /* the dashboard's event streams */
     h2o_linklist_t conns;      /* open client connections, for a forced close at the deadline */
     size_t nconns;
     size_t inflight; /* requests between dispatch and dispose */

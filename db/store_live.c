@@ -65,11 +65,11 @@ int store_live_changes(store_t *st, store_live_cursor_t *c, int max, json_t **ro
 #define OUTCOME                                                                                                        \
     "CASE WHEN c.ended_at IS NULL THEN 'in_progress' "                                                                 \
     "WHEN c.status = 'simulation' THEN 'simulated' "                                                                   \
-    "WHEN c.amd_result LIKE 'machine%' OR EXISTS (SELECT 1 FROM call_events e WHERE e.call_id = c.id AND "            \
-    "(e.type = 'voicemail.recorded' OR (e.type = 'transfer.attempt' AND (json_extract(e.detail, '$.stage') = "        \
-    "'voicemail_record' OR json_extract(e.detail, '$.voicemail') = 1)))) THEN 'voicemail' "                           \
+    "WHEN c.amd_result LIKE 'machine%' OR EXISTS (SELECT 1 FROM call_events e WHERE e.call_id = c.id AND "             \
+    "(e.type = 'voicemail.recorded' OR (e.type = 'transfer.attempt' AND (json_extract(e.detail, '$.stage') = "         \
+    "'voicemail_record' OR json_extract(e.detail, '$.voicemail') = 1)))) THEN 'voicemail' "                            \
     "WHEN c.transfer_result IN ('completed', 'answered') THEN 'transferred' "                                          \
-    "WHEN c.status IN ('failed', 'busy', 'no-answer', 'canceled') OR c.error_code IS NOT NULL "                       \
+    "WHEN c.status IN ('failed', 'busy', 'no-answer', 'canceled') OR c.error_code IS NOT NULL "                        \
     "OR c.transfer_target IS NOT NULL THEN 'failed' "                                                                  \
     "ELSE 'ai' END"
 
@@ -77,8 +77,8 @@ int store_call_stats(store_t *st, long tenant_id, const char *since, const char 
 {
     /* one-off: a dashboard load, not a hot path */
     static const char sql[] =
-        "SELECT CAST((julianday(c.started_at) - julianday(?2)) * 24 AS INTEGER) AS bucket, " OUTCOME
-        " AS outcome, COUNT(*) FROM calls c WHERE c.tenant_id = ?1 "
+        "SELECT (CAST(strftime('%s', c.started_at) AS INTEGER) - CAST(strftime('%s', ?2) AS INTEGER)) / 3600 AS "
+        "bucket, " OUTCOME " AS outcome, COUNT(*) FROM calls c WHERE c.tenant_id = ?1 "
         "AND c.started_at >= strftime('%Y-%m-%dT%H:%M:%fZ', ?2) AND c.started_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?3) "
         "GROUP BY bucket, outcome";
     sqlite3_stmt *s;
@@ -115,8 +115,8 @@ int store_call_stats(store_t *st, long tenant_id, const char *since, const char 
     /* bucket start times, from SQLite's own date arithmetic so they agree with the grouping */
     json_t *buckets = json_array(), *outcomes = json_object();
     sqlite3_stmt *t;
-    if (sqlite3_prepare_v2(st->db, "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, '+' || ?2 || ' hours')", -1, &t,
-                           NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(st->db, "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, '+' || ?2 || ' hours')", -1, &t, NULL) !=
+        SQLITE_OK) {
         json_decref(buckets);
         json_decref(outcomes);
         return store_fail(st, "call stats");

@@ -5,7 +5,7 @@
 
 /* The page talks only to its own origin; no inline script or style, no framing. */
 #define CSP                                                                                                            \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "          \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "              \
     "media-src 'self' blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 static void send_asset(http_req_t *r, const static_asset_t *a, const char *cache_control)

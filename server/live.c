@@ -135,7 +135,7 @@ static void append(live_sub_t *s, const char *a, size_t alen, const char *b, siz
 }
 
 #define EACH_SUB(l, s, body)                                                                                           \
-    for (h2o_linklist_t *it_ = (l)->subs.next, *next_; it_ != &(l)->subs; it_ = next_) {                              \
+    for (h2o_linklist_t *it_ = (l)->subs.next, *next_; it_ != &(l)->subs; it_ = next_) {                               \
         next_ = it_->next;                                                                                             \
         live_sub_t *s = H2O_STRUCT_FROM_MEMBER(live_sub_t, link, it_);                                                 \
         body                                                                                                           \
@@ -243,7 +243,7 @@ void live_subscribe(http_req_t *r)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("text/event-stream"));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
     http_add_header(r, "x-accel-buffering", "no"); /* a proxy in front must not hold events back */
-    req->http1_is_persistent = 0;                   /* when a stream ends, so does its connection */
+    req->http1_is_persistent = 0;                  /* when a stream ends, so does its connection */
     h2o_start_response(req, &s->gen);
     append(s, LIT("retry: 2000\nevent: ready\ndata: "), LIT("{}"));
     pump(s);

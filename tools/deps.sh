@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what switchboard needs on Debian 12, only what is missing: safe to run again.
 #   tools/deps.sh run    build and run the server
-#   tools/deps.sh test   also the test tools (cmocka, node, sqlite3 CLI, clang for fuzzing, npm packages)
+#   tools/deps.sh test   also the test tools (cmocka, node, sqlite3 CLI, clang for fuzzing, chromium, npm packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,7 @@ want=(build-essential cmake pkg-config ca-certificates openssl curl
       libxml2-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libjwt-dev libjansson-dev)
 if [ "${1:-run}" = test ]; then
   want+=(libcmocka-dev sqlite3 clang wrk)
+  want+=(chromium fonts-dejavu-core) # the dashboard's browser tests (playwright-core drives Debian's chromium)
   command -v node >/dev/null 2>&1 || want+=(nodejs)
   command -v npm >/dev/null 2>&1 || want+=(npm)
 fi

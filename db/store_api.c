@@ -226,12 +226,13 @@ static int append_rows(store_t *st, query_id_t q, const char *sql, long call_id,
 
 int store_call_detail(store_t *st, long tenant_id, const char *session_id, json_t **out)
 {
-    sqlite3_stmt *s = store_stmt_sql(st, Q_CALL_DETAIL,
-                                     "SELECT " STORE_LIST_COLS ", c.id AS row_id, c.recording_sid, c.recording_url, "
-                                     "c.recording_duration_s, c.transfer_reason, c.transfer_attempt, "
-                                     "c.sip_response_code, c.summary FROM calls c "
-                                     "LEFT JOIN customers cu ON cu.id = c.customer_id "
-                                     "WHERE c.tenant_id = ?1 AND c.session_id = ?2");
+    sqlite3_stmt *s = store_stmt_sql(
+        st, Q_CALL_DETAIL,
+        "SELECT " STORE_LIST_COLS ", c.id AS row_id, c.recording_sid, c.recording_url, "
+        "c.recording_duration_s, c.transfer_reason, c.transfer_attempt, "
+        "c.sip_response_code, c.summary, c.recording_path IS NOT NULL AS recording_available FROM calls c "
+        "LEFT JOIN customers cu ON cu.id = c.customer_id "
+        "WHERE c.tenant_id = ?1 AND c.session_id = ?2");
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, tenant_id);
@@ -245,6 +246,9 @@ int store_call_detail(store_t *st, long tenant_id, const char *session_id, json_
     sqlite3_reset(s);
     long id = (long)json_integer_value(json_object_get(o, "row_id"));
     json_object_del(o, "row_id");
+    /* a local WAV (RECORDINGS_DIR) is served by GET /api/calls/{id}/recording */
+    json_object_set_new(o, "recording_available",
+                        json_boolean(json_integer_value(json_object_get(o, "recording_available"))));
     json_t *rec =
         json_pack("{s:O, s:O, s:O}", "sid", json_object_get(o, "recording_sid"), "url",
                   json_object_get(o, "recording_url"), "duration_s", json_object_get(o, "recording_duration_s"));

@@ -157,6 +157,9 @@ test('live: token required, tenant-scoped call rows pushed on changes and transc
   const callId = sqlite(db(), `SELECT id FROM calls WHERE session_id='${r.json.session_id}'`);
   sqlite(db(), `INSERT INTO transcripts (call_id, role, text) VALUES (${callId}, 'caller', 'hello there')`);
   await mine.next((e) => e.type === 'call' && e.json.id === r.json.session_id);
+  const detail = await api(srv, 'GET', `/api/calls/${r.json.session_id}`, { tok: token({ tenant_id: 1 }) });
+  assert.equal(detail.json.transcript[0].text, 'hello there');
+  assert.equal(detail.json.recording_available, false); // no WAV: the page shows no player
 
   // the other tenant saw nothing of it
   const o = await api(srv, 'POST', '/api/calls/initiate', { tok: token({ tenant_id: 2 }), body: { customer_id: 'c-9', phone: '+14155550101', agent_type: 'sales' } });

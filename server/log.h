@@ -4,6 +4,13 @@
  * The caller passes the event name and a printf format for the key=value tail;
  * values that may hold spaces or quotes go through log_quote first.
  * The level is set once by log_init() before any thread starts and is read-only after.
+ *
+ * A thread that called log_thread_begin() (a worker) collects its lines in its own buffer and
+ * writes them out with one write() of whole lines at log_flush(), when the buffer is nearly
+ * full, at log_thread_end(), and at once for a warn or error line (with what came before it,
+ * keeping the thread's order). Other threads write each line at once. Lines of two threads
+ * never interleave mid-line: each write() holds whole lines, at most PIPE_BUF bytes when stderr
+ * is a pipe or socket.
  */
 #ifndef SB_LOG_H
 #define SB_LOG_H
@@ -16,6 +23,14 @@ typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
 int log_level_parse(const char *s, log_level_t *out);
 void log_init(log_level_t level);
 int log_enabled(log_level_t level);
+
+/* Buffers the calling thread's lines from now on (the buffer is the thread's own, on the
+ * heap); 0, or -1 out of memory (the thread then stays unbuffered). */
+int log_thread_begin(void);
+/* Writes the calling thread's buffered lines; nothing for an unbuffered thread. */
+void log_flush(void);
+/* Flushes and frees the calling thread's buffer; call it before the thread ends. */
+void log_thread_end(void);
 
 void log_emit(log_level_t level, const char *event, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

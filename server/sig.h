@@ -14,11 +14,13 @@
  * bodySHA256=<lowercase hex SHA-256 of the raw body> (first occurrence, form-decoded); the
  * signature covers the URL alone, and the hash must match too.
  *
- * Comparisons are constant-time (CRYPTO_memcmp) over the fixed signature length. An empty
- * auth token never validates. At most SIG_MAX_PARAMS params are signed; more is an error.
+ * Comparisons are constant-time (CRYPTO_memcmp) over the fixed signature length; the port
+ * variant is only tried when the URL as given does not match. An empty auth token never
+ * validates. At most SIG_MAX_PARAMS params are signed; more is an error.
  *
- * Ownership: nothing is retained; every output goes to a caller buffer. All strings are
- * NUL-terminated except where a length is passed.
+ * Ownership: every output goes to a caller buffer. Each calling thread keeps one HMAC context
+ * keyed with the last auth token it used (and a copy of that token), freed when the thread
+ * ends. All strings are NUL-terminated except where a length is passed.
  */
 #ifndef SB_SIG_H
 #define SB_SIG_H

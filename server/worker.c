@@ -110,6 +110,14 @@ static void on_idle(uv_idle_t *h)
     (void)h; /* its being active is the point: poll does not wait */
 }
 
+/* Before poll: every line of the iteration (the access lines come from the write callbacks,
+ * after the commit check) goes out before the loop can sleep. */
+static void on_log_prepare(uv_prepare_t *p)
+{
+    (void)p;
+    log_flush();
+}
+
 void worker_flush_soon(worker_t *w)
 {
     if (!uv_is_active((uv_handle_t *)&w->flush_soon))
@@ -124,6 +132,8 @@ static void release_resources(worker_t *w)
     close_handle((uv_handle_t *)&w->commit_check);
     uv_idle_stop(&w->flush_soon);
     close_handle((uv_handle_t *)&w->flush_soon);
+    uv_prepare_stop(&w->log_prepare);
+    close_handle((uv_handle_t *)&w->log_prepare);
     uv_timer_stop(&w->shutdown_timer);
     close_handle((uv_handle_t *)&w->shutdown_timer);
     close_handle((uv_handle_t *)&w->stop_async);
@@ -215,11 +225,13 @@ static void on_stop(uv_async_t *a)
 static void run(void *arg)
 {
     worker_t *w = arg;
+    log_thread_begin(); /* out of memory: the thread's lines go out one by one */
     uv_run(&w->loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&w->loop);
     if (rc != 0)
         log_warn("worker.loop_close", "worker=%d error=%s", w->id, uv_strerror(rc));
     log_debug("worker.stopped", "worker=%d", w->id);
+    log_thread_end();
 }
 
 static int create_lws(worker_t *w)
@@ -261,6 +273,9 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
     w->commit_check.data = w;
     uv_check_start(&w->commit_check, on_commit_check);
     uv_idle_init(&w->loop, &w->flush_soon);
+    uv_prepare_init(&w->loop, &w->log_prepare);
+    uv_prepare_start(&w->log_prepare, on_log_prepare);
+    uv_unref((uv_handle_t *)&w->log_prepare); /* never what keeps the loop alive */
     h2o_context_init(&w->h2o, &w->loop, (h2o_globalconf_t *)&app->h2o);
     w->accept_plain.ctx = &w->h2o;
     w->accept_plain.hosts = app->h2o.hosts;

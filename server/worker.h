@@ -51,6 +51,7 @@ typedef struct worker {
     store_t *store;
     uv_check_t commit_check;   /* group commit after each loop iteration's I/O */
     uv_idle_t flush_soon;      /* active while output waits: the loop must not block in poll first */
+    uv_prepare_t log_prepare;  /* writes the thread's buffered log lines before poll can block */
     h2o_linklist_t deferred;   /* http_req_t responses waiting for that commit */
     h2o_linklist_t ws_conns;   /* WebSocket connections (media streams) */
     h2o_linklist_t ws_pending; /* those with output to write after this iteration */

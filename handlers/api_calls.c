@@ -48,12 +48,8 @@ static int date_ok(const char *s)
 
 void api_calls_list(http_req_t *r)
 {
-    twilio_req_t t; /* for the query parser only */
-    twilio_req_preview(r, &t);
-    size_t qlen = 0;
-    const char *q = form_query(r->req->path.base, r->req->path.len, &qlen);
     form_t *query = NULL;
-    if (form_parse(q != NULL ? q : "", qlen, NULL, &query) != FORM_OK) {
+    if (form_parse_query(r->req->path.base, r->req->path.len, NULL, &query) != FORM_OK) {
         http_send_error(r, 400, "invalid_query", "the query string cannot be decoded", NULL);
         return;
     }
@@ -283,7 +279,8 @@ void api_calls_transfer(http_req_t *r)
     if (twiml_finish(doc, &xml, &len) != 0 || len > TREST_TWIML_MAX) {
         http_send_error(r, 500, "twiml_error", "the transfer TwiML could not be rendered", NULL);
     } else {
-        json_t *ev = json_pack("{s:i, s:s?, s:s}", "attempt", attempt, "target", dialed, "by", r->sub);
+        json_t *ev = json_pack("{s:i, s:s?, s:s, s:b}", "attempt", attempt, "target", dialed, "by", r->sub, "voicemail",
+                               dialed != NULL && dialed == policy.voicemail);
         char *json = json_dumps(ev, JSON_COMPACT);
         json_decref(ev);
         if (store_call_transfer_begin(r->w->store, call.id, attempt, dialed, json) != 0)

@@ -52,10 +52,8 @@ static int instant(const char *s, time_t *t)
 
 void api_stats(http_req_t *r)
 {
-    size_t qlen = 0;
-    const char *q = form_query(r->req->path.base, r->req->path.len, &qlen);
     form_t *query = NULL;
-    if (form_parse(q != NULL ? q : "", qlen, NULL, &query) != FORM_OK) {
+    if (form_parse_query(r->req->path.base, r->req->path.len, NULL, &query) != FORM_OK) {
         http_send_error(r, 400, "invalid_query", "the query string cannot be decoded", NULL);
         return;
     }

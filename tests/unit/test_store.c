@@ -257,6 +257,54 @@ static void group_commit(void **state)
     store_close(st);
 }
 
+/* The live feed: calls whose timeline or transcript grew, once each, oldest first; too many
+ * at once is 1 (readers reload) with the cursor moved on all the same. */
+static void live_changes(void **state)
+{
+    (void)state;
+    store_t *st = open_migrated();
+    store_live_cursor_t cur;
+    assert_int_equal(store_live_cursor(st, &cur), 0);
+    json_t *rows = NULL;
+    assert_int_equal(store_live_changes(st, &cur, 10, &rows), 0);
+    assert_int_equal(json_array_size(rows), 0);
+    json_decref(rows);
+
+    store_call_t a, b;
+    int created, rejected;
+    store_inbound_t ia = {"s-a", 1, "CA0a", "+1", "+2", NULL, 0, "{}"};
+    store_inbound_t ib = {"s-b", 1, "CA0b", "+1", "+2", NULL, 0, "{}"};
+    assert_int_equal(store_call_start_inbound(st, &ia, &a, &created, &rejected), 0);
+    assert_int_equal(store_call_start_inbound(st, &ib, &b, &created, &rejected), 0);
+    assert_int_equal(store_call_transfer_begin(st, a.id, 0, "sip:2000@pbx.example.com", "{}"), 0);
+    assert_int_equal(store_live_changes(st, &cur, 10, &rows), 0);
+    assert_int_equal(json_array_size(rows), 2); /* a twice in the timeline: one row */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "id")), "s-a");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 0), "tenant_id")), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 1), "id")), "s-b");
+    json_decref(rows);
+    assert_int_equal(store_live_changes(st, &cur, 10, &rows), 0); /* nothing since */
+    assert_int_equal(json_array_size(rows), 0);
+    json_decref(rows);
+
+    /* a transcript line alone moves its call */
+    assert_int_equal(store_transcript_add(st, b.id, "caller", "hello"), 0);
+    assert_int_equal(store_live_changes(st, &cur, 10, &rows), 0);
+    assert_int_equal(json_array_size(rows), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "id")), "s-b");
+    json_decref(rows);
+
+    /* over max: 1, no rows, and the next look starts after them */
+    assert_int_equal(store_transcript_add(st, a.id, "agent", "hi"), 0);
+    assert_int_equal(store_transcript_add(st, b.id, "caller", "again"), 0);
+    assert_int_equal(store_live_changes(st, &cur, 1, &rows), 1);
+    assert_null(rows);
+    assert_int_equal(store_live_changes(st, &cur, 1, &rows), 0);
+    assert_int_equal(json_array_size(rows), 0);
+    json_decref(rows);
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +315,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(inbound_calls_and_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(status_machine, setup, teardown),
         cmocka_unit_test_setup_teardown(group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(live_changes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,7 +31,8 @@ typedef enum { AI_ROLE_CALLER = 0, AI_ROLE_AGENT = 1 } ai_role_t;
 typedef struct ai_events {
     /* The session is usable (connected, configured). */
     void (*ready)(void *bridge);
-    /* Agent audio, base64 mu-law; item_id names the response item (for truncation), may be "". */
+    /* Agent audio, base64 mu-law, only base64 characters (the provider checked: the bridge puts
+     * it into Twilio's JSON as it is); item_id names the response item (truncation), may be "". */
     void (*audio)(void *bridge, const char *b64, size_t len, const char *item_id);
     /* The agent finished producing a response (all its audio has been reported). */
     void (*response_done)(void *bridge);
@@ -66,7 +67,7 @@ typedef struct ai_open {
 typedef struct ai_provider {
     const char *name;
     ai_session_t *(*open)(struct worker *w, const ai_open_t *params, const ai_events_t *ev, void *bridge);
-    /* One caller frame, base64 as received from Twilio. Never blocks; a full queue drops the
+    /* One caller frame, base64 as received from Twilio; anything else is refused. Never blocks; a full queue drops the
      * oldest audio (and counts it). */
     void (*send_audio)(ai_session_t *s, const char *b64, size_t len);
     /* Barge-in: the agent's item was heard up to audio_end_ms; cancel the response if one is

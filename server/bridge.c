@@ -294,10 +294,8 @@ static void send_mark(bridge_t *b)
 static void ai_audio(void *p, const char *b64, size_t len, const char *item_id)
 {
     bridge_t *b = p;
-    /* echo returns frames the media handler already checked; other providers' audio is
-     * checked here, since it is pasted into JSON for Twilio */
-    if ((b->state != B_LIVE && b->state != B_ENDING) || b->stream_sid[0] == '\0' ||
-        (b->prov != &ai_echo_provider && !ai_b64_valid(b64, len)))
+    /* b64 is checked already: by the media handler (echo) or the provider (ai_events_t) */
+    if ((b->state != B_LIVE && b->state != B_ENDING) || b->stream_sid[0] == '\0')
         return;
     if (item_id != NULL && strncmp(item_id, b->item, sizeof(b->item) - 1) != 0) {
         snprintf(b->item, sizeof(b->item), "%s", item_id);

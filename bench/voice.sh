@@ -27,10 +27,26 @@ bare_pid=$!
 for _ in $(seq 100); do grep -q server.listening "$work/sb.log" 2>/dev/null && grep -q listening "$work/bare.log" && break; sleep 0.05; done
 sb_port=$(grep -o 'server.listening port=[0-9]*' "$work/sb.log" | grep -o '[0-9]*$')
 
-run() { wrk -t1 -c"$conns" -d"${dur}s" --latency "$@" | tee "$work/last.txt" >&2; cp "$work/last.txt" "$work/$RUN.txt"; }
+run() { wrk -t1 -c"$conns" -d"${dur}s" --latency "$@" >"$work/$RUN.txt"; cat "$work/$RUN.txt" >&2; }
+# CPU ticks (user + system, all threads) of a process
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# During the signed run, a window that leaves out wrk's start (its script pre-formats every
+# body) and its end: the CPU of the server and of wrk (both on this machine's cores) and the
+# requests served in it (the server's access-log lines).
+sample_window() {
+  local wrk_pid=$1 t0
+  t0=$(ticks "$sb_pid")
+  while [ "$(ticks "$sb_pid")" = "$t0" ]; do sleep 0.1; done
+  sleep 1
+  echo "$(ticks "$sb_pid") $(ticks "$wrk_pid") $(grep -c http.request "$work/sb.log")" >"$work/w0"
+  sleep $((dur - 3))
+  echo "$(ticks "$sb_pid") $(ticks "$wrk_pid") $(grep -c http.request "$work/sb.log")" >"$work/w1"
+}
 echo "== bare h2o" >&2; RUN=bare run "http://127.0.0.1:$bare_port/"
 echo "== switchboard signed POST /twilio/voice (1 worker)" >&2
-RUN=sb run -s bench/voice.lua "http://127.0.0.1:$sb_port" -- "$work/bodies.tsv"
+RUN=sb run -s bench/voice.lua "http://127.0.0.1:$sb_port" -- "$work/bodies.tsv" &
+sample_window "$(pgrep -n -x wrk)"
+wait $!
 rows=$(sqlite3 "$work/data/switchboard.db" 'SELECT COUNT(*) FROM calls' 2>/dev/null || echo '?')
 non2xx=$(grep -o 'Non-2xx or 3xx responses: [0-9]*' "$work/sb.txt" || true)
 rps() { grep 'Requests/sec' "$work/$1.txt" | awk '{print $2}'; }
@@ -40,3 +56,16 @@ printf '\nconnections=%s duration=%ss calls inserted=%s %s\n' "$conns" "$dur" "$
 printf 'bare h2o:                 %10.0f req/s  p99 %s\n' "$b" "$(p99 bare)"
 printf 'switchboard /twilio/voice: %9.0f req/s  p99 %s\n' "$s" "$(p99 sb)"
 awk -v s="$s" -v b="$b" 'BEGIN { printf "ratio:                    %.2f of bare h2o (target: at least 0.40, p99 under 2 ms)\n", s / b }'
+
+# Where the CPU goes per request, and what that allows on this machine's cores: the server's
+# share, the store's share (measured alone, no HTTP) and wrk's (it runs on the same cores).
+store=$(build/bench/bench_store_inbound 50000 32 | tee /dev/stderr | grep -o '[0-9.]* us CPU' | awk '{ print $1 }')
+read -r s0 w0 r0 <"$work/w0"
+read -r s1 w1 r1 <"$work/w1"
+awk -v n="$((r1 - r0))" -v ds="$((s1 - s0))" -v dw="$((w1 - w0))" -v hz="$(getconf CLK_TCK)" -v store="$store" \
+  -v cores="$(nproc)" -v b="$b" 'BEGIN {
+  server = ds / hz * 1e6 / n; client = dw / hz * 1e6 / n
+  printf "CPU per request:          server %.1f us (the store alone: %.1f us), wrk %.1f us\n", server, store, client
+  printf "CPU ceiling, %d cores:     %.0f req/s with every core busy; 0.40 of bare h2o is %.0f req/s\n", cores,
+         cores * 1e6 / (server + client), 0.40 * b
+}'

@@ -66,6 +66,8 @@ awk -v n="$((r1 - r0))" -v ds="$((s1 - s0))" -v dw="$((w1 - w0))" -v hz="$(getco
   -v cores="$(nproc)" -v b="$b" 'BEGIN {
   server = ds / hz * 1e6 / n; client = dw / hz * 1e6 / n
   printf "CPU per request:          server %.1f us (the store alone: %.1f us), wrk %.1f us\n", server, store, client
-  printf "CPU ceiling, %d cores:     %.0f req/s with every core busy; 0.40 of bare h2o is %.0f req/s\n", cores,
-         cores * 1e6 / (server + client), 0.40 * b
+  printf "ceilings:                 one worker (one core) %.0f req/s; all %d cores, wrk included, %.0f req/s\n",
+         1e6 / server, cores, cores * 1e6 / (server + client)
+  printf "the target, %.0f req/s, leaves one worker %.1f us per request; the store alone takes %.1f us\n",
+         0.40 * b, 1e6 / (0.40 * b), store
 }'

@@ -2,7 +2,11 @@
 #include "server/worker.h"
 
 #include <h2o/websocket.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* gathered frames are written once this much is waiting, even with more messages queued */
+#define WS_GATHER_MAX 16384
 
 struct ws_conn {
     h2o_websocket_conn_t *h;
@@ -13,6 +17,11 @@ struct ws_conn {
     h2o_linklist_t pending; /* has output to flush */
     int upgraded, in_callback, closing;
     size_t max_msg;
+    /* h2o's wslay callbacks with our send_callback: h2o 2.2 writes each frame's header and
+     * payload with a write() apiece; we gather a burst of frames into one */
+    struct wslay_event_callbacks callbacks;
+    char *out; /* frames for the next write; untouched while that write is in flight */
+    size_t out_len, out_cap;
 };
 
 static void mark_pending(ws_conn_t *c)
@@ -21,6 +30,58 @@ static void mark_pending(ws_conn_t *c)
         h2o_linklist_insert(&c->w->ws_pending, &c->pending);
         worker_flush_soon(c->w);
     }
+}
+
+static void on_written(h2o_socket_t *sock, const char *err)
+{
+    h2o_websocket_conn_t *h = sock->data;
+    ws_conn_t *c = h->data;
+    c->out_len = 0;
+    if (err != NULL) {
+        h->cb(h, NULL); /* as h2o does after a failed write: the connection is done */
+        return;
+    }
+    h2o_websocket_proceed(h); /* what queued meanwhile; may free c */
+}
+
+static void write_out(ws_conn_t *c)
+{
+    h2o_iovec_t buf = h2o_iovec_init(c->out, c->out_len);
+    h2o_socket_write(c->h->sock, &buf, 1, on_written);
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
+{
+    h2o_websocket_conn_t *h = user;
+    ws_conn_t *c = h->data;
+    if (h2o_socket_is_writing(h->sock)) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (c->out_len + len > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 2048;
+        while (cap < c->out_len + len)
+            cap *= 2;
+        char *p = realloc(c->out, cap);
+        if (p == NULL) {
+            wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+            return -1;
+        }
+        c->out = p;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+    /* A frame's header comes flagged MORE, its payload next. After a whole frame, write when it
+     * was the last message queued (wslay counts a message until its last byte is taken), when
+     * the peer has closed (h2o may close the socket straight after), or when enough is waiting;
+     * otherwise the worker's flush writes it later in this loop iteration. */
+    if (!(flags & WSLAY_MSG_MORE) && (wslay_event_get_queued_msg_count(ctx) <= 1 ||
+                                      wslay_event_get_close_received(ctx) || c->out_len >= WS_GATHER_MAX))
+        write_out(c);
+    else
+        mark_pending(c);
+    return (ssize_t)len;
 }
 
 static void on_msg(h2o_websocket_conn_t *h, const struct wslay_event_on_msg_recv_arg *arg)
@@ -35,6 +96,7 @@ static void on_msg(h2o_websocket_conn_t *h, const struct wslay_event_on_msg_recv
         h2o_linklist_unlink(&c->all);
         c->handler->on_closed(c->data);
         h2o_websocket_close(h);
+        free(c->out);
         free(c);
         return;
     }
@@ -79,6 +141,9 @@ ws_conn_t *ws_upgrade(http_req_t *r, size_t max_msg, const ws_handler_t *h, void
     c->max_msg = max_msg;
     r->status = 101;
     c->h = h2o_upgrade_to_websocket(r->req, key, c, on_msg);
+    c->callbacks = c->h->ws_callbacks;
+    c->callbacks.send_callback = send_cb;
+    wslay_event_config_set_callbacks(c->h->ws_ctx, &c->callbacks);
     wslay_event_config_set_max_recv_msg_length(c->h->ws_ctx, max_msg);
     h2o_linklist_insert(&r->w->ws_conns, &c->all);
     return c;
@@ -113,6 +178,8 @@ void ws_flush(worker_t *w)
         if (c->h->sock == NULL) {
             continue;
         }
+        if (c->out_len > 0 && !h2o_socket_is_writing(c->h->sock))
+            write_out(c);            /* frames gathered while more messages were queued */
         h2o_websocket_proceed(c->h); /* may free c: do not touch it afterwards */
     }
 }

@@ -3,8 +3,8 @@
  * Messages from the peer arrive whole (wslay reassembles fragments) through the handler;
  * text over max_msg bytes, binary frames and protocol errors end the connection with the
  * matching status code after telling the handler why. Outgoing messages are queued (bounded)
- * and flushed once per loop iteration by ws_flush() (the worker calls it), so a burst of
- * sends costs one write.
+ * and flushed once per loop iteration by ws_flush() (the worker calls it); their frames are
+ * gathered into one buffer, so a burst of sends (an audio frame and its mark) costs one write.
  *
  * Lifetime: the connection belongs to the worker; the handler's on_closed is the last call
  * for it, after which the ws_conn_t is gone. Never use a ws_conn_t after on_closed.

@@ -14,7 +14,7 @@ _Static_assert(sizeof(ELEVENLABS_CHUNK_HEAD ELEVENLABS_CHUNK_TAIL) - 1 <= AIWS_W
 struct ai_session {
     aiws_conn_t ws;      /* the connection, the control queue, the audio ring, the receive buffer */
     const char *api_key; /* borrowed from the config */
-    unsigned ready : 1, in_response : 1, new_item : 1, bad_audio_logged : 1;
+    unsigned ready : 1, in_response : 1, new_item : 1;
     long long last_interrupt; /* audio events up to this event_id belong to an interrupted response */
     unsigned item_seq;
     char item[24];
@@ -193,14 +193,8 @@ static void on_audio(ai_session_t *s, const json_t *e)
     json_t *eid = json_object_get(a, "event_id");
     if (json_is_integer(eid) && json_integer_value(eid) <= s->last_interrupt)
         return; /* late audio of the response the caller interrupted */
-    if (!s->ready || b64 == NULL || n == 0)
+    if (!s->ready || b64 == NULL || n == 0 || !aiws_audio_ok(&s->ws, b64, n, "out"))
         return;
-    if (!ai_b64_valid(b64, n)) {
-        if (!s->bad_audio_logged)
-            log_warn("elevenlabs.bad_audio", "session=%s", s->ws.id);
-        s->bad_audio_logged = 1;
-        return;
-    }
     if (s->new_item) {
         s->new_item = 0;
         snprintf(s->item, sizeof(s->item), "el_%u", ++s->item_seq);
@@ -273,16 +267,10 @@ int elevenlabs_on_message(ai_session_t *s, const char *msg, size_t len)
 {
     if (!live(s))
         return 0;
-    json_error_t jerr;
-    json_t *e = json_loadb(msg, len, 0, &jerr);
-    const char *type = json_string_value(json_object_get(e, "type"));
-    if (type == NULL) {
-        char q[128];
-        log_warn("elevenlabs.bad_message", "session=%s error=%s", s->ws.id,
-                 log_quote(q, sizeof(q), e == NULL ? jerr.text : "no type", (size_t)-1));
-    } else {
+    const char *type;
+    json_t *e = aiws_parse(&s->ws, msg, len, &type);
+    if (e != NULL)
         dispatch(s, type, e);
-    }
     json_decref(e);
     return s->ws.failed ? -1 : 0;
 }
@@ -296,15 +284,7 @@ int elevenlabs_rx_feed(ai_session_t *s, const char *in, size_t len, int final)
 
 static void el_send_audio(ai_session_t *s, const char *b64, size_t len)
 {
-    if (!live(s) || len == 0)
-        return;
-    if (!ai_b64_valid(b64, len)) {
-        if (!s->bad_audio_logged)
-            log_warn("elevenlabs.bad_audio", "session=%s direction=in", s->ws.id);
-        s->bad_audio_logged = 1;
-        return;
-    }
-    aiws_audio_push(&s->ws, b64, len); /* asks to write once the formats were checked */
+    aiws_send_audio(&s->ws, b64, len); /* asks to write once the formats were checked */
 }
 
 /* The server detected the barge-in itself and stopped the response (its interruption event is

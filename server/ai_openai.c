@@ -19,7 +19,7 @@ struct ai_session {
     aiws_conn_t ws;      /* the connection, the control queue, the audio ring, the receive buffer */
     const char *api_key; /* borrowed from the config, which outlives every worker */
     int beta;
-    unsigned ready : 1, in_response : 1, response_requested : 1, cancel_sent : 1, bad_audio_logged : 1;
+    unsigned ready : 1, in_response : 1, response_requested : 1, cancel_sent : 1;
     char *instructions;   /* the session's, repeated in response-level instructions */
     aiws_msg_t *greeting; /* response.create, sent once the session is configured */
     aiws_list_t deferred; /* response.create waiting for the response in flight to end */
@@ -313,11 +313,7 @@ static void dispatch(ai_session_t *s, const char *type, const json_t *e)
         const char *b64 = json_string_value(d);
         size_t n = json_string_length(d);
         /* the bridge puts this text into Twilio's JSON as it is */
-        if (b64 == NULL || !ai_b64_valid(b64, n)) {
-            if (!s->bad_audio_logged)
-                log_warn("openai.bad_audio", "session=%s", s->ws.id);
-            s->bad_audio_logged = 1;
-        } else if (n > 0 && ev->audio != NULL) {
+        if (aiws_audio_ok(&s->ws, b64, n, "out") && n > 0 && ev->audio != NULL) {
             ev->audio(s->ws.bridge, b64, n, str(e, "item_id"));
         }
     } else if (strcmp(type, "input_audio_buffer.speech_started") == 0) {
@@ -368,15 +364,10 @@ int openai_on_message(ai_session_t *s, const char *msg, size_t len)
 {
     if (!live(s))
         return 0;
-    json_error_t jerr;
-    json_t *e = json_loadb(msg, len, 0, &jerr);
-    const char *type = json_string_value(json_object_get(e, "type"));
-    if (type == NULL) {
-        char q[128];
-        log_warn("openai.bad_message", "session=%s error=%s", s->ws.id, log_quote(q, sizeof(q), jerr.text, (size_t)-1));
-    } else {
+    const char *type;
+    json_t *e = aiws_parse(&s->ws, msg, len, &type);
+    if (e != NULL)
         dispatch(s, type, e);
-    }
     json_decref(e);
     return s->ws.failed ? -1 : 0;
 }
@@ -390,15 +381,7 @@ int openai_rx_feed(ai_session_t *s, const char *in, size_t len, int final)
 
 static void openai_send_audio(ai_session_t *s, const char *b64, size_t len)
 {
-    if (!live(s) || len == 0)
-        return;
-    if (!ai_b64_valid(b64, len)) {
-        if (!s->bad_audio_logged)
-            log_warn("openai.bad_audio", "session=%s direction=in", s->ws.id);
-        s->bad_audio_logged = 1;
-        return;
-    }
-    aiws_audio_push(&s->ws, b64, len);
+    aiws_send_audio(&s->ws, b64, len);
 }
 
 static void openai_interrupt(ai_session_t *s, const char *item_id, unsigned audio_end_ms)

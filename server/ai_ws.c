@@ -253,6 +253,38 @@ size_t aiws_frame_build(char *dst, size_t cap, const char *head, const char *tai
     return frame_write(dst, head, tail, b64, len);
 }
 
+int aiws_audio_ok(aiws_conn_t *c, const char *b64, size_t len, const char *direction)
+{
+    if (b64 != NULL && ai_b64_valid(b64, len))
+        return 1;
+    if (!c->bad_audio_logged) {
+        char e[48];
+        log_warn(event(c, e, sizeof(e), "bad_audio"), "session=%s direction=%s", c->id, direction);
+    }
+    c->bad_audio_logged = 1;
+    return 0;
+}
+
+void aiws_send_audio(aiws_conn_t *c, const char *b64, size_t len)
+{
+    if (aiws_live(c) && len > 0 && aiws_audio_ok(c, b64, len, "in"))
+        aiws_audio_push(c, b64, len);
+}
+
+json_t *aiws_parse(aiws_conn_t *c, const char *msg, size_t len, const char **type)
+{
+    json_error_t jerr;
+    json_t *e = json_loadb(msg, len, 0, &jerr);
+    *type = json_string_value(json_object_get(e, "type"));
+    if (*type != NULL)
+        return e;
+    char q[128], ev[48];
+    log_warn(event(c, ev, sizeof(ev), "bad_message"), "session=%s error=%s", c->id,
+             log_quote(q, sizeof(q), e == NULL ? jerr.text : "no type", (size_t)-1));
+    json_decref(e);
+    return NULL;
+}
+
 void aiws_audio_push(aiws_conn_t *c, const char *b64, size_t len)
 {
     /* bigger frames are cut on whole base64 quanta: each piece still decodes on its own */

@@ -100,8 +100,9 @@ typedef struct aiws_conn {
      * there only marks the session, and whoever holds it finishes the job on the way out */
     int busy;
     unsigned resolving : 1, established : 1, failed : 1, released : 1, closing : 1, close_sent : 1,
-        hold_audio : 1; /* audio waits in the ring (control messages still go) */
-    aiws_list_t ctrl;   /* control messages: sent before any audio */
+        hold_audio : 1, /* audio waits in the ring (control messages still go) */
+        bad_audio_logged : 1;
+    aiws_list_t ctrl; /* control messages: sent before any audio */
     size_t rx_max;
     char *rx; /* a message arriving in pieces; its capacity is kept for the next one */
     size_t rx_len, rx_cap;
@@ -144,6 +145,15 @@ void aiws_want_write(aiws_conn_t *c);
 int aiws_send_ctrl(aiws_conn_t *c, json_t *msg);
 /* Queues caller audio (valid base64) cut into frames of AIWS_FRAME_B64; the oldest is dropped. */
 void aiws_audio_push(aiws_conn_t *c, const char *b64, size_t len);
+/* A provider's send_audio: caller audio checked for base64, then queued; dropped while the
+ * connection is not live. */
+void aiws_send_audio(aiws_conn_t *c, const char *b64, size_t len);
+/* 1 when b64 is base64 text; 0 otherwise, logged once per connection as <name>.bad_audio with
+ * the direction ("in" from the caller, "out" from the agent). */
+int aiws_audio_ok(aiws_conn_t *c, const char *b64, size_t len, const char *direction);
+/* Parses a server message: the object (the caller drops it) with *type set, or NULL after a
+ * <name>.bad_message warning (not JSON, or no "type"). */
+json_t *aiws_parse(aiws_conn_t *c, const char *msg, size_t len, const char **type);
 /* head + b64 + tail into dst without allocating; 0 when it does not fit in cap or b64 is not
  * base64 text (which goes into JSON as is). */
 size_t aiws_frame_build(char *dst, size_t cap, const char *head, const char *tail, const char *b64, size_t len);

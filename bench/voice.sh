@@ -39,14 +39,17 @@ sample_window() {
   while [ "$(ticks "$sb_pid")" = "$t0" ]; do sleep 0.1; done
   sleep 1
   echo "$(ticks "$sb_pid") $(ticks "$wrk_pid") $(grep -c http.request "$work/sb.log")" >"$work/w0"
-  sleep $((dur - 3))
+  sleep $((dur > 4 ? dur - 3 : 1))
   echo "$(ticks "$sb_pid") $(ticks "$wrk_pid") $(grep -c http.request "$work/sb.log")" >"$work/w1"
 }
 echo "== bare h2o" >&2; RUN=bare run "http://127.0.0.1:$bare_port/"
 echo "== switchboard signed POST /twilio/voice (1 worker)" >&2
-RUN=sb run -s bench/voice.lua "http://127.0.0.1:$sb_port" -- "$work/bodies.tsv" &
-sample_window "$(pgrep -n -x wrk)"
-wait $!
+wrk -t1 -c"$conns" -d"${dur}s" --latency -s bench/voice.lua "http://127.0.0.1:$sb_port" -- "$work/bodies.tsv" \
+  >"$work/sb.txt" &
+wrk_pid=$!
+sample_window "$wrk_pid"
+wait "$wrk_pid"
+cat "$work/sb.txt" >&2
 rows=$(sqlite3 "$work/data/switchboard.db" 'SELECT COUNT(*) FROM calls' 2>/dev/null || echo '?')
 non2xx=$(grep -o 'Non-2xx or 3xx responses: [0-9]*' "$work/sb.txt" || true)
 rps() { grep 'Requests/sec' "$work/$1.txt" | awk '{print $2}'; }

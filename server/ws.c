@@ -74,10 +74,11 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     c->out_len += len;
     /* A frame's header comes flagged MORE, its payload next. After a whole frame, write when it
      * was the last message queued (wslay counts a message until its last byte is taken), when
-     * the peer has closed (h2o may close the socket straight after), or when enough is waiting;
-     * otherwise the worker's flush writes it later in this loop iteration. */
-    if (!(flags & WSLAY_MSG_MORE) && (wslay_event_get_queued_msg_count(ctx) <= 1 ||
-                                      wslay_event_get_close_received(ctx) || c->out_len >= WS_GATHER_MAX))
+     * wslay reads no more (the peer closed, or a protocol error: h2o may then close the socket
+     * before our flush, and the close frame must be out), or when enough is waiting; otherwise
+     * the worker's flush writes it later in this loop iteration. */
+    if (!(flags & WSLAY_MSG_MORE) &&
+        (wslay_event_get_queued_msg_count(ctx) <= 1 || !wslay_event_want_read(ctx) || c->out_len >= WS_GATHER_MAX))
         write_out(c);
     else
         mark_pending(c);

@@ -86,6 +86,26 @@ test('the upgrade: signature checked, HTTP/2 and plain requests refused', async 
   assert.equal(h2.version, '2');
 });
 
+test('over wss (the server\'s own TLS): echoed audio, marks, and a clean close', async () => {
+  const srv = await server();
+  const sid = callSid();
+  const { session } = await voiceCall(srv, sid);
+  const peer = open(srv, {}, { tls: true });
+  await peer.opened;
+  const stream = start(peer, { sid, session });
+  for (let i = 0; i < 25; i++) {
+    media(peer, stream, i, 0x30);
+    await sleep(20);
+  }
+  await sleep(300);
+  const back = peer.received.filter((m) => m.event === 'media');
+  assert.ok(back.length >= 20, `echoed ${back.length} frames`);
+  assert.equal(Buffer.from(back[0].media.payload, 'base64')[0], 0x30);
+  assert.ok(peer.received.some((m) => m.event === 'mark'));
+  peer.ws.close(1000);
+  assert.equal((await peer.closed).code, 1000);
+});
+
 test('an unknown session or a call that does not match is refused with 1008', async () => {
   const srv = await server();
   const a = open(srv);

@@ -16,8 +16,10 @@ export async function voiceCall(srv, sid, { token, publicUrl, from = '+141555501
 
 // playout: acknowledge a mark only once the audio before it would have played (as Twilio
 // does); on clear, drop what has not played and acknowledge the pending marks at once.
-export function open(srv, headers = {}, { playout = false } = {}) {
-  const ws = new WebSocket(srv.url.replace('http', 'ws') + '/twilio/media', { headers });
+// tls: over the server's own TLS listener (wss://, its generated certificate), as Twilio connects
+export function open(srv, headers = {}, { playout = false, tls = false } = {}) {
+  const base = tls ? srv.tlsUrl.replace('https', 'wss') : srv.url.replace('http', 'ws');
+  const ws = new WebSocket(base + '/twilio/media', { headers, rejectUnauthorized: false });
   const peer = { ws, received: [], closed: null, opened: null, playEnd: 0, pendingMarks: [], afterClear: 0, cleared: false };
   peer.opened = new Promise((res, rej) => {
     ws.on('open', res);

@@ -20,31 +20,7 @@ struct ai_session {
     char item[24];
 };
 
-/* ---- small helpers ---------------------------------------------------------------------- */
-
-static int live(const ai_session_t *s)
-{
-    return aiws_live(&s->ws);
-}
-
-static const char *str(const json_t *o, const char *key)
-{
-    const char *v = json_string_value(json_object_get(o, key));
-    return v != NULL ? v : "";
-}
-
-static int fail(ai_session_t *s, const char *what)
-{
-    return aiws_fail(&s->ws, what);
-}
-
 /* ---- outgoing messages ------------------------------------------------------------------- */
-
-/* Queues a control message (takes msg); a failure is logged, the call goes on. */
-static int send_ctrl(ai_session_t *s, json_t *msg)
-{
-    return aiws_send_ctrl(&s->ws, msg);
-}
 
 size_t elevenlabs_chunk_build(char *dst, size_t cap, const char *b64, size_t len)
 {
@@ -159,7 +135,7 @@ static void response_end(ai_session_t *s)
 
 void elevenlabs_idle(ai_session_t *s)
 {
-    if (live(s))
+    if (aiws_live(&s->ws))
         response_end(s);
 }
 
@@ -168,15 +144,15 @@ static void on_metadata(ai_session_t *s, const json_t *e)
     if (s->ready)
         return;
     const json_t *m = json_object_get(e, "conversation_initiation_metadata_event");
-    const char *out = str(m, "agent_output_audio_format"), *in = str(m, "user_input_audio_format");
+    const char *out = aiws_str(m, "agent_output_audio_format"), *in = aiws_str(m, "user_input_audio_format");
     if (strcmp(out, ELEVENLABS_FORMAT) != 0 || strcmp(in, ELEVENLABS_FORMAT) != 0) {
         char what[200];
         snprintf(what, sizeof(what), "format mismatch: agent_output_audio_format=%.40s user_input_audio_format=%.40s",
                  out[0] ? out : "(none)", in[0] ? in : "(none)");
-        fail(s, what);
+        aiws_fail(&s->ws, what);
         return;
     }
-    log_debug("elevenlabs.ready", "session=%s conversation=%s", s->ws.id, str(m, "conversation_id"));
+    log_debug("elevenlabs.ready", "session=%s conversation=%s", s->ws.id, aiws_str(m, "conversation_id"));
     s->ready = 1;
     s->ws.hold_audio = 0;
     aiws_want_write(&s->ws); /* caller audio may flow now */
@@ -209,13 +185,13 @@ static void on_audio(ai_session_t *s, const json_t *e)
 static void on_tool_call(ai_session_t *s, const json_t *e)
 {
     const json_t *c = json_object_get(e, "client_tool_call");
-    const char *id = str(c, "tool_call_id"), *name = str(c, "tool_name");
+    const char *id = aiws_str(c, "tool_call_id"), *name = aiws_str(c, "tool_name");
     if (id[0] == '\0' || name[0] == '\0' || aiws_call_seen(&s->ws, id))
         return;
     const json_t *params = json_object_get(c, "parameters");
     char *args = json_is_object(params) ? json_dumps(params, JSON_COMPACT) : NULL;
     response_end(s); /* the agent waits for the result: what it says next is a new response */
-    if (live(s) && s->ws.ev->tool_call != NULL)
+    if (aiws_live(&s->ws) && s->ws.ev->tool_call != NULL)
         s->ws.ev->tool_call(s->ws.bridge, id, name, args != NULL ? args : "{}");
     free(args);
 }
@@ -227,7 +203,7 @@ static void dispatch(ai_session_t *s, const char *type, const json_t *e)
         on_audio(s, e);
     } else if (strcmp(type, "ping") == 0) {
         json_t *eid = json_object_get(json_object_get(e, "ping_event"), "event_id");
-        send_ctrl(s, json_pack("{s:s, s:O}", "type", "pong", "event_id", eid != NULL ? eid : json_null()));
+        aiws_send_ctrl(&s->ws, json_pack("{s:s, s:O}", "type", "pong", "event_id", eid != NULL ? eid : json_null()));
     } else if (strcmp(type, "interruption") == 0) {
         json_t *eid = json_object_get(json_object_get(e, "interruption_event"), "event_id");
         if (json_is_integer(eid) && json_integer_value(eid) > s->last_interrupt)
@@ -235,29 +211,29 @@ static void dispatch(ai_session_t *s, const char *type, const json_t *e)
         s->new_item = 1;
         if (ev->speech_started != NULL)
             ev->speech_started(s->ws.bridge); /* the bridge clears Twilio's audio */
-        if (live(s))
+        if (aiws_live(&s->ws))
             response_end(s);
     } else if (strcmp(type, "user_transcript") == 0) {
-        const char *t = str(json_object_get(e, "user_transcription_event"), "user_transcript");
+        const char *t = aiws_str(json_object_get(e, "user_transcription_event"), "user_transcript");
         response_end(s);
-        if (live(s) && ev->caller_active != NULL)
+        if (aiws_live(&s->ws) && ev->caller_active != NULL)
             ev->caller_active(s->ws.bridge);
-        if (live(s) && ev->transcript != NULL)
+        if (aiws_live(&s->ws) && ev->transcript != NULL)
             ev->transcript(s->ws.bridge, AI_ROLE_CALLER, t);
     } else if (strcmp(type, "agent_response") == 0) {
         if (ev->transcript != NULL)
             ev->transcript(s->ws.bridge, AI_ROLE_AGENT,
-                           str(json_object_get(e, "agent_response_event"), "agent_response"));
+                           aiws_str(json_object_get(e, "agent_response_event"), "agent_response"));
     } else if (strcmp(type, "client_tool_call") == 0) {
         on_tool_call(s, e);
     } else if (strcmp(type, "conversation_initiation_metadata") == 0) {
         on_metadata(s, e);
     } else if (strcmp(type, "error") == 0) {
         char q[256];
-        const char *msg = str(e, "message");
+        const char *msg = aiws_str(e, "message");
         log_warn("elevenlabs.error", "session=%s message=%s", s->ws.id, log_quote(q, sizeof(q), msg, (size_t)-1));
         if (!s->ready)
-            fail(s, msg[0] != '\0' ? msg : "refused");
+            aiws_fail(&s->ws, msg[0] != '\0' ? msg : "refused");
         else if (ev->error != NULL)
             ev->error(s->ws.bridge, msg[0] != '\0' ? msg : "error", 0);
     }
@@ -265,7 +241,7 @@ static void dispatch(ai_session_t *s, const char *type, const json_t *e)
 
 int elevenlabs_on_message(ai_session_t *s, const char *msg, size_t len)
 {
-    if (!live(s))
+    if (!aiws_live(&s->ws))
         return 0;
     const char *type;
     json_t *e = aiws_parse(&s->ws, msg, len, &type);
@@ -293,24 +269,24 @@ static void el_interrupt(ai_session_t *s, const char *item_id, unsigned audio_en
 {
     (void)item_id;
     (void)audio_end_ms;
-    if (live(s))
+    if (aiws_live(&s->ws))
         s->new_item = 1;
 }
 
 static void el_tool_result(ai_session_t *s, const char *call_id, const char *output_json)
 {
-    if (!live(s) || call_id == NULL)
+    if (!aiws_live(&s->ws) || call_id == NULL)
         return;
-    send_ctrl(s, json_pack("{s:s, s:s, s:s, s:b}", "type", "client_tool_result", "tool_call_id", call_id, "result",
-                           output_json != NULL ? output_json : "{}", "is_error", 0));
+    aiws_send_ctrl(&s->ws, json_pack("{s:s, s:s, s:s, s:b}", "type", "client_tool_result", "tool_call_id", call_id,
+                                     "result", output_json != NULL ? output_json : "{}", "is_error", 0));
 }
 
 /* contextual_update: non-interrupting information the agent takes into account. */
 static void el_say(ai_session_t *s, const char *instructions)
 {
-    if (!live(s) || instructions == NULL || instructions[0] == '\0')
+    if (!aiws_live(&s->ws) || instructions == NULL || instructions[0] == '\0')
         return;
-    send_ctrl(s, json_pack("{s:s, s:s}", "type", "contextual_update", "text", instructions));
+    aiws_send_ctrl(&s->ws, json_pack("{s:s, s:s}", "type", "contextual_update", "text", instructions));
 }
 
 static unsigned long el_dropped(const ai_session_t *s)

@@ -25,32 +25,7 @@ struct ai_session {
     aiws_list_t deferred; /* response.create waiting for the response in flight to end */
 };
 
-/* ---- small helpers ---------------------------------------------------------------------- */
-
-static int live(const ai_session_t *s)
-{
-    return aiws_live(&s->ws);
-}
-
-static const char *str(const json_t *o, const char *key)
-{
-    const char *v = json_string_value(json_object_get(o, key));
-    return v != NULL ? v : "";
-}
-
-static int fail(ai_session_t *s, const char *what)
-{
-    return aiws_fail(&s->ws, what);
-}
-
 /* ---- outgoing messages ------------------------------------------------------------------- */
-
-/* Queues a control message (takes msg). Failing to build one is a bug or OOM, not a reason to
- * end the call: it is logged and the call goes on without it. */
-static int send_ctrl(ai_session_t *s, json_t *msg)
-{
-    return aiws_send_ctrl(&s->ws, msg);
-}
 
 /* The server allows one response at a time: a response.create while one is in flight (or
  * asked for) waits for its response.done. */
@@ -257,7 +232,7 @@ static void tool_call(ai_session_t *s, const char *call_id, const char *name, co
 static void on_error_event(ai_session_t *s, const json_t *e)
 {
     const json_t *err = json_object_get(e, "error");
-    const char *code = str(err, "code"), *msg = str(err, "message");
+    const char *code = aiws_str(err, "code"), *msg = aiws_str(err, "message");
     char q[256];
     /* a response that ended between our cancel and its arrival: nothing went wrong */
     if (strcmp(code, "response_cancel_not_active") == 0) {
@@ -270,14 +245,14 @@ static void on_error_event(ai_session_t *s, const json_t *e)
         /* session.update refused: the formats are not ours, so no audio would make sense */
         char what[300];
         snprintf(what, sizeof(what), "session refused: %s", msg[0] != '\0' ? msg : code);
-        fail(s, what);
+        aiws_fail(&s->ws, what);
         return;
     }
     log_warn("openai.error", "session=%s code=%s message=%s", s->ws.id, code[0] != '\0' ? code : "-",
              log_quote(q, sizeof(q), msg, (size_t)-1));
     if (s->ws.ev->error != NULL)
         s->ws.ev->error(s->ws.bridge, msg[0] != '\0' ? msg : code, 0);
-    if (live(s))
+    if (aiws_live(&s->ws))
         flush_deferred(s);
 }
 
@@ -287,15 +262,15 @@ static void on_response_done(ai_session_t *s, const json_t *e)
     s->response_requested = 0;
     s->cancel_sent = 0;
     const json_t *resp = json_object_get(e, "response");
-    if (strcmp(str(resp, "status"), "failed") == 0) {
+    if (strcmp(aiws_str(resp, "status"), "failed") == 0) {
         const json_t *err = json_object_get(json_object_get(resp, "status_details"), "error");
-        const char *why = str(err, "code")[0] != '\0' ? str(err, "code") : str(err, "type");
+        const char *why = aiws_str(err, "code")[0] != '\0' ? aiws_str(err, "code") : aiws_str(err, "type");
         char what[160];
         snprintf(what, sizeof(what), "response failed: %s", why[0] != '\0' ? why : "unknown");
         log_warn("openai.response_failed", "session=%s reason=%s", s->ws.id, why[0] != '\0' ? why : "unknown");
         if (s->ws.ev->error != NULL)
             s->ws.ev->error(s->ws.bridge, what, 0);
-        if (!live(s))
+        if (!aiws_live(&s->ws))
             return;
     }
     /* what waited for this response goes first, so anything the bridge asks for now queues behind */
@@ -314,7 +289,7 @@ static void dispatch(ai_session_t *s, const char *type, const json_t *e)
         size_t n = json_string_length(d);
         /* the bridge puts this text into Twilio's JSON as it is */
         if (aiws_audio_ok(&s->ws, b64, n, "out") && n > 0 && ev->audio != NULL) {
-            ev->audio(s->ws.bridge, b64, n, str(e, "item_id"));
+            ev->audio(s->ws.bridge, b64, n, aiws_str(e, "item_id"));
         }
     } else if (strcmp(type, "input_audio_buffer.speech_started") == 0) {
         if (ev->speech_started != NULL)
@@ -328,25 +303,25 @@ static void dispatch(ai_session_t *s, const char *type, const json_t *e)
     } else if (strcmp(type, "response.output_audio_transcript.done") == 0 ||
                strcmp(type, "response.audio_transcript.done") == 0) {
         if (ev->transcript != NULL)
-            ev->transcript(s->ws.bridge, AI_ROLE_AGENT, str(e, "transcript"));
+            ev->transcript(s->ws.bridge, AI_ROLE_AGENT, aiws_str(e, "transcript"));
     } else if (strcmp(type, "conversation.item.input_audio_transcription.completed") == 0) {
         if (ev->transcript != NULL)
-            ev->transcript(s->ws.bridge, AI_ROLE_CALLER, str(e, "transcript"));
+            ev->transcript(s->ws.bridge, AI_ROLE_CALLER, aiws_str(e, "transcript"));
     } else if (strcmp(type, "response.function_call_arguments.done") == 0) {
         /* GA names the function here; the beta event does not, so there the item reports it.
          * Arguments of an interrupted call may be cut short: then the item decides too. */
-        const char *args = str(e, "arguments");
-        if (str(e, "name")[0] != '\0' && args_ok(args))
-            tool_call(s, str(e, "call_id"), str(e, "name"), args);
+        const char *args = aiws_str(e, "arguments");
+        if (aiws_str(e, "name")[0] != '\0' && args_ok(args))
+            tool_call(s, aiws_str(e, "call_id"), aiws_str(e, "name"), args);
     } else if (strcmp(type, "response.output_item.done") == 0) {
         const json_t *item = json_object_get(e, "item");
-        if (strcmp(str(item, "type"), "function_call") != 0)
+        if (strcmp(aiws_str(item, "type"), "function_call") != 0)
             return;
-        if (strcmp(str(item, "status"), "incomplete") == 0) {
-            log_debug("openai.tool_call_incomplete", "session=%s call=%s", s->ws.id, str(item, "call_id"));
+        if (strcmp(aiws_str(item, "status"), "incomplete") == 0) {
+            log_debug("openai.tool_call_incomplete", "session=%s call=%s", s->ws.id, aiws_str(item, "call_id"));
             return;
         }
-        tool_call(s, str(item, "call_id"), str(item, "name"), str(item, "arguments"));
+        tool_call(s, aiws_str(item, "call_id"), aiws_str(item, "name"), aiws_str(item, "arguments"));
     } else if (strcmp(type, "session.updated") == 0) {
         if (s->ready)
             return;
@@ -362,7 +337,7 @@ static void dispatch(ai_session_t *s, const char *type, const json_t *e)
 
 int openai_on_message(ai_session_t *s, const char *msg, size_t len)
 {
-    if (!live(s))
+    if (!aiws_live(&s->ws))
         return 0;
     const char *type;
     json_t *e = aiws_parse(&s->ws, msg, len, &type);
@@ -386,31 +361,31 @@ static void openai_send_audio(ai_session_t *s, const char *b64, size_t len)
 
 static void openai_interrupt(ai_session_t *s, const char *item_id, unsigned audio_end_ms)
 {
-    if (!live(s))
+    if (!aiws_live(&s->ws))
         return;
     /* cancel first: the item must stop growing before it is cut */
     if (s->in_response && !s->cancel_sent) {
         s->cancel_sent = 1;
-        send_ctrl(s, json_pack("{s:s}", "type", "response.cancel"));
+        aiws_send_ctrl(&s->ws, json_pack("{s:s}", "type", "response.cancel"));
     }
     if (item_id != NULL && item_id[0] != '\0')
-        send_ctrl(s, json_pack("{s:s, s:s, s:i, s:I}", "type", "conversation.item.truncate", "item_id", item_id,
-                               "content_index", 0, "audio_end_ms", (json_int_t)audio_end_ms));
+        aiws_send_ctrl(&s->ws, json_pack("{s:s, s:s, s:i, s:I}", "type", "conversation.item.truncate", "item_id",
+                                         item_id, "content_index", 0, "audio_end_ms", (json_int_t)audio_end_ms));
 }
 
 static void openai_tool_result(ai_session_t *s, const char *call_id, const char *output_json)
 {
-    if (!live(s) || call_id == NULL)
+    if (!aiws_live(&s->ws) || call_id == NULL)
         return;
-    send_ctrl(s, json_pack("{s:s, s:{s:s, s:s, s:s}}", "type", "conversation.item.create", "item", "type",
-                           "function_call_output", "call_id", call_id, "output",
-                           output_json != NULL ? output_json : "{}"));
+    aiws_send_ctrl(&s->ws, json_pack("{s:s, s:{s:s, s:s, s:s}}", "type", "conversation.item.create", "item", "type",
+                                     "function_call_output", "call_id", call_id, "output",
+                                     output_json != NULL ? output_json : "{}"));
     send_response_create(s, response_create(s, NULL));
 }
 
 static void openai_say(ai_session_t *s, const char *instructions)
 {
-    if (!live(s))
+    if (!aiws_live(&s->ws))
         return;
     send_response_create(s, response_create(s, instructions));
 }

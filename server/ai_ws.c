@@ -271,6 +271,12 @@ void aiws_send_audio(aiws_conn_t *c, const char *b64, size_t len)
         aiws_audio_push(c, b64, len);
 }
 
+const char *aiws_str(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v != NULL ? v : "";
+}
+
 json_t *aiws_parse(aiws_conn_t *c, const char *msg, size_t len, const char **type)
 {
     json_error_t jerr;

@@ -151,6 +151,8 @@ void aiws_send_audio(aiws_conn_t *c, const char *b64, size_t len);
 /* 1 when b64 is base64 text; 0 otherwise, logged once per connection as <name>.bad_audio with
  * the direction ("in" from the caller, "out" from the agent). */
 int aiws_audio_ok(aiws_conn_t *c, const char *b64, size_t len, const char *direction);
+/* The string member key of o, or "" (absent or not a string). */
+const char *aiws_str(const json_t *o, const char *key);
 /* Parses a server message: the object (the caller drops it) with *type set, or NULL after a
  * <name>.bad_message warning (not JSON, or no "type"). */
 json_t *aiws_parse(aiws_conn_t *c, const char *msg, size_t len, const char **type);

@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # Installs what switchboard needs on Debian 12, only what is missing: safe to run again.
-#   tools/deps.sh run    build and run the server
-#   tools/deps.sh test   also the test tools (cmocka, node, sqlite3 CLI, clang for fuzzing, chromium, npm packages)
+#   tools/deps.sh run    build and run the server (C libraries only: no node, no test tools)
+#   tools/deps.sh sim    node and tools/sim's npm packages, for tools/switchboard-sim (which runs this itself
+#                        on first use)
+#   tools/deps.sh test   all of the above and the test tools (cmocka, sqlite3 CLI, clang for fuzzing,
+#                        chromium, the tests' npm packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:-run}
+case $mode in run | sim | test) ;; *) echo "usage: tools/deps.sh [run|sim|test]" >&2; exit 2 ;; esac
 
-want=(build-essential cmake pkg-config ca-certificates openssl curl
-      libh2o-dev libuv1-dev libwslay-dev libwebsockets-dev libwebsockets-evlib-uv
-      libxml2-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libjwt-dev libjansson-dev)
-if [ "${1:-run}" = test ]; then
-  want+=(libcmocka-dev sqlite3 clang wrk)
-  want+=(chromium fonts-dejavu-core) # the dashboard's browser tests (playwright-core drives Debian's chromium)
+want=()
+if [ "$mode" != sim ]; then
+  want+=(build-essential cmake pkg-config ca-certificates openssl curl
+         libh2o-dev libuv1-dev libwslay-dev libwebsockets-dev libwebsockets-evlib-uv
+         libxml2-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libjwt-dev libjansson-dev)
+fi
+if [ "$mode" != run ]; then
   command -v node >/dev/null 2>&1 || want+=(nodejs)
   command -v npm >/dev/null 2>&1 || want+=(npm)
+fi
+if [ "$mode" = test ]; then
+  want+=(libcmocka-dev sqlite3 clang wrk)
+  want+=(chromium fonts-dejavu-core) # the dashboard's browser tests (playwright-core drives Debian's chromium)
 fi
 
 missing=()
@@ -35,7 +45,5 @@ npm_install() {
     cp "$dir/package-lock.json" "$stamp"
   fi
 }
-if [ "${1:-run}" = test ]; then
-  npm_install tests     # the integration tests' clients and fakes
-  npm_install tools/sim # switchboard-sim, whose core the tests share
-fi
+[ "$mode" = run ] || npm_install tools/sim # switchboard-sim, whose core the tests share
+[ "$mode" != test ] || npm_install tests    # the integration tests' clients and fakes

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import twilio from 'twilio';
 import { WebSocketServer } from 'ws';
 import {
@@ -17,7 +18,8 @@ import {
   encodeWavMulaw, encodeWavPcm16, writeWavFile, readWavFile, tone, silence, durationMs, UrlMap,
 } from '../../tools/sim/index.mjs';
 
-const SHARED = process.env.SB_SHARED_DIR || '/work/shared';
+// Twilio's signature vectors (computed with its npm library) are test data kept in tests/.
+const VECTORS = fileURLToPath(new URL('../vectors/twilio-signatures.json', import.meta.url));
 const TOKEN = 'sim-core-auth-token-0123456789abcdef';
 const PUBLIC = 'https://voice.example.com';
 
@@ -142,8 +144,8 @@ test('other WAV encodings: 8-bit, 24-bit, 32-bit, float, extensible, stereo, 44.
 // ---------------------------------------------------------------------------------------
 // Signing
 
-test('signatures match the shared Twilio vectors', () => {
-  const { vectors } = JSON.parse(readFileSync(join(SHARED, 'vectors', 'twilio-signatures.json'), 'utf8'));
+test('signatures match Twilio\'s vectors (tests/vectors)', () => {
+  const { vectors } = JSON.parse(readFileSync(VECTORS, 'utf8'));
   let checked = 0;
   for (const v of vectors) {
     let params = v.params || {};

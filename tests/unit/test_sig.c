@@ -1,5 +1,5 @@
 /*
- * Unit tests for server/sig against Twilio's own vectors (vectors/twilio-signatures.json,
+ * Unit tests for server/sig against Twilio's own vectors (tests/vectors/twilio-signatures.json,
  * computed with the twilio npm library). The vectors path is argv[1] or $SB_VECTORS; an
  * unreadable file fails the run.
  */

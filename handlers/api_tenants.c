@@ -1,8 +1,8 @@
 #include "handlers/api_tenants.h"
 #include "server/log.h"
 #include "server/worker.h"
-#include "twiml/e164.h"
-#include "twiml/target.h"
+#include "server/e164.h"
+#include "server/target.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 #include "handlers/media.h"
 #include "handlers/twilio.h"
-#include "server/ai.h"
-#include "server/bridge.h"
+#include "ai/ai.h"
+#include "call/bridge.h"
 #include "server/log.h"
 #include "server/sig.h"
 #include "server/worker.h"
@@ -12,29 +12,58 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MSG_MAX 1800 /* the largest message we send: media with 1600 base64 characters */
+
 typedef struct media {
     ws_conn_t *ws;
     bridge_t *b;
     worker_t *w;
     unsigned long ignored; /* messages of unknown events */
+    char stream_sid[64];   /* from start: every message we send names it */
+    char msg[MSG_MAX];
 } media_t;
 
-/* ---- the transport the bridge talks back through ---- */
+/* ---- Twilio Media Streams as the bridge's media leg: media, mark and clear out ---- */
 
-static int t_send(void *ctx, const char *msg, size_t len)
+static int leg_send(media_t *m, int len)
 {
-    media_t *m = ctx;
-    return m->ws != NULL ? ws_send_text(m->ws, msg, len) : -1;
+    if (m->ws == NULL || len <= 0 || len >= (int)sizeof(m->msg))
+        return -1;
+    return ws_send_text(m->ws, m->msg, (size_t)len);
 }
 
-static void t_close(void *ctx, int code, const char *reason)
+static int leg_audio(void *ctx, const char *b64, size_t len)
+{
+    media_t *m = ctx;
+    /* the payload goes into the message as it is: the provider checked it is only base64 */
+    return leg_send(m, snprintf(m->msg, sizeof(m->msg),
+                                "{\"event\":\"media\",\"streamSid\":\"%s\",\"media\":{\"payload\":\"%.*s\"}}",
+                                m->stream_sid, (int)len, b64));
+}
+
+static int leg_mark(void *ctx, uint32_t seq)
+{
+    media_t *m = ctx;
+    return leg_send(m, snprintf(m->msg, sizeof(m->msg),
+                                "{\"event\":\"mark\",\"streamSid\":\"%s\",\"mark\":{\"name\":\"m%u\"}}", m->stream_sid,
+                                seq));
+}
+
+static void leg_clear(void *ctx)
+{
+    media_t *m = ctx;
+    leg_send(m, snprintf(m->msg, sizeof(m->msg), "{\"event\":\"clear\",\"streamSid\":\"%s\"}", m->stream_sid));
+}
+
+/* Twilio then asks <Connect action> what comes next: the bridge stored it on the call. */
+static void leg_close(void *ctx, int code, const char *next_action, const char *reason)
 {
     media_t *m = ctx;
     if (m->ws != NULL)
         ws_close(m->ws, code, reason);
 }
 
-static const bridge_transport_t transport = {t_send, t_close};
+static const media_leg_t twilio_leg = {leg_audio, leg_mark, leg_clear, leg_close};
 
 /* ---- Twilio's messages ---- */
 
@@ -111,14 +140,20 @@ static void on_text(void *data, const char *msg, size_t len)
         if (enc != NULL && strcmp(enc, "audio/x-mulaw") != 0) {
             bridge_on_protocol_error(m->b, "media format is not audio/x-mulaw", 1003);
         } else {
-            bridge_on_start(m->b, stream, jstr(o, "start", "callSid"), session);
+            /* a streamSid that does not fit (or has characters JSON would need escaped) is refused */
+            size_t sl = stream != NULL ? strlen(stream) : 0;
+            int ok = sl > 0 && sl < sizeof(m->stream_sid) && strcspn(stream, "\"\\") == sl;
+            snprintf(m->stream_sid, sizeof(m->stream_sid), "%s", ok ? stream : "");
+            bridge_on_start(m->b, ok ? stream : NULL, jstr(o, "start", "callSid"), session);
         }
     } else if (strcmp(event, "media") == 0) {
         const char *pl = jstr(o, "media", "payload"), *ts = jstr(o, "media", "timestamp");
         if (pl != NULL && ai_b64_valid(pl, strlen(pl)))
             bridge_on_media(m->b, pl, strlen(pl), ts ? strtoull(ts, NULL, 10) : 0);
     } else if (strcmp(event, "mark") == 0) {
-        bridge_on_mark(m->b, jstr(o, "mark", "name"));
+        const char *name = jstr(o, "mark", "name");
+        if (name != NULL && name[0] == 'm') /* ours: "m" and the bridge's sequence number */
+            bridge_on_mark(m->b, (uint32_t)strtoul(name + 1, NULL, 10));
     } else if (strcmp(event, "dtmf") == 0) {
         bridge_on_dtmf(m->b, jstr(o, "dtmf", "digit"));
     } else if (strcmp(event, "stop") == 0) {
@@ -139,7 +174,7 @@ static void on_closed(void *data)
 {
     media_t *m = data;
     m->ws = NULL;
-    bridge_transport_gone(m->b);
+    bridge_leg_gone(m->b);
     free(m);
 }
 
@@ -172,7 +207,7 @@ void media_upgrade(http_req_t *r)
         return;
     }
     m->w = r->w;
-    m->b = bridge_new(r->w, &transport, m);
+    m->b = bridge_new(r->w, &twilio_leg, m);
     if (m->b == NULL) {
         free(m);
         http_send_error(r, 503, "out_of_memory", "try again", NULL);
@@ -180,7 +215,7 @@ void media_upgrade(http_req_t *r)
     }
     m->ws = ws_upgrade(r, MEDIA_MAX_MSG, &handler, m);
     if (m->ws == NULL) {
-        bridge_transport_gone(m->b);
+        bridge_leg_gone(m->b);
         free(m);
     }
 }

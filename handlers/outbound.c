@@ -3,7 +3,7 @@
 #include "server/log.h"
 #include "server/twilio_rest.h"
 #include "server/worker.h"
-#include "twiml/e164.h"
+#include "server/e164.h"
 
 #include <stdio.h>
 #include <stdlib.h>

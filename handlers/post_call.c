@@ -1,7 +1,7 @@
 #include "handlers/post_call.h"
 #include "server/log.h"
 #include "server/worker.h"
-#include "twiml/e164.h"
+#include "server/e164.h"
 
 #include <ctype.h>
 #include <openssl/crypto.h>

@@ -299,104 +299,39 @@ int twilio_sid_valid(const char *sid, const char *prefix)
     return 1;
 }
 
-static const char *nonempty(const char *a, const char *b)
-{
-    return a != NULL && a[0] != '\0' ? a : b;
-}
-
-void policy_resolve(const config_t *cfg, const store_tenant_t *tn, call_policy_t *p)
-{
-    memset(p, 0, sizeof(*p));
-    p->tenant_id = tn->id;
-    p->ai = cfg->ai_provider;
-    if (strcmp(tn->ai_provider, "none") == 0)
-        p->ai = AI_NONE;
-    else if (strcmp(tn->ai_provider, "echo") == 0)
-        p->ai = AI_ECHO;
-    else if (strcmp(tn->ai_provider, "openai") == 0)
-        p->ai = AI_OPENAI;
-    else if (strcmp(tn->ai_provider, "elevenlabs") == 0)
-        p->ai = AI_ELEVENLABS;
-    p->greeting = nonempty(tn->greeting, NULL);
-    p->transfer_first = strcmp(tn->inbound_mode, "transfer") == 0;
-    p->forward_elevenlabs = strcmp(tn->inbound_mode, "elevenlabs_forward") == 0;
-    p->targets[0] = nonempty(tn->primary_target, cfg->primary_transfer_target);
-    p->targets[1] = nonempty(tn->secondary_target, cfg->secondary_transfer_target);
-    p->voicemail = nonempty(tn->voicemail_target, cfg->voicemail_target);
-    p->caller_id = cfg->caller_id_policy;
-    if (strcmp(tn->caller_id_policy, "business") == 0)
-        p->caller_id = CALLER_ID_BUSINESS;
-    else if (strcmp(tn->caller_id_policy, "original") == 0)
-        p->caller_id = CALLER_ID_ORIGINAL;
-    p->max_calls = tn->max_concurrent_calls >= 0 ? tn->max_concurrent_calls : cfg->max_concurrent_calls;
-}
-
-static int looks_e164(const char *s)
-{
-    if (s == NULL || s[0] != '+' || strlen(s) < 8 || strlen(s) > 16)
-        return 0;
-    for (const char *p = s + 1; *p; p++)
-        if (*p < '0' || *p > '9')
-            return 0;
-    return 1;
-}
-
-static const char *caller_id_for(const transfer_ctx_t *x)
-{
-    /* "original" shows the caller to the agent (Aircall, a PBX queue); a withheld or SIP caller
-     * cannot be presented on a number, so the business number stands in */
-    if (x->policy->caller_id == CALLER_ID_ORIGINAL && looks_e164(x->caller))
-        return x->caller;
-    return x->cfg->twilio_phone_number;
-}
-
+/* Twilio dials numbers and SIP URIs: every parsed target. */
 stage_kind_t transfer_render(twiml_doc_t *doc, const transfer_ctx_t *x, int *attempt_io, const char **dialed)
 {
-    int attempt = *attempt_io;
-    const char *chain[3];
-    int n = 0;
-    for (int i = 0; i < 2; i++)
-        if (x->policy->targets[i] != NULL)
-            chain[n++] = x->policy->targets[i];
-    int vm = n; /* the voicemail stage always exists: a target, or a recorded message */
-    *dialed = NULL;
-    if (attempt > vm) {
-        plan_goodbye(doc, TWILIO_APOLOGY);
-        return STAGE_GOODBYE;
-    }
-    const char *raw = attempt < vm ? chain[attempt] : x->policy->voicemail;
-    if (raw == NULL) {
+    stage_ctx_t sx = {x->cfg, x->policy, x->session_id, x->caller, x->cfg->twilio_phone_number, NULL};
+    stage_t st;
+    policy_stage(&sx, *attempt_io, &st);
+    *attempt_io = st.attempt;
+    *dialed = st.raw;
+    if (st.kind == STAGE_GOODBYE) {
+        plan_goodbye(doc, st.notice);
+    } else if (st.kind == STAGE_RECORD) {
         plan_voicemail_t v = {
-            .prompt = "No one is available to take your call. Please leave a message after the tone, "
-                      "and press the pound key when you are done.",
-            .action_url =
-                twilio_url(x->t, "/twilio/transfer_callback?session=%s&attempt=%d&voicemail=1", x->session_id, attempt),
+            .prompt = st.notice,
+            .action_url = twilio_url(x->t, "/twilio/transfer_callback?session=%s&attempt=%d&voicemail=1", x->session_id,
+                                     st.attempt),
             .recording_callback_url = twilio_url(x->t, "/twilio/recording?session=%s", x->session_id),
             .max_length_s = 120,
         };
         plan_voicemail(doc, &v);
-        return STAGE_RECORD;
+    } else {
+        int sip = st.target.kind == TARGET_SIP;
+        plan_transfer_t p = {
+            .notice = st.notice,
+            .target = &st.target,
+            .caller_id = st.caller_id,
+            .timeout_s = x->cfg->transfer_timeout,
+            .action_url =
+                twilio_url(x->t, "/twilio/transfer_callback?session=%s&attempt=%d", x->session_id, st.attempt),
+            .sip_username = sip ? x->cfg->freepbx_sip_username : NULL,
+            .sip_password = sip ? x->cfg->freepbx_sip_password : NULL,
+            .apology = TWILIO_APOLOGY,
+        };
+        plan_transfer(doc, &p);
     }
-    target_t target;
-    const char *why;
-    if (target_parse(raw, x->cfg->default_country_code, &target, &why) != 0) {
-        /* a tenant row with a bad target: skip to the next stage rather than fail the call */
-        log_error("transfer.bad_target", "session=%s attempt=%d why=\"%s\"", x->session_id, attempt, why);
-        *attempt_io = attempt + 1;
-        return transfer_render(doc, x, attempt_io, dialed);
-    }
-    int sip = target.kind == TARGET_SIP;
-    plan_transfer_t p = {
-        .notice = attempt == 0 ? "Please hold while I connect you." : "Please hold, I am trying another line.",
-        .target = &target,
-        .caller_id = caller_id_for(x),
-        .timeout_s = x->cfg->transfer_timeout,
-        .action_url = twilio_url(x->t, "/twilio/transfer_callback?session=%s&attempt=%d", x->session_id, attempt),
-        .sip_username = sip ? x->cfg->freepbx_sip_username : NULL,
-        .sip_password = sip ? x->cfg->freepbx_sip_password : NULL,
-        .apology = TWILIO_APOLOGY,
-    };
-    plan_transfer(doc, &p);
-    *dialed = raw;
-    return STAGE_DIAL;
+    return st.kind;
 }

@@ -1,9 +1,9 @@
 /*
  * twilio: what every /twilio/... handler shares. twilio_begin() parses the form body and the
  * query, checks X-Twilio-Signature (when TWILIO_AUTH_TOKEN is set) and works out the public
- * base URL; the send helpers always answer valid TwiML. The call policy (a tenant's row over
- * the server's settings) and the transfer chain live here too, so the webhooks and
- * POST /api/twilio/test render the same thing.
+ * base URL; the send helpers always answer valid TwiML. transfer_render() renders a stage of
+ * the transfer chain (call/policy.h), so the webhooks and POST /api/twilio/test render the
+ * same thing.
  *
  * Everything a twilio_req_t points to is allocated in the request's pool.
  */
@@ -14,6 +14,7 @@
 #include "server/config.h"
 #include "server/form.h"
 #include "server/http.h"
+#include "call/policy.h"
 #include "twiml/plan.h"
 
 typedef struct twilio_req {
@@ -53,24 +54,7 @@ void twilio_session_id(char out[33]);
 /* Checks a Twilio SID: two letters then 32 hex digits. */
 int twilio_sid_valid(const char *sid, const char *prefix);
 
-/* ---- call policy and the transfer chain ---- */
-
-typedef struct call_policy {
-    long tenant_id;
-    ai_kind_t ai;
-    const char *greeting;   /* NULL: none */
-    int transfer_first;     /* inbound_mode = transfer: no AI even when one is configured */
-    int forward_elevenlabs; /* inbound_mode = elevenlabs_forward: dial the ElevenLabs agent's number */
-    const char *targets[2]; /* primary, secondary: NULL when unset */
-    const char *voicemail;  /* NULL: record a message */
-    caller_id_policy_t caller_id;
-    long max_calls; /* 0: no limit */
-} call_policy_t;
-
-/* The tenant's columns where set, the settings elsewhere. Pointers borrow from tenant and cfg. */
-void policy_resolve(const config_t *cfg, const store_tenant_t *tenant, call_policy_t *out);
-
-typedef enum { STAGE_DIAL, STAGE_RECORD, STAGE_GOODBYE } stage_kind_t;
+/* ---- the transfer chain (call/policy.h decides, TwiML renders) ---- */
 
 typedef struct transfer_ctx {
     const config_t *cfg;
@@ -88,6 +72,6 @@ typedef struct transfer_ctx {
  */
 stage_kind_t transfer_render(twiml_doc_t *doc, const transfer_ctx_t *x, int *attempt, const char **dialed);
 
-#define TWILIO_APOLOGY "We are sorry, we cannot take your call right now. Please try again later. Goodbye."
+#define TWILIO_APOLOGY CALL_APOLOGY
 
 #endif

@@ -11,7 +11,7 @@
 #include "handlers/transfer.h"
 #include "handlers/twilio.h"
 #include "server/worker.h"
-#include "twiml/e164.h"
+#include "server/e164.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 #include "server/config.h"
 #include "server/log.h"
-#include "twiml/e164.h"
-#include "twiml/target.h"
+#include "server/e164.h"
+#include "server/target.h"
 
 #include <errno.h>
 #include <limits.h>

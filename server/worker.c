@@ -1,7 +1,5 @@
 #include "server/worker.h"
 #include "server/live.h"
-#include "server/ai_elevenlabs.h"
-#include "server/ai_openai.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "server/twilio_rest.h"
@@ -22,15 +20,6 @@ typedef struct conn {
     h2o_linklist_t link;
     worker_t *w;
 } conn_t;
-
-/* lws calls the first protocol for context-wide events, so the list needs one real entry.
- * Client connections bind to theirs by name. */
-static const struct lws_protocols lws_protocols_base[] = {
-    {"sb-default", lws_callback_http_dummy, 0, 0, 0, NULL, 0},
-    AI_OPENAI_LWS_PROTOCOL,
-    AI_ELEVENLABS_LWS_PROTOCOL,
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
 
 worker_t *worker_of(h2o_context_t *ctx)
 {
@@ -242,7 +231,7 @@ static int create_lws(worker_t *w)
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.foreign_loops = loops;
-    info.protocols = lws_protocols_base;
+    info.protocols = worker_lws_protocols;
     info.provided_client_ssl_ctx = w->app->client_ssl;
     info.pcontext = &w->lws; /* lws writes NULL here once its async teardown is over */
     info.user = w;

@@ -22,6 +22,12 @@
 
 struct lws_context;
 
+/* The libwebsockets protocols of every worker's client context, NULL-terminated; the first is
+ * the context's own (lws calls it for context-wide events). Defined by the layer that owns
+ * the client connections (ai/ai.c, beside the provider registry), as the route table is by
+ * handlers/routes.c: the worker stays unaware of who connects out. */
+extern const struct lws_protocols *const worker_lws_protocols;
+
 /* Process-wide state, written before workers start and read-only afterwards. */
 typedef struct app {
     config_t cfg;

@@ -7,7 +7,7 @@
 #ifndef SWITCHBOARD_PLAN_H
 #define SWITCHBOARD_PLAN_H
 
-#include "twiml/target.h"
+#include "server/target.h"
 #include "twiml/twiml.h"
 
 typedef struct plan_transfer {

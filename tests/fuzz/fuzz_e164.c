@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "twiml/e164.h"
+#include "server/e164.h"
 
 static const char *const default_ccs[] = {"1", "44", "39", "353", NULL};
 

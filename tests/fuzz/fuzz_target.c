@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "twiml/target.h"
+#include "server/target.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -13,8 +13,8 @@ command -v clang >/dev/null || { echo "clang is missing: tools/deps.sh test inst
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=gnu11 -Wall -Wextra -Werror -I"$root")
 declare -A srcs=(
   [form]="server/form.c server/sig.c"
-  [target]="twiml/target.c twiml/e164.c"
-  [e164]="twiml/e164.c"
+  [target]="server/target.c server/e164.c"
+  [e164]="server/e164.c"
 )
 declare -A libs=([form]="$(pkg-config --libs openssl)" [target]="" [e164]="")
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/ai_elevenlabs.h"
+#include "ai/ai_elevenlabs.h"
 
 typedef struct {
     int ready, response_done, speech_started, caller_active, fatal, errors, audio, tools;

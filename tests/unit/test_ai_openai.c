@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/ai_openai.h"
+#include "ai/ai_openai.h"
 
 /* ---- a bridge that writes down what it is told ---- */
 

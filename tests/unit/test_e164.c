@@ -1,4 +1,4 @@
-/* Unit tests for twiml/e164.h: accepted spellings and every rejection with its reason. */
+/* Unit tests for server/e164.h: accepted spellings and every rejection with its reason. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "twiml/e164.h"
+#include "server/e164.h"
 
 static void ok(const char *in, const char *cc, const char *want)
 {

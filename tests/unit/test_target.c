@@ -1,4 +1,4 @@
-/* Unit tests for twiml/target.h: SIP URIs vs phone numbers, what is kept, what is refused and why. */
+/* Unit tests for server/target.h: SIP URIs vs phone numbers, what is kept, what is refused and why. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "twiml/target.h"
+#include "server/target.h"
 
 static target_t parse_ok(const char *in)
 {

@@ -1,6 +1,6 @@
 /* target: transfer target parsing, see target.h. SIP grammar after RFC 3261 25.1. */
-#include "twiml/target.h"
-#include "twiml/e164.h"
+#include "server/target.h"
+#include "server/e164.h"
 
 #include <string.h>
 #include <strings.h>

@@ -1,8 +1,8 @@
-#include "server/bridge.h"
-#include "handlers/twilio.h"
-#include "server/ai.h"
+#include "call/bridge.h"
+#include "ai/ai.h"
+#include "call/policy.h"
 #include "server/log.h"
-#include "server/wavrec.h"
+#include "call/wavrec.h"
 #include "server/worker.h"
 
 #include <errno.h>
@@ -11,10 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MARKS              128  /* agent chunks awaiting Twilio's "played" */
-#define CHUNK_B64          1600 /* agent audio goes to Twilio in payloads of at most this (150 ms) */
+#define MARKS              128  /* markers awaiting the leg's "played" */
+#define CHUNK_B64          1600 /* agent audio goes to the leg in pieces of at most this (150 ms) */
 #define MARK_EVERY_MS      100  /* a mark at least this often: barge-in knows what was heard */
-#define MSG_MAX            (CHUNK_B64 + 160)
 #define START_TIMEOUT_MS   10000
 #define SPEECH_END_WAIT_MS 8000 /* how long a goodbye or hand-off may take to play */
 
@@ -29,12 +28,12 @@ typedef struct mark {
 struct bridge {
     uv_timer_t timer; /* first: closing it frees the bridge */
     worker_t *w;
-    const bridge_transport_t *t;
+    const media_leg_t *leg;
     void *ctx;
     bstate_t state;
-    int transport_gone;
+    int leg_gone;
     store_call_t call;
-    char stream_sid[64];
+    char leg_id[64];
     const ai_provider_t *prov;
     ai_session_t *ai;
     /* deadlines, uv_now() ms; 0 = unset */
@@ -63,7 +62,6 @@ struct bridge {
     wavrec_t *rec;
     uint64_t agent_cursor_ms; /* stream time where the next agent audio will play */
     uint64_t stream_ms;       /* last caller timestamp */
-    char msg[MSG_MAX];
 };
 
 static const ai_tool_t tools[] = {
@@ -115,15 +113,7 @@ static void close_ai(bridge_t *b)
     b->ai = NULL;
 }
 
-static void send_msg(bridge_t *b, int len)
-{
-    if (b->transport_gone || len <= 0 || len >= (int)sizeof(b->msg))
-        return;
-    if (b->t->send(b->ctx, b->msg, (size_t)len) != 0)
-        b->dropped_out++;
-}
-
-/* Ends the AI part: no more audio either way; Twilio asks connect_action what next. */
+/* Ends the AI part: no more audio either way; the leg hands the call to next_action. */
 static void finish(bridge_t *b, const char *next_action, const char *reason, int code)
 {
     if (b->state == B_DONE)
@@ -137,8 +127,8 @@ static void finish(bridge_t *b, const char *next_action, const char *reason, int
     json_object_set_new(stats, "next_action", next_action ? json_string(next_action) : json_null());
     json_object_set_new(stats, "reason", reason ? json_string(reason) : json_null());
     event(b, "stream.closing", stats);
-    if (!b->transport_gone)
-        b->t->close(b->ctx, code, reason ? reason : "done");
+    if (!b->leg_gone)
+        b->leg->close(b->ctx, code, next_action, reason ? reason : "done");
     rearm(b);
 }
 
@@ -253,10 +243,8 @@ static void send_mark(bridge_t *b);
 
 static void send_chunk(bridge_t *b, const char *b64, size_t len)
 {
-    int n =
-        snprintf(b->msg, sizeof(b->msg), "{\"event\":\"media\",\"streamSid\":\"%s\",\"media\":{\"payload\":\"%.*s\"}}",
-                 b->stream_sid, (int)len, b64);
-    send_msg(b, n);
+    if (b->leg_gone || b->leg->audio(b->ctx, b64, len) != 0)
+        b->dropped_out++;
     b->frames_out++;
     uint32_t ms = (uint32_t)(ai_b64_decoded_len(b64, len) / 8);
     b->item_sent_ms += ms;
@@ -269,7 +257,7 @@ static void send_chunk(bridge_t *b, const char *b64, size_t len)
             wavrec_write(b->rec, 1, b->agent_cursor_ms, pcm, (size_t)got);
         b->agent_cursor_ms += ms;
     }
-    /* a mark every MARK_EVERY_MS of audio: Twilio echoes it once the audio before it has
+    /* a mark every MARK_EVERY_MS of audio: the leg reports it once the audio before it has
      * played (one per 20 ms echo frame would double the writes on the audio path) */
     b->unmarked_ms += ms;
     if (b->unmarked_ms >= MARK_EVERY_MS)
@@ -284,10 +272,8 @@ static void send_mark(bridge_t *b)
         m->seq = ++b->mark_seq;
         m->item_ms = b->item_sent_ms;
         m->item_gen = b->item_gen;
-        int n =
-            snprintf(b->msg, sizeof(b->msg), "{\"event\":\"mark\",\"streamSid\":\"%s\",\"mark\":{\"name\":\"m%u\"}}",
-                     b->stream_sid, m->seq);
-        send_msg(b, n);
+        if (!b->leg_gone && b->leg->mark(b->ctx, m->seq) != 0)
+            b->dropped_out++;
     }
 }
 
@@ -295,7 +281,7 @@ static void ai_audio(void *p, const char *b64, size_t len, const char *item_id)
 {
     bridge_t *b = p;
     /* b64 is checked already: by the media handler (echo) or the provider (ai_events_t) */
-    if ((b->state != B_LIVE && b->state != B_ENDING) || b->stream_sid[0] == '\0')
+    if ((b->state != B_LIVE && b->state != B_ENDING) || b->leg_id[0] == '\0')
         return;
     if (item_id != NULL && strncmp(item_id, b->item, sizeof(b->item) - 1) != 0) {
         snprintf(b->item, sizeof(b->item), "%s", item_id);
@@ -326,8 +312,8 @@ static void barge_in(bridge_t *b)
 {
     if (b->mark_count == 0 || b->interrupted_gen == b->item_gen)
         return; /* nothing of the agent is playing */
-    int n = snprintf(b->msg, sizeof(b->msg), "{\"event\":\"clear\",\"streamSid\":\"%s\"}", b->stream_sid);
-    send_msg(b, n);
+    if (!b->leg_gone)
+        b->leg->clear(b->ctx);
     b->clears++;
     b->interrupted_gen = b->item_gen;
     b->mark_count = 0; /* their echoes no longer mean anything */
@@ -461,15 +447,15 @@ static void ai_error(void *p, const char *what, int fatal)
 static const ai_events_t events = {ai_ready,         ai_audio,      ai_response_done, ai_speech_started,
                                    ai_caller_active, ai_transcript, ai_tool_call,     ai_error};
 
-/* ---- what Twilio does ---- */
+/* ---- what the media leg does ---- */
 
-bridge_t *bridge_new(worker_t *w, const bridge_transport_t *t, void *ctx)
+bridge_t *bridge_new(worker_t *w, const media_leg_t *leg, void *ctx)
 {
     bridge_t *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
     b->w = w;
-    b->t = t;
+    b->leg = leg;
     b->ctx = ctx;
     b->interrupted_gen = UINT32_MAX;
     uv_timer_init(&w->loop, &b->timer);
@@ -517,22 +503,22 @@ static void open_recording(bridge_t *b)
                   store_errmsg(b->w->store));
 }
 
-int bridge_on_start(bridge_t *b, const char *stream_sid, const char *call_sid, const char *session_id)
+int bridge_on_start(bridge_t *b, const char *leg_id, const char *call_ref, const char *session_id)
 {
     const config_t *cfg = &b->w->app->cfg;
     if (b->state != B_WAIT_START)
         return 0;
     int rc = session_id != NULL ? store_call_by_session(b->w->store, session_id, &b->call) : 1;
-    if (rc != 0 || stream_sid == NULL || strlen(stream_sid) >= sizeof(b->stream_sid) ||
-        (b->call.call_sid[0] != '\0' && (call_sid == NULL || strcmp(call_sid, b->call.call_sid) != 0))) {
+    if (rc != 0 || leg_id == NULL || leg_id[0] == '\0' || strlen(leg_id) >= sizeof(b->leg_id) ||
+        (b->call.call_sid[0] != '\0' && (call_ref == NULL || strcmp(call_ref, b->call.call_sid) != 0))) {
         log_warn("media.refused", "session=%.40s call_sid=%.40s why=\"%s\"", session_id ? session_id : "-",
-                 call_sid ? call_sid : "-", rc != 0 ? "unknown session" : "call does not match");
+                 call_ref ? call_ref : "-", rc != 0 ? "unknown session" : "call does not match");
         b->call.id = 0; /* nothing to write for a stranger */
         finish(b, NULL, rc != 0 ? "unknown session" : "call mismatch", 1008);
         return -1;
     }
-    snprintf(b->stream_sid, sizeof(b->stream_sid), "%s", stream_sid);
-    store_call_stream(b->w->store, b->call.id, stream_sid);
+    snprintf(b->leg_id, sizeof(b->leg_id), "%s", leg_id);
+    store_call_stream(b->w->store, b->call.id, leg_id);
     store_tenant_t tn;
     memset(&tn, 0, sizeof(tn));
     tn.max_concurrent_calls = -1;
@@ -545,7 +531,7 @@ int bridge_on_start(bridge_t *b, const char *stream_sid, const char *call_sid, c
                               : pol.ai == AI_ECHO       ? "echo"
                                                         : NULL);
     event(b, "stream.started",
-          json_pack("{s:s, s:s}", "stream_sid", stream_sid, "provider", b->prov ? b->prov->name : "none"));
+          json_pack("{s:s, s:s}", "stream_sid", leg_id, "provider", b->prov ? b->prov->name : "none"));
     if (b->prov == NULL) {
         finish(b, "transfer", "no_ai", 1000);
         return 0;
@@ -589,11 +575,8 @@ void bridge_on_media(bridge_t *b, const char *b64, size_t len, uint64_t timestam
         b->dropped_early++; /* before the AI is there, the caller hears silence anyway */
 }
 
-void bridge_on_mark(bridge_t *b, const char *name)
+void bridge_on_mark(bridge_t *b, uint32_t seq)
 {
-    if (name == NULL || name[0] != 'm')
-        return;
-    uint32_t seq = (uint32_t)strtoul(name + 1, NULL, 10);
     while (b->mark_count > 0) {
         mark_t *m = &b->marks[b->mark_head];
         if ((int32_t)(m->seq - seq) > 0)
@@ -618,7 +601,7 @@ void bridge_on_stop(bridge_t *b)
 {
     event(b, "stream.stopped", counters(b));
     if (b->state < B_DONE) {
-        /* Twilio ended the stream (the caller hung up, or the call moved on) */
+        /* the platform ended the audio (the caller hung up, or the call moved on) */
         b->state = B_DONE;
         close_ai(b);
         rearm(b);
@@ -636,11 +619,11 @@ static void free_bridge(uv_handle_t *h)
     free(h);
 }
 
-void bridge_transport_gone(bridge_t *b)
+void bridge_leg_gone(bridge_t *b)
 {
-    b->transport_gone = 1;
+    b->leg_gone = 1;
     if (b->state < B_DONE) {
-        /* Twilio's socket dropped without a stop */
+        /* the leg dropped without a stop */
         event(b, "stream.dropped", counters(b));
         b->state = B_DONE;
     }

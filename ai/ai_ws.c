@@ -1,4 +1,4 @@
-#include "server/ai_ws.h"
+#include "ai/ai_ws.h"
 #include "server/log.h"
 #include "server/worker.h"
 

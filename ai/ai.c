@@ -1,6 +1,19 @@
-#include "server/ai.h"
+#include "ai/ai.h"
+#include "ai/ai_elevenlabs.h"
+#include "ai/ai_openai.h"
+#include "server/worker.h"
 
 #include <string.h>
+
+/* lws calls the first protocol for context-wide events, so the list needs one real entry.
+ * Client connections bind to theirs by name. */
+static const struct lws_protocols protocols[] = {
+    {"sb-default", lws_callback_http_dummy, 0, 0, 0, NULL, 0},
+    AI_OPENAI_LWS_PROTOCOL,
+    AI_ELEVENLABS_LWS_PROTOCOL,
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+const struct lws_protocols *const worker_lws_protocols = protocols;
 
 const ai_provider_t *ai_provider_get(const char *name)
 {

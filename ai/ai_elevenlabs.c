@@ -1,4 +1,4 @@
-#include "server/ai_elevenlabs.h"
+#include "ai/ai_elevenlabs.h"
 #include "server/log.h"
 #include "server/worker.h"
 

@@ -1,17 +1,17 @@
 /*
- * ai_openai: the OpenAI Realtime provider (ai_openai_provider, declared in server/ai.h). One
+ * ai_openai: the OpenAI Realtime provider (ai_openai_provider, declared in ai/ai.h). One
  * WebSocket client connection per call on the worker's libwebsockets context; the caller's
  * mu-law frames go out as input_audio_buffer.append with their base64 untouched, the agent's
  * audio comes back as response.output_audio.delta (GA) or response.audio.delta (beta).
  * OPENAI_REALTIME_SHAPE picks the GA or the beta session shape and headers.
  *
- * Ownership: the session belongs to the bridge from open() until close(), as server/ai.h says;
+ * Ownership: the session belongs to the bridge from open() until close(), as ai/ai.h says;
  * after close() the provider owns it and frees it once lws has let go of the connection (at
  * the latest when the worker destroys its lws context). Everything the session needs from
  * ai_open_t is copied at open(); the API key is borrowed from the process-wide config.
  *
  * The worker lists AI_OPENAI_LWS_PROTOCOL in its lws protocol array: lws binds each of our
- * connections to it by name, and its callback (aiws_lws_callback, the transport in server/ai_ws.h)
+ * connections to it by name, and its callback (aiws_lws_callback, the transport in ai/ai_ws.h)
  * is the only way lws reaches this module.
  */
 #ifndef SB_AI_OPENAI_H
@@ -20,8 +20,8 @@
 #include <libwebsockets.h>
 #include <stddef.h>
 
-#include "server/ai.h"
-#include "server/ai_ws.h"
+#include "ai/ai.h"
+#include "ai/ai_ws.h"
 
 #define OPENAI_LWS_PROTOCOL_NAME "openai-realtime"
 /* Messages up to this size reach us in one piece and are parsed where lws put them; bigger

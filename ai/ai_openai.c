@@ -1,4 +1,4 @@
-#include "server/ai_openai.h"
+#include "ai/ai_openai.h"
 #include "server/log.h"
 #include "server/worker.h"
 

@@ -4,7 +4,7 @@
  * reports the caller as active when a frame carries sound (there is no model to do VAD).
  * One timer per session, armed for the oldest frame's due time.
  */
-#include "server/ai.h"
+#include "ai/ai.h"
 #include "server/worker.h"
 
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*
  * ai_ws: the libwebsockets client transport shared by the WebSocket AI providers
- * (server/ai_openai.c, server/ai_elevenlabs.c). It owns one connection per call: the target URL,
+ * (ai/ai_openai.c, ai/ai_elevenlabs.c). It owns one connection per call: the target URL,
  * the connect (the host name resolved on libuv's thread pool first, then lws connects to the IP
  * with the name for Host, SNI and the certificate), a polite close that works around Debian's
  * lws 4.1.6, the receive buffer with a cap, the control-message queue that goes before audio,
@@ -26,7 +26,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "server/ai.h"
+#include "ai/ai.h"
 
 struct worker;
 

@@ -1,6 +1,6 @@
 /*
  * ai_elevenlabs: the ElevenLabs Conversational AI provider (ai_elevenlabs_provider, declared in
- * server/ai.h). One WebSocket client connection per call on the worker's libwebsockets context,
+ * ai/ai.h). One WebSocket client connection per call on the worker's libwebsockets context,
  * to ELEVENLABS_CONVAI_URL?agent_id=<ELEVENLABS_AGENT_ID> with the `xi-api-key` header.
  *
  * The wire protocol (ElevenLabs' Python SDK, src/elevenlabs/conversational_ai/conversation.py):
@@ -22,7 +22,7 @@
  * done" event: a response ends when its audio has been quiet for ELEVENLABS_IDLE_MS, or at the
  * next turn boundary (interruption, caller transcript, tool call).
  *
- * Ownership is as in server/ai_openai.h: the bridge owns the session from open() until close(),
+ * Ownership is as in ai/ai_openai.h: the bridge owns the session from open() until close(),
  * then the provider frees it once lws has let go of the connection.
  */
 #ifndef SB_AI_ELEVENLABS_H
@@ -31,8 +31,8 @@
 #include <libwebsockets.h>
 #include <stddef.h>
 
-#include "server/ai.h"
-#include "server/ai_ws.h"
+#include "ai/ai.h"
+#include "ai/ai_ws.h"
 
 #define ELEVENLABS_LWS_PROTOCOL_NAME "elevenlabs-convai"
 #define ELEVENLABS_LWS_RX_BUFFER     16384

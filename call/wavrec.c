@@ -1,4 +1,4 @@
-#include "server/wavrec.h"
+#include "call/wavrec.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* e164: phone number normalisation, see e164.h for the rules. */
-#include "twiml/e164.h"
+#include "server/e164.h"
 
 #include <string.h>
 

@@ -1,19 +1,6 @@
 #include "ai/ai.h"
-#include "ai/ai_elevenlabs.h"
-#include "ai/ai_openai.h"
-#include "server/worker.h"
 
 #include <string.h>
-
-/* lws calls the first protocol for context-wide events, so the list needs one real entry.
- * Client connections bind to theirs by name. */
-static const struct lws_protocols protocols[] = {
-    {"sb-default", lws_callback_http_dummy, 0, 0, 0, NULL, 0},
-    AI_OPENAI_LWS_PROTOCOL,
-    AI_ELEVENLABS_LWS_PROTOCOL,
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
-const struct lws_protocols *const worker_lws_protocols = protocols;
 
 const ai_provider_t *ai_provider_get(const char *name)
 {
@@ -84,4 +71,25 @@ long ai_b64_decode(const char *b64, size_t len, unsigned char *out, size_t outsz
         }
     }
     return (long)o;
+}
+
+size_t ai_b64_encode(const unsigned char *in, size_t len, char *out)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0, i = 0;
+    for (; i + 3 <= len; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+        out[o++] = tab[v >> 18];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = tab[(v >> 6) & 63];
+        out[o++] = tab[v & 63];
+    }
+    if (i < len) {
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0);
+        out[o++] = tab[v >> 18];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+    return o;
 }

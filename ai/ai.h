@@ -95,5 +95,8 @@ size_t ai_b64_decoded_len(const char *b64, size_t len);
 long ai_b64_decode(const char *b64, size_t len, unsigned char *out, size_t outsz);
 /* 1 when every byte is of the base64 alphabet (A-Z a-z 0-9 + / =): safe to embed in JSON. */
 int ai_b64_valid(const char *b64, size_t len);
+/* Encodes len bytes as base64 (with padding) into out, which holds 4 * ((len + 2) / 3) bytes;
+ * no NUL is written. Returns the characters written. For legs that carry raw audio. */
+size_t ai_b64_encode(const unsigned char *in, size_t len, char *out);
 
 #endif

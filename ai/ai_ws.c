@@ -569,6 +569,8 @@ int aiws_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         c->established = 1;
         log_debug(event(c, e, sizeof(e), "connected"), "session=%s", c->id);
         lws_callback_on_writable(wsi); /* the provider's first message is waiting */
+        if (c->ops->connected != NULL)
+            c->ops->connected(c->owner);
         break;
     }
     case LWS_CALLBACK_CLIENT_RECEIVE:

@@ -83,6 +83,8 @@ typedef struct aiws_ops {
     void (*timer)(void *owner);
     /* Frees the owner (and, through aiws_cleanup(), the conn's allocations). */
     void (*free)(void *owner);
+    /* The WebSocket handshake succeeded; may be NULL. */
+    void (*connected)(void *owner);
 } aiws_ops_t;
 
 /* Fields are the transport's; providers read ev, bridge, id, wsi, ctrl and set hold_audio. */

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
         char sid[35], session[33];
         snprintf(sid, sizeof(sid), "CA%08x%08x%08x%08x", (unsigned)rand(), (unsigned)rand(), (unsigned)rand(),
                  (unsigned)rand());
-        /* time-ordered like twilio_session_id() */
+        /* time-ordered like ids_session() */
         snprintf(session, sizeof(session), "%012" PRIx64 "%08x%012x", (uint64_t)1700000000000 + (uint64_t)i,
                  (unsigned)rand(), (unsigned)i);
         store_inbound_t in = {session,        1,         sid, "+14155550100",

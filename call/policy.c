@@ -47,6 +47,7 @@ int policy_looks_e164(const char *s)
 
 void policy_stage(const stage_ctx_t *x, int attempt, stage_t *out)
 {
+    int first = attempt == 0; /* nothing dialed before, whatever is skipped now */
     const char *chain[2];
     int n = 0;
     for (int i = 0; i < 2; i++)
@@ -81,7 +82,7 @@ void policy_stage(const stage_ctx_t *x, int attempt, stage_t *out)
         }
         out->kind = STAGE_DIAL;
         out->raw = raw;
-        out->notice = attempt == 0 ? "Please hold while I connect you." : "Please hold, I am trying another line.";
+        out->notice = first ? "Please hold while I connect you." : "Please hold, I am trying another line.";
         /* "original" shows the caller to the agent (Aircall, a PBX queue); a withheld or SIP caller
          * cannot be presented on a number, so the business number stands in */
         out->caller_id =

@@ -83,6 +83,7 @@ typedef struct store_tenant {
     char agent_instructions[2048]; /* JSON object agent_type -> instructions */
     char ai_voice[32];
     char ai_instructions[2048];
+    char platform[16]; /* twilio, asterisk; "" = the DEFAULT_PLATFORM setting */
 } store_tenant_t;
 
 /* The tenant that owns DID `number`, else tenant `fallback_id`. 0 found, 1 neither exists, -1 error. */
@@ -105,6 +106,7 @@ typedef struct store_call {
     char transfer_target[256];
     char transfer_reason[256];
     char agent_type[32];
+    char platform[16]; /* twilio, asterisk, jambonz: what carried the call */
 } store_call_t;
 
 typedef struct store_inbound {
@@ -113,6 +115,7 @@ typedef struct store_inbound {
     const char *call_sid, *from_number, *to_number, *status;
     long limit;             /* live calls allowed for the tenant; 0: no limit */
     const char *event_json; /* detail of the call.started event */
+    const char *platform;   /* twilio, asterisk, jambonz; NULL: twilio */
 } store_inbound_t;
 
 /*
@@ -179,6 +182,7 @@ typedef struct store_outbound {
     const char *customer_external_id;
     const char *to, *from, *agent_type;
     const char *idempotency_key; /* NULL: none */
+    const char *platform;        /* twilio, asterisk, jambonz; NULL: twilio */
 } store_outbound_t;
 
 /*
@@ -206,6 +210,7 @@ typedef struct store_call_filter {
     long tenant_id;
     const char *status, *direction, *from, *to;
     const char *since, *until; /* ISO-8601, compared with started_at */
+    const char *platform;      /* twilio, asterisk, jambonz; NULL: any */
     long before_id;            /* cursor: rows with a smaller id */
     int limit;
 } store_call_filter_t;
@@ -247,6 +252,7 @@ typedef struct store_tenant_input {
     const char *primary_target, *secondary_target, *voicemail_target, *caller_id_policy;
     const char *amd_action, *amd_message, *agent_instructions;
     long max_concurrent_calls;  /* -1: setting */
+    const char *platform;       /* "", twilio, asterisk; NULL: "" (the DEFAULT_PLATFORM setting) */
     const char *const *numbers; /* NULL: keep the DIDs; else the full list */
     size_t nnumbers;
 } store_tenant_input_t;

@@ -46,6 +46,7 @@ int store_outbound_create(store_t *st, const store_outbound_t *in, store_call_t 
 {
     *existing = 0;
     saved_response[0] = '\0';
+    const char *platform = in->platform != NULL ? in->platform : "twilio";
     if (store_begin(st) != 0)
         return -1;
     if (in->idempotency_key != NULL) {
@@ -59,7 +60,7 @@ int store_outbound_create(store_t *st, const store_outbound_t *in, store_call_t 
         int rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
             store_read_call(s, out);
-            store_col_text(s, 15, saved_response, saved_size);
+            store_col_text(s, 16, saved_response, saved_size); /* after STORE_CALL_COLS */
             sqlite3_reset(s);
             *existing = 1;
             store_rollback(st);
@@ -78,7 +79,7 @@ int store_outbound_create(store_t *st, const store_outbound_t *in, store_call_t 
     sqlite3_stmt *s = store_stmt_sql(
         st, Q_OUTBOUND_INSERT,
         "INSERT INTO calls (session_id, tenant_id, customer_id, direction, from_number, to_number, agent_type, status, "
-        "idempotency_key) VALUES (?1, ?2, ?3, 'outbound', ?4, ?5, ?6, 'initiating', ?7)");
+        "idempotency_key, platform) VALUES (?1, ?2, ?3, 'outbound', ?4, ?5, ?6, 'initiating', ?7, ?8)");
     if (s == NULL)
         goto fail;
     sqlite3_bind_text(s, 1, in->session_id, -1, SQLITE_STATIC);
@@ -89,6 +90,7 @@ int store_outbound_create(store_t *st, const store_outbound_t *in, store_call_t 
     store_bind_text(s, 5, in->to);
     store_bind_text(s, 6, in->agent_type);
     store_bind_text(s, 7, in->idempotency_key);
+    sqlite3_bind_text(s, 8, platform, -1, SQLITE_STATIC);
     if (step_done(st, s, "insert session") != 0)
         goto fail;
     long id = (long)sqlite3_last_insert_rowid(st->db);
@@ -104,6 +106,7 @@ int store_outbound_create(store_t *st, const store_outbound_t *in, store_call_t 
     snprintf(out->to_number, sizeof(out->to_number), "%s", in->to ? in->to : "");
     snprintf(out->from_number, sizeof(out->from_number), "%s", in->from ? in->from : "");
     snprintf(out->agent_type, sizeof(out->agent_type), "%s", in->agent_type ? in->agent_type : "");
+    snprintf(out->platform, sizeof(out->platform), "%s", platform);
     return 0;
 fail:
     store_rollback(st);
@@ -165,7 +168,7 @@ int store_calls_list(store_t *st, const store_call_filter_t *f, json_t **rows, l
         "WHERE c.tenant_id = ?1 AND (?2 IS NULL OR c.status = ?2) AND (?3 IS NULL OR c.direction = ?3) "
         "AND (?4 IS NULL OR c.from_number = ?4) AND (?5 IS NULL OR c.to_number = ?5) "
         "AND (?6 IS NULL OR c.started_at >= ?6) AND (?7 IS NULL OR c.started_at < ?7) "
-        "AND (?8 = 0 OR c.id < ?8) ORDER BY c.id DESC LIMIT ?9";
+        "AND (?8 = 0 OR c.id < ?8) AND (?10 IS NULL OR c.platform = ?10) ORDER BY c.id DESC LIMIT ?9";
     sqlite3_stmt *s;
     /* a one-off statement: the plan depends on which filters are present */
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
@@ -179,6 +182,7 @@ int store_calls_list(store_t *st, const store_call_filter_t *f, json_t **rows, l
     store_bind_text(s, 7, f->until);
     sqlite3_bind_int64(s, 8, f->before_id);
     sqlite3_bind_int(s, 9, f->limit + 1);
+    store_bind_text(s, 10, f->platform);
     json_t *arr = json_array();
     int rc, n = 0;
     long last = 0;
@@ -283,7 +287,7 @@ int store_call_detail(store_t *st, long tenant_id, const char *session_id, json_
 #define TENANT_JSON_COLS                                                                                               \
     "id, name, greeting, ai_provider, ai_voice, ai_instructions, inbound_mode, primary_target, secondary_target, "     \
     "voicemail_target, caller_id_policy, max_concurrent_calls, amd_action, amd_message, agent_instructions, "          \
-    "created_at, updated_at"
+    "platform, created_at, updated_at"
 
 static int add_numbers(store_t *st, json_t *tenant)
 {
@@ -369,6 +373,7 @@ static void bind_tenant(sqlite3_stmt *s, const store_tenant_input_t *in)
     store_bind_text(s, 13, in->amd_action);
     store_bind_text(s, 14, in->amd_message);
     store_bind_text(s, 15, in->agent_instructions);
+    store_bind_text(s, 16, in->platform != NULL ? in->platform : "");
 }
 
 int store_tenant_save(store_t *st, long id, const store_tenant_input_t *in, long *out_id, char *conflict_number,
@@ -381,15 +386,15 @@ int store_tenant_save(store_t *st, long id, const store_tenant_input_t *in, long
         s = store_stmt_sql(st, Q_TENANT_INSERT,
                            "INSERT INTO tenants (name, greeting, ai_provider, ai_voice, ai_instructions, inbound_mode, "
                            "primary_target, secondary_target, voicemail_target, caller_id_policy, "
-                           "max_concurrent_calls, amd_action, amd_message, agent_instructions) VALUES "
-                           "(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+                           "max_concurrent_calls, amd_action, amd_message, agent_instructions, platform) VALUES "
+                           "(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
     } else {
         s = store_stmt_sql(st, Q_TENANT_UPDATE,
                            "UPDATE tenants SET name = ?2, greeting = ?3, ai_provider = ?4, ai_voice = ?5, "
                            "ai_instructions = ?6, inbound_mode = ?7, primary_target = ?8, secondary_target = ?9, "
                            "voicemail_target = ?10, caller_id_policy = ?11, max_concurrent_calls = ?12, "
-                           "amd_action = ?13, amd_message = ?14, agent_instructions = ?15, updated_at = " NOW
-                           " WHERE id = ?1");
+                           "amd_action = ?13, amd_message = ?14, agent_instructions = ?15, platform = ?16, "
+                           "updated_at = " NOW " WHERE id = ?1");
     }
     if (s == NULL)
         goto fail;

@@ -7,11 +7,7 @@
 #define TENANT_COLS                                                                                                    \
     "id, name, greeting, ai_provider, inbound_mode, primary_target, secondary_target, voicemail_target, "              \
     "caller_id_policy, COALESCE(max_concurrent_calls, -1), amd_action, amd_message, agent_instructions, ai_voice, "    \
-    "ai_instructions"
-
-#define CALL_COLS                                                                                                      \
-    "id, session_id, tenant_id, direction, call_sid, from_number, to_number, status, status_seq, "                     \
-    "ended_at IS NOT NULL, next_action, transfer_attempt, transfer_target, transfer_reason, agent_type"
+    "ai_instructions, platform"
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -33,6 +29,7 @@ static void read_tenant(sqlite3_stmt *s, store_tenant_t *t)
     store_col_text(s, 12, t->agent_instructions, sizeof(t->agent_instructions));
     store_col_text(s, 13, t->ai_voice, sizeof(t->ai_voice));
     store_col_text(s, 14, t->ai_instructions, sizeof(t->ai_instructions));
+    store_col_text(s, 15, t->platform, sizeof(t->platform));
 }
 
 void store_read_call(sqlite3_stmt *s, store_call_t *c)
@@ -53,6 +50,7 @@ void store_read_call(sqlite3_stmt *s, store_call_t *c)
     store_col_text(s, 12, c->transfer_target, sizeof(c->transfer_target));
     store_col_text(s, 13, c->transfer_reason, sizeof(c->transfer_reason));
     store_col_text(s, 14, c->agent_type, sizeof(c->agent_type));
+    store_col_text(s, 15, c->platform, sizeof(c->platform));
 }
 
 /* Steps a one-row query: 0 row read, 1 no row, -1 error. */
@@ -113,12 +111,13 @@ static int get_call(store_t *st, query_id_t q, const char *sql, const char *key,
 
 int store_call_by_session(store_t *st, const char *session_id, store_call_t *out)
 {
-    return get_call(st, Q_CALL_BY_SESSION, "SELECT " CALL_COLS " FROM calls WHERE session_id = ?1", session_id, out);
+    return get_call(st, Q_CALL_BY_SESSION, "SELECT " STORE_CALL_COLS " FROM calls WHERE session_id = ?1", session_id,
+                    out);
 }
 
 int store_call_by_sid(store_t *st, const char *call_sid, store_call_t *out)
 {
-    return get_call(st, Q_CALL_BY_SID, "SELECT " CALL_COLS " FROM calls WHERE call_sid = ?1", call_sid, out);
+    return get_call(st, Q_CALL_BY_SID, "SELECT " STORE_CALL_COLS " FROM calls WHERE call_sid = ?1", call_sid, out);
 }
 
 int store_event_add(store_t *st, long call_id, const char *type, const char *detail_json)
@@ -148,6 +147,7 @@ int store_call_event(store_t *st, long call_id, const char *type, const char *de
 int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_t *out, int *created, int *rejected)
 {
     *created = *rejected = 0;
+    const char *platform = in->platform != NULL ? in->platform : "twilio";
     if (store_begin(st) != 0)
         return -1;
     long live = 0;
@@ -165,8 +165,9 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
     int over = in->limit > 0 && live >= in->limit;
     sqlite3_stmt *s = store_stmt_sql(
         st, Q_CALL_INSERT,
-        "INSERT INTO calls (session_id, tenant_id, direction, call_sid, from_number, to_number, status, ended_at) "
-        "VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, CASE WHEN ?7 THEN " NOW " END) ON CONFLICT (call_sid) DO NOTHING");
+        "INSERT INTO calls (session_id, tenant_id, direction, call_sid, from_number, to_number, status, ended_at, "
+        "platform) VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, CASE WHEN ?7 THEN " NOW " END, ?8) "
+        "ON CONFLICT (call_sid) DO NOTHING");
     if (s == NULL)
         goto fail;
     sqlite3_bind_text(s, 1, in->session_id, -1, SQLITE_STATIC);
@@ -176,6 +177,7 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
     sqlite3_bind_text(s, 5, in->to_number, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 6, over ? "busy" : (in->status ? in->status : "ringing"), -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 7, over);
+    sqlite3_bind_text(s, 8, platform, -1, SQLITE_STATIC);
     if (store_exec_stmt(st, s, "insert call") != 0)
         goto fail;
     if (sqlite3_changes(st->db) == 0) {
@@ -201,6 +203,7 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
     snprintf(out->from_number, sizeof(out->from_number), "%s", in->from_number ? in->from_number : "");
     snprintf(out->to_number, sizeof(out->to_number), "%s", in->to_number ? in->to_number : "");
     snprintf(out->status, sizeof(out->status), "%s", over ? "busy" : (in->status ? in->status : "ringing"));
+    snprintf(out->platform, sizeof(out->platform), "%s", platform);
     *created = 1;
     *rejected = over;
     return 0;

@@ -105,17 +105,17 @@ void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t dstsz);
 json_t *store_col_json(sqlite3_stmt *s, int col);
 /* The current row as a JSON object keyed by column names. */
 json_t *store_row_json(sqlite3_stmt *s);
-/* Fills a store_call_t from a row selected with the CALL_COLS columns (store_calls.c). */
+/* Fills a store_call_t from a row selected with the STORE_CALL_COLS columns (store_calls.c). */
 void store_read_call(sqlite3_stmt *s, store_call_t *c);
 #define STORE_CALL_COLS                                                                                                \
     "id, session_id, tenant_id, direction, call_sid, from_number, to_number, status, status_seq, "                     \
-    "ended_at IS NOT NULL, next_action, transfer_attempt, transfer_target, transfer_reason, agent_type"
+    "ended_at IS NOT NULL, next_action, transfer_attempt, transfer_target, transfer_reason, agent_type, platform"
 /* The columns of a call as the API lists it (calls c LEFT JOIN customers cu), and the row
  * shaped for it: the public id is the session id. */
 #define STORE_LIST_COLS                                                                                                \
     "c.id, c.session_id AS id_public, c.direction, c.call_sid, c.from_number, c.to_number, c.agent_type, c.status, "   \
     "c.started_at, c.answered_at, c.ended_at, c.duration_s, c.transfer_target, c.transfer_result, c.amd_result, "      \
-    "c.error_code, c.error_message, cu.external_id AS customer_id"
+    "c.error_code, c.error_message, cu.external_id AS customer_id, c.platform"
 json_t *store_list_row(sqlite3_stmt *s);
 /* Appends to a call's timeline (inside the caller's unit). */
 int store_event_add(store_t *st, long call_id, const char *type, const char *detail_json);

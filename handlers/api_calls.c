@@ -1,5 +1,6 @@
 #include "handlers/api_calls.h"
 #include "handlers/twilio.h"
+#include "asterisk/app.h"
 #include "server/log.h"
 #include "server/twilio_rest.h"
 #include "server/worker.h"
@@ -80,8 +81,14 @@ void api_calls_list(http_req_t *r)
     f.to = form_get(query, "to");
     f.since = form_get(query, "since");
     f.until = form_get(query, "until");
+    f.platform = form_get(query, "platform");
     if (f.direction != NULL && strcmp(f.direction, "inbound") != 0 && strcmp(f.direction, "outbound") != 0) {
         http_send_error(r, 400, "invalid_query", "direction must be inbound or outbound", "direction");
+        goto out;
+    }
+    platform_t pf;
+    if (f.platform != NULL && config_platform_parse(f.platform, &pf) != 0) {
+        http_send_error(r, 400, "invalid_query", "platform must be twilio, asterisk or jambonz", "platform");
         goto out;
     }
     if (f.since != NULL && !date_ok(f.since)) {
@@ -186,11 +193,62 @@ static int live_call(http_req_t *r, store_call_t *call)
         http_send_error(r, 409, "not_in_progress", "the call is not in progress", NULL);
         return -1;
     }
-    if (r->w->twilio == NULL) {
+    if (strcmp(call->platform, "asterisk") == 0) {
+        if (r->w->app->cfg.ari_url == NULL) {
+            http_send_error(r, 503, "asterisk_not_configured", "ARI_URL is not set: Asterisk calls cannot be changed",
+                            NULL);
+            return -1;
+        }
+    } else if (r->w->twilio == NULL) {
         http_send_error(r, 503, "twilio_not_configured", "Twilio is not configured: calls cannot be changed", NULL);
         return -1;
     }
     return 0;
+}
+
+static void on_asterisk_done(void *data, long status, const char *message)
+{
+    live_op_t *op = data;
+    if (op->r != NULL) {
+        http_req_t *r = op->r;
+        r->on_gone = NULL;
+        if (status >= 200 && status < 300) {
+            http_send_json(r, 202, json_pack("{s:s, s:s}", "status", "requested", "action", op->action));
+        } else if (status == 404) {
+            http_send_error(r, 409, "not_in_progress",
+                            strcmp(op->action, "transfer") == 0
+                                ? "Asterisk has no AI leg for this call: it is already being transferred or has ended"
+                                : "Asterisk says the call is no longer in progress",
+                            NULL);
+        } else {
+            char msg[400];
+            snprintf(msg, sizeof(msg), "Asterisk did not change the call: %s",
+                     message != NULL ? message
+                     : status == 0   ? "no answer"
+                                     : "error");
+            http_send_error(r, status == 0 ? 503 : 502, "asterisk_error", msg, NULL);
+        }
+    }
+    free(op);
+}
+
+/* The live change of an Asterisk call, answered once Asterisk has. */
+static void asterisk_update(http_req_t *r, const store_call_t *call, const char *action)
+{
+    live_op_t *op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        http_send_error(r, 503, "out_of_memory", "try again", NULL);
+        return;
+    }
+    op->r = r;
+    op->action = action;
+    if (asterisk_live(r->w, call, action, on_asterisk_done, op) != 0) {
+        free(op);
+        http_send_error(r, 503, "asterisk_unavailable", "could not start the Asterisk request", NULL);
+        return;
+    }
+    r->on_gone = live_gone;
+    r->gone_data = op;
 }
 
 static void update(http_req_t *r, const store_call_t *call, const char *action, const trest_update_t *u)
@@ -217,6 +275,10 @@ void api_calls_hangup(http_req_t *r)
     if (live_call(r, &call) != 0)
         return;
     twilio_event(r, &call, "api.hangup", json_pack("{s:s}", "by", r->sub));
+    if (strcmp(call.platform, "asterisk") == 0) {
+        asterisk_update(r, &call, "hangup");
+        return;
+    }
     trest_update_t u = {.status = "completed"};
     update(r, &call, "hangup", &u);
 }
@@ -250,20 +312,51 @@ void api_calls_transfer(http_req_t *r)
     const char *stages[3] = {policy.targets[0], policy.targets[1], policy.voicemail};
     static const char *const names[3] = {"primary", "secondary", "voicemail"};
     int attempt = -1, n = 0;
+    target_t chosen = {0};
+    const char *chosen_raw = NULL;
     for (int i = 0; i < 3; i++) {
         if (stages[i] == NULL)
             continue;
         target_t a, b;
         const char *why;
-        int same = strcmp(want, names[i]) == 0 ||
-                   (target_parse(want, cfg->default_country_code, &a, &why) == 0 &&
-                    target_parse(stages[i], cfg->default_country_code, &b, &why) == 0 && strcmp(a.value, b.value) == 0);
-        if (same && attempt < 0)
+        int parsed = target_parse(stages[i], cfg->default_country_code, &b, &why) == 0;
+        int same =
+            strcmp(want, names[i]) == 0 ||
+            (parsed && target_parse(want, cfg->default_country_code, &a, &why) == 0 && strcmp(a.value, b.value) == 0);
+        if (same && attempt < 0) {
             attempt = n;
+            chosen_raw = stages[i];
+            if (parsed)
+                chosen = b;
+        }
         n++;
     }
     if (attempt < 0) {
         http_send_error(r, 400, "invalid_field", "not one of the tenant's transfer targets", "target");
+        json_decref(o);
+        return;
+    }
+    /* the chain would skip it and dial the next target: not what was asked for */
+    if (chosen.kind == TARGET_DIAL && strcmp(call.platform, "asterisk") != 0) {
+        http_send_error(r, 400, "invalid_field", "an Asterisk dial string is dialed on Asterisk calls only", "target");
+        json_decref(o);
+        return;
+    }
+    if (strcmp(call.platform, "asterisk") == 0) {
+        /* the app runs the chain from this stage once the AI leg is gone: the row tells it where */
+        json_t *ev =
+            json_pack("{s:i, s:s?, s:s, s:b, s:s}", "attempt", attempt, "target", chosen_raw, "by", r->sub, "voicemail",
+                      chosen_raw != NULL && chosen_raw == policy.voicemail, "platform", "asterisk");
+        char *json = json_dumps(ev, JSON_COMPACT);
+        json_decref(ev);
+        if (store_call_transfer_begin(r->w->store, call.id, attempt, chosen_raw, json) != 0 ||
+            store_call_set_next_action(r->w->store, call.id, "transfer", "api") != 0 || worker_commit(r->w) != 0) {
+            log_error("db.error", "rid=%s op=api_transfer error=\"%s\"", r->rid, store_errmsg(r->w->store));
+            http_send_error(r, 503, "db_unavailable", "the transfer could not be saved", NULL);
+        } else {
+            asterisk_update(r, &call, "transfer");
+        }
+        free(json);
         json_decref(o);
         return;
     }

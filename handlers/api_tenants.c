@@ -98,6 +98,7 @@ static int parse_body(http_req_t *r, json_t *o, parsed_t *p)
                                         "amd_message",
                                         "agent_instructions",
                                         "numbers",
+                                        "platform",
                                         NULL};
     const char *key;
     json_t *v;
@@ -159,6 +160,14 @@ static int parse_body(http_req_t *r, json_t *o, parsed_t *p)
             return -1;
         }
         *enums[i].dst = val;
+    }
+    /* "" follows DEFAULT_PLATFORM; jambonz is not served yet */
+    static const char *const platforms[] = {"", "twilio", "asterisk", NULL};
+    in->platform = STR("platform");
+    if (in->platform != NULL && !one_of(in->platform, platforms)) {
+        http_send_error(r, 400, "invalid_field", "must be \"\" (the DEFAULT_PLATFORM setting), twilio or asterisk",
+                        "platform");
+        return -1;
     }
     if (in->amd_action != NULL && strcmp(in->amd_action, "message") == 0 &&
         (in->amd_message == NULL || in->amd_message[0] == '\0')) {

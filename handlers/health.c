@@ -1,4 +1,5 @@
 #include "handlers/health.h"
+#include "asterisk/app.h"
 #include "server/log.h"
 #include "server/worker.h"
 
@@ -19,10 +20,10 @@ void health_get(http_req_t *r)
     char *buf = h2o_mem_alloc_pool(&r->req->pool, CAP);
     int n = snprintf(buf, CAP,
                      "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%llu,\"db\":\"%s\","
-                     "\"twilio_configured\":%s,\"ai_provider\":\"%s\",\"active_calls\":%s}\n",
+                     "\"twilio_configured\":%s,\"ai_provider\":\"%s\",\"active_calls\":%s,\"asterisk\":\"%s\"}\n",
                      db_ok ? "ok" : "error", SB_VERSION,
                      (unsigned long long)((uv_hrtime() / 1000000 - app->started_ms) / 1000), db_ok ? "ok" : "error",
                      config_twilio_configured(&app->cfg) ? "true" : "false",
-                     config_ai_provider_name(app->cfg.ai_provider), calls);
+                     config_ai_provider_name(app->cfg.ai_provider), calls, asterisk_health(r->w));
     http_send(r, db_ok ? 200 : 503, "application/json", buf, (size_t)n < CAP ? (size_t)n : CAP - 1);
 }

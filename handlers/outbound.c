@@ -1,5 +1,7 @@
 #include "handlers/outbound.h"
 #include "handlers/twilio.h"
+#include "asterisk/app.h"
+#include "server/ids.h"
 #include "server/log.h"
 #include "server/twilio_rest.h"
 #include "server/worker.h"
@@ -129,7 +131,7 @@ static void on_created(const trest_result_t *res, void *data)
     if (op->r != NULL) {
         op->r->on_gone = NULL;
         if (status == 503) {
-            char ra[16];
+            char ra[24];
             snprintf(ra, sizeof(ra), "%ld",
                      res->retry_after_s > 0 ? (res->retry_after_s > 60 ? 60 : res->retry_after_s) : 5);
             http_add_header(op->r, "retry-after", ra);
@@ -205,10 +207,27 @@ void outbound_initiate(http_req_t *r)
         goto out;
     }
 
+    /* the tenant's platform carries the call: its own setting, else DEFAULT_PLATFORM */
+    store_tenant_t tenant;
+    int have_tenant = store_tenant_get(w->store, r->tenant_id, &tenant) == 0;
+    int on_asterisk = have_tenant && tenant.platform[0] != '\0' ? strcmp(tenant.platform, "asterisk") == 0
+                                                                : cfg->default_platform == PLATFORM_ASTERISK;
+    if (on_asterisk && (cfg->ari_url == NULL || cfg->asterisk_trunk == NULL)) {
+        http_send_error(r, 503, "not_configured", "the tenant calls through Asterisk: set ARI_URL and ASTERISK_TRUNK",
+                        NULL);
+        goto out;
+    }
+
     char session_id[33];
-    twilio_session_id(session_id);
-    store_outbound_t in = {
-        session_id, r->tenant_id, customer, phone, cfg->twilio_phone_number, agent, idem.len > 0 ? idem_key : NULL};
+    ids_session(session_id);
+    store_outbound_t in = {.session_id = session_id,
+                           .tenant_id = r->tenant_id,
+                           .customer_external_id = customer,
+                           .to = phone,
+                           .from = cfg->twilio_phone_number,
+                           .agent_type = agent,
+                           .idempotency_key = idem.len > 0 ? idem_key : NULL,
+                           .platform = on_asterisk ? "asterisk" : "twilio"};
     store_call_t call;
     int existing = 0;
     char saved[SAVED_MAX];
@@ -230,6 +249,30 @@ void outbound_initiate(http_req_t *r)
     log_info("call.event", "rid=%s session=%s type=session.created tenant=%ld agent_type=%s", r->rid, session_id,
              r->tenant_id, agent);
 
+    if (on_asterisk) {
+        /* durable before Asterisk hears of it; its events then find the session by the channel id */
+        char channel[48];
+        snprintf(channel, sizeof(channel), "sbo-%s", session_id);
+        if (worker_commit(w) != 0) {
+            http_send_error(r, 503, "db_unavailable", "the session could not be saved", NULL);
+            goto out;
+        }
+        if (asterisk_originate(w, &call, cfg->twilio_phone_number) != 0) {
+            store_outbound_failed(w->store, call.id, "failed", 0, "could not start the Asterisk request", NULL, 1);
+            http_send_error(r, 503, "asterisk_unavailable", "could not start the Asterisk request", NULL);
+            goto out;
+        }
+        json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "session_id", session_id, "call_sid", channel,
+                                 "status", "initiated", "message", "the call is being placed through Asterisk",
+                                 "twilio_configured", w->twilio != NULL, "platform", "asterisk");
+        char *s = saved_json(201, body);
+        if (store_outbound_placed(w->store, call.id, channel, "initiated", s) != 0)
+            log_error("db.error", "rid=%s op=outbound_placed error=\"%s\"", r->rid, store_errmsg(w->store));
+        free(s);
+        http_send_json(r, 201, body);
+        goto out;
+    }
+
     if (w->twilio == NULL) {
         json_t *body = json_pack(
             "{s:s, s:n, s:s, s:s, s:b}", "session_id", session_id, "call_sid", "status", "simulation", "message",
@@ -250,8 +293,7 @@ void outbound_initiate(http_req_t *r)
     twilio_req_t t;
     twilio_req_preview(r, &t);
     static const char *const events[] = {"initiated", "ringing", "answered", "completed", NULL};
-    store_tenant_t tenant;
-    int amd = store_tenant_get(w->store, r->tenant_id, &tenant) == 0 && tenant.amd_action[0] != '\0';
+    int amd = have_tenant && tenant.amd_action[0] != '\0';
     trest_create_t p = {
         .to = phone,
         .from = cfg->twilio_phone_number,

@@ -113,6 +113,11 @@ void twiml_preview(http_req_t *r)
             twiml_doc_free(doc);
             goto out;
         }
+        if (target.kind == TARGET_DIAL) { /* Twilio would skip it: there is nothing to preview */
+            bad(r, "target", "an Asterisk dial string is dialed on Asterisk calls only, never by Twilio");
+            twiml_doc_free(doc);
+            goto out;
+        }
         policy.targets[0] = target_in;
         transfer_render(doc, &x, &attempt, &dialed);
     } else if (strcmp(kind, "fallback") == 0) {

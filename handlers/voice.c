@@ -1,6 +1,7 @@
 #include "handlers/voice.h"
 #include "handlers/transfer.h"
 #include "handlers/twilio.h"
+#include "server/ids.h"
 #include "server/log.h"
 #include "server/worker.h"
 
@@ -54,13 +55,21 @@ void voice_inbound(http_req_t *r)
     policy_resolve(cfg, &tenant, &policy);
 
     char session[33];
-    twilio_session_id(session);
+    ids_session(session);
     json_t *ev = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?}", "from", from, "to", to, "caller_name",
                            twilio_param(&t, "CallerName"), "from_country", twilio_param(&t, "FromCountry"),
                            "forwarded_from", twilio_param(&t, "ForwardedFrom"));
     char *json = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
-    store_inbound_t in = {session, tenant.id, sid, from, to, twilio_param(&t, "CallStatus"), policy.max_calls, json};
+    store_inbound_t in = {.session_id = session,
+                          .tenant_id = tenant.id,
+                          .call_sid = sid,
+                          .from_number = from,
+                          .to_number = to,
+                          .status = twilio_param(&t, "CallStatus"),
+                          .limit = policy.max_calls,
+                          .event_json = json,
+                          .platform = "twilio"};
     store_call_t call;
     int created = 0, rejected = 0;
     rc = store_call_start_inbound(st, &in, &call, &created, &rejected);

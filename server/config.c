@@ -3,6 +3,7 @@
 #include "server/e164.h"
 #include "server/target.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -24,6 +25,9 @@ typedef struct {
 static const char *const ai_choices[] = {"none", "echo", "openai", "elevenlabs", NULL};
 static const char *const cid_choices[] = {"original", "business", NULL};
 static const char *const shape_choices[] = {"ga", "beta", NULL};
+/* indexed by platform_t */
+static const char *const platform_choices[] = {"twilio", "asterisk", "jambonz", NULL};
+_Static_assert(sizeof(platform_t) == sizeof(int), "K_ENUM stores an int");
 
 #define OFF(f) offsetof(config_t, f)
 #define S(name, def, secret, help, kind, field, mn, mx, ch)                                                            \
@@ -94,7 +98,8 @@ static const setting_t settings[] = {
     S("JWT_AUDIENCE", NULL, 0, "when set, tokens must carry this aud", K_STR, jwt_audience, 0, 0, NULL),
     S("DEFAULT_TENANT_ID", "1", 0, "tenant for numbers no tenant claims; created from these settings on first start",
       K_INT, default_tenant_id, 1, INT_MAX, NULL),
-    S("PRIMARY_TRANSFER_TARGET", NULL, 0, "first transfer target: E.164 number or SIP URI", K_STR,
+    S("PRIMARY_TRANSFER_TARGET", NULL, 0,
+      "first transfer target: E.164 number, SIP URI or Asterisk dial string (PJSIP/2000)", K_STR,
       primary_transfer_target, 0, 0, NULL),
     S("SECONDARY_TRANSFER_TARGET", NULL, 0, "tried when the primary is busy or does not answer", K_STR,
       secondary_transfer_target, 0, 0, NULL),
@@ -115,6 +120,22 @@ static const setting_t settings[] = {
       recordings_dir, 0, 0, NULL),
     S("DEFAULT_COUNTRY_CODE", "1", 0, "country calling code for numbers written without one", K_STR,
       default_country_code, 0, 0, NULL),
+    S("ARI_URL", NULL, 0, "Asterisk's HTTP server, http(s)://host:port[/prefix]; unset: Asterisk is off", K_STR,
+      ari_url, 0, 0, NULL),
+    S("ARI_USERNAME", NULL, 0, "ARI user (ari.conf); required with ARI_URL", K_STR, ari_username, 0, 0, NULL),
+    S("ARI_PASSWORD", NULL, 1, "password of ARI_USERNAME; required with ARI_URL", K_STR, ari_password, 0, 0, NULL),
+    S("ARI_APP", "switchboard", 0, "the Stasis application name the dialplan sends calls to", K_STR, ari_app, 0, 0,
+      NULL),
+    S("RTP_ADDRESS", "127.0.0.1", 0, "address Asterisk sends call audio to (external_host): IP or hostname", K_STR,
+      rtp_address, 0, 0, NULL),
+    S("RTP_BIND_ADDRESS", NULL, 0, "IP address the RTP sockets bind to (default: RTP_ADDRESS); for hosts behind NAT",
+      K_STR, rtp_bind_address, 0, 0, NULL),
+    S("RTP_PORT_MIN", "20000", 0, "lowest UDP port of the RTP sockets", K_INT, rtp_port_min, 1024, 65535, NULL),
+    S("RTP_PORT_MAX", "20999", 0, "highest UDP port of the RTP sockets", K_INT, rtp_port_max, 1024, 65535, NULL),
+    S("ASTERISK_TRUNK", NULL, 0, "PJSIP endpoint to the public network (numbers and SIP URIs are dialed through it)",
+      K_STR, asterisk_trunk, 0, 0, NULL),
+    S("DEFAULT_PLATFORM", "twilio", 0, "platform of tenants that name none: twilio or asterisk (needs ARI_URL)", K_ENUM,
+      default_platform, 0, 0, platform_choices),
 };
 
 #undef S
@@ -304,6 +325,187 @@ static int check_readable(const char *name, const char *path, char *err, size_t 
     return 0;
 }
 
+static int is_name_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-';
+}
+
+/* [A-Za-z0-9_.-]{1,64}: ARI_APP and ASTERISK_TRUNK travel in ARI query strings and dial strings */
+static int check_name(const char *name, const char *v, char *err, size_t errsz)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 64)
+        return bad(err, errsz, "%s must be 1 to 64 characters", name);
+    for (size_t i = 0; i < n; i++)
+        if (!is_name_char((unsigned char)v[i]))
+            return bad(err, errsz, "%s may hold only letters, digits, '_', '.' and '-', not \"%s\"", name, v);
+    return 0;
+}
+
+static int is_ip_literal(const char *s)
+{
+    unsigned char buf[16];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* Dot-separated labels of letters, digits and inner dashes, the last not all digits (that is a
+ * mistyped IPv4 address); n bytes of s. */
+static int is_hostname(const char *s, size_t n)
+{
+    if (n == 0 || n > 253)
+        return 0;
+    size_t label = 0;
+    int digits = 1;
+    for (size_t i = 0; i <= n; i++) {
+        int c = i < n ? (unsigned char)s[i] : '.';
+        if (c == '.') {
+            if (label == 0 || label > 63 || s[i - 1] == '-' || s[i - label] == '-')
+                return 0;
+            if (i == n && digits)
+                return 0;
+            label = 0;
+            digits = 1;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-') {
+            label++;
+            digits &= c >= '0' && c <= '9';
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* An IPv4 address or a hostname; n bytes of s. */
+static int is_host(const char *s, size_t n)
+{
+    char buf[256];
+    if (n == 0 || n >= sizeof(buf))
+        return 0;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    unsigned char a[4];
+    return inet_pton(AF_INET, buf, a) == 1 || is_hostname(s, n);
+}
+
+/* http(s)://host[:port][/prefix]: the REST base and the events socket are built by appending to it */
+static int check_ari_url(const char *v, char *err, size_t errsz)
+{
+    const char *p;
+    if (strncmp(v, "http://", 7) == 0)
+        p = v + 7;
+    else if (strncmp(v, "https://", 8) == 0)
+        p = v + 8;
+    else
+        return bad(err, errsz, "ARI_URL must start with http:// or https:// (e.g. http://127.0.0.1:8088)");
+    if (strlen(v) > 512)
+        return bad(err, errsz, "ARI_URL must be at most 512 characters");
+    if (strpbrk(v, "?#") != NULL)
+        return bad(err, errsz, "ARI_URL must not have a query or fragment");
+    size_t auth = strcspn(p, "/");
+    if (memchr(p, '@', auth) != NULL)
+        return bad(err, errsz, "ARI_URL must not carry credentials: use ARI_USERNAME and ARI_PASSWORD");
+    const char *port = NULL;
+    if (p[0] == '[') {
+        const char *rb = memchr(p, ']', auth);
+        char v6[64];
+        size_t hl = rb != NULL ? (size_t)(rb - p - 1) : 0;
+        if (rb == NULL || hl == 0 || hl >= sizeof(v6))
+            return bad(err, errsz, "ARI_URL has an invalid host");
+        memcpy(v6, p + 1, hl);
+        v6[hl] = '\0';
+        unsigned char buf[16];
+        if (inet_pton(AF_INET6, v6, buf) != 1)
+            return bad(err, errsz, "ARI_URL has an invalid IPv6 address");
+        if (rb + 1 < p + auth) {
+            if (rb[1] != ':')
+                return bad(err, errsz, "ARI_URL has an invalid host");
+            port = rb + 2;
+        }
+    } else {
+        const char *colon = memchr(p, ':', auth);
+        size_t hl = colon != NULL ? (size_t)(colon - p) : auth;
+        if (!is_host(p, hl))
+            return bad(err, errsz, "ARI_URL has an invalid host");
+        port = colon != NULL ? colon + 1 : NULL;
+    }
+    if (port != NULL) {
+        long n = 0;
+        const char *end = p + auth, *c = port;
+        for (; c < end && *c >= '0' && *c <= '9' && n <= 65535; c++)
+            n = n * 10 + (*c - '0');
+        if (c == port || c != end || n < 1 || n > 65535)
+            return bad(err, errsz, "ARI_URL has an invalid port (expected 1-65535)");
+    }
+    const char *path = p + auth;
+    if (path[0] == '\0')
+        return 0;
+    if (path[strlen(path) - 1] == '/')
+        return bad(err, errsz, "ARI_URL must not end with '/' (give http://host:port or http://host:port/prefix)");
+    for (const char *c = path; *c != '\0'; c++) {
+        if (*c == '/' && c[1] == '/')
+            return bad(err, errsz, "ARI_URL has an empty path segment");
+        if (!is_name_char((unsigned char)*c) && strchr("/~%!$&'()*+,;=:@", *c) == NULL)
+            return bad(err, errsz, "ARI_URL has an invalid character in its path");
+    }
+    return 0;
+}
+
+/* The Asterisk settings, checked whether or not ARI_URL is set: a typo must not wait for the first call. */
+static int check_asterisk(config_t *cfg, char *err, size_t errsz)
+{
+    if (cfg->ari_url != NULL) {
+        if (check_ari_url(cfg->ari_url, err, errsz) != 0)
+            return -1;
+        if (cfg->ari_username == NULL || cfg->ari_password == NULL)
+            return bad(err, errsz, "ARI_URL is set but %s is not: Asterisk needs both ARI_USERNAME and ARI_PASSWORD",
+                       cfg->ari_username == NULL ? "ARI_USERNAME" : "ARI_PASSWORD");
+    }
+    /* basic auth sends "user:password" (ari.c holds it in 512 bytes) */
+    if (cfg->ari_username != NULL && (strlen(cfg->ari_username) > 255 || strchr(cfg->ari_username, ':') != NULL))
+        return bad(err, errsz, "ARI_USERNAME must be at most 255 characters and hold no ':'");
+    if (cfg->ari_password != NULL && strlen(cfg->ari_password) > 255)
+        return bad(err, errsz, "ARI_PASSWORD must be at most 255 characters");
+    if (check_name("ARI_APP", cfg->ari_app, err, errsz) != 0)
+        return -1;
+    if (cfg->asterisk_trunk != NULL && check_name("ASTERISK_TRUNK", cfg->asterisk_trunk, err, errsz) != 0)
+        return -1;
+
+    /* "[2001:db8::1]" is accepted and kept bare: external_host brackets it itself */
+    size_t n = strlen(cfg->rtp_address);
+    if (n > 2 && cfg->rtp_address[0] == '[' && cfg->rtp_address[n - 1] == ']') {
+        memmove(cfg->rtp_address, cfg->rtp_address + 1, n - 2);
+        cfg->rtp_address[n - 2] = '\0';
+        if (strchr(cfg->rtp_address, ':') == NULL || !is_ip_literal(cfg->rtp_address))
+            return bad(err, errsz, "RTP_ADDRESS: \"[%s]\" is not an IPv6 address", cfg->rtp_address);
+    }
+    int rtp_ip = is_ip_literal(cfg->rtp_address);
+    if (!rtp_ip && !is_hostname(cfg->rtp_address, strlen(cfg->rtp_address)))
+        return bad(err, errsz, "RTP_ADDRESS must be an IPv4 or IPv6 address or a hostname, not \"%s\"",
+                   cfg->rtp_address);
+    if (cfg->rtp_bind_address != NULL) {
+        if (!is_ip_literal(cfg->rtp_bind_address))
+            return bad(err, errsz, "RTP_BIND_ADDRESS must be an IPv4 or IPv6 address, not \"%s\"",
+                       cfg->rtp_bind_address);
+    } else if (!rtp_ip) {
+        return bad(err, errsz,
+                   "RTP_BIND_ADDRESS is needed: RTP_ADDRESS \"%s\" is a hostname, and the RTP sockets bind to an IP "
+                   "address (0.0.0.0 for all)",
+                   cfg->rtp_address);
+    } else if ((cfg->rtp_bind_address = strdup(cfg->rtp_address)) == NULL) {
+        return bad(err, errsz, "out of memory");
+    }
+    if (cfg->rtp_port_min > cfg->rtp_port_max)
+        return bad(err, errsz, "RTP_PORT_MIN (%d) must not be above RTP_PORT_MAX (%d)", cfg->rtp_port_min,
+                   cfg->rtp_port_max);
+
+    if (cfg->default_platform == PLATFORM_JAMBONZ)
+        return bad(err, errsz, "DEFAULT_PLATFORM=jambonz is not supported yet: use twilio or asterisk");
+    if (cfg->default_platform == PLATFORM_ASTERISK && cfg->ari_url == NULL)
+        return bad(err, errsz, "DEFAULT_PLATFORM=asterisk needs ARI_URL (with ARI_USERNAME and ARI_PASSWORD)");
+    return 0;
+}
+
 int config_load(config_t *cfg, const char *env_file, char *err, size_t errsz)
 {
     dotenv_t d = {0};
@@ -349,6 +551,8 @@ int config_load(config_t *cfg, const char *env_file, char *err, size_t errsz)
         check_readable("TLS_CERT_FILE", cfg->tls_cert_file, err, errsz) != 0 ||
         check_readable("TLS_KEY_FILE", cfg->tls_key_file, err, errsz) != 0)
         goto fail;
+    if (check_asterisk(cfg, err, errsz) != 0)
+        goto fail;
     if (cfg->twilio_api_key_sid != NULL && cfg->twilio_api_key_secret == NULL) {
         bad(err, errsz, "TWILIO_API_KEY_SID is set but TWILIO_API_KEY_SECRET is not");
         goto fail;
@@ -377,7 +581,8 @@ int config_load(config_t *cfg, const char *env_file, char *err, size_t errsz)
             continue;
         target_t t;
         if (target_parse(*targets[i].value, cfg->default_country_code, &t, &why) != 0) {
-            bad(err, errsz, "%s: \"%s\" is not a phone number or SIP URI: %s", targets[i].name, *targets[i].value, why);
+            bad(err, errsz, "%s: \"%s\" is not a phone number, SIP URI or Asterisk dial string: %s", targets[i].name,
+                *targets[i].value, why);
             goto fail;
         }
         free(*targets[i].value);
@@ -433,4 +638,20 @@ int config_twilio_configured(const config_t *cfg)
 const char *config_ai_provider_name(ai_kind_t p)
 {
     return ai_choices[p];
+}
+
+const char *config_platform_name(platform_t p)
+{
+    return (unsigned)p < sizeof(platform_choices) / sizeof(platform_choices[0]) - 1 ? platform_choices[p] : "unknown";
+}
+
+int config_platform_parse(const char *s, platform_t *out)
+{
+    for (int i = 0; s != NULL && platform_choices[i] != NULL; i++) {
+        if (strcmp(s, platform_choices[i]) == 0) {
+            *out = (platform_t)i;
+            return 0;
+        }
+    }
+    return -1;
 }

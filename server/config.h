@@ -11,6 +11,8 @@
 
 typedef enum { AI_NONE = 0, AI_ECHO, AI_OPENAI, AI_ELEVENLABS } ai_kind_t;
 typedef enum { CALLER_ID_ORIGINAL = 0, CALLER_ID_BUSINESS } caller_id_policy_t;
+/* The telephony platform that carries a call (calls.platform, tenants.platform). */
+typedef enum { PLATFORM_TWILIO = 0, PLATFORM_ASTERISK, PLATFORM_JAMBONZ } platform_t;
 
 typedef struct config {
     int port;     /* 0: ephemeral, chosen at bind */
@@ -46,6 +48,16 @@ typedef struct config {
     int silence_timeout_s, max_call_s, max_concurrent_calls;
     char *recordings_dir;
     char *default_country_code;
+
+    /* Asterisk (ARI): ari_url NULL means Asterisk is off. ari_url is http(s)://host[:port][/prefix]
+     * with no trailing slash; ari_username and ari_password are both set when ari_url is. */
+    char *ari_url, *ari_username, *ari_password;
+    char *ari_app;          /* Stasis application name, [A-Za-z0-9_.-]{1,64} */
+    char *rtp_address;      /* told to Asterisk as external_host: an IPv4/IPv6 literal (no brackets) or a hostname */
+    char *rtp_bind_address; /* where RTP sockets bind: an IP literal, never NULL (default: rtp_address) */
+    int rtp_port_min, rtp_port_max; /* 1024..65535, min <= max */
+    char *asterisk_trunk;           /* PJSIP endpoint to the public network, [A-Za-z0-9_.-]{1,64}; NULL: none */
+    platform_t default_platform;    /* for tenants whose platform is "": twilio or asterisk */
 } config_t;
 
 /* One row per setting, in .env.example order; used by the loader, the start-up summary and tests. */
@@ -69,5 +81,10 @@ void config_free(config_t *cfg);
 /* Twilio REST credentials present (account SID plus auth token or API key pair). */
 int config_twilio_configured(const config_t *cfg);
 const char *config_ai_provider_name(ai_kind_t p);
+
+/* "twilio", "asterisk", "jambonz" ("unknown" out of range); a static string. */
+const char *config_platform_name(platform_t p);
+/* The reverse, lowercase names only: 0, or -1 (out untouched) for anything else. */
+int config_platform_parse(const char *s, platform_t *out);
 
 #endif

@@ -285,7 +285,10 @@ int main(int argc, char **argv)
     }
 
     app_t app; /* outlives every worker: serve() joins them before returning */
+    app_status_t status;
     memset(&app, 0, sizeof(app));
+    memset(&status, 0, sizeof(status));
+    app.status = &status;
     char err[512];
     if (config_load(&app.cfg, env_file, err, sizeof(err)) != 0) {
         fprintf(stderr, "switchboard: configuration error: %s\n", err);

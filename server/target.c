@@ -24,6 +24,13 @@ static const char R_HOST[] = "SIP URI has an invalid host";
 static const char R_PORT[] = "SIP URI has an invalid port (expected 1-65535)";
 static const char R_PARAM[] = "SIP URI has an empty or malformed ;parameter";
 static const char R_HEADER[] = "SIP URI has a malformed ?header=value part";
+static const char R_DIAL_EMPTY[] = "Asterisk dial string has nothing after TECH/ (expected e.g. PJSIP/2000)";
+static const char R_DIAL_LONG[] = "Asterisk dial string is longer than 200 bytes after TECH/";
+static const char R_DIAL_CHAR[] =
+    "Asterisk dial string may hold only letters, digits and - . _ ~ + * # @ : ; = / % ? [ ] (no spaces, commas or &)";
+static const char R_DIAL_NONASCII[] = "Asterisk dial string contains non-ASCII bytes";
+static const char R_DIAL_TECH[] =
+    "unknown Asterisk channel technology (expected PJSIP/, SIP/, IAX2/, DAHDI/ or Local/)";
 static const char R_HEADER_NAME[] = "SIP URI has a header Twilio does not pass on (allowed: X-..., User-to-User, "
                                     "Remote-Party-ID, P-Preferred-Identity, P-Called-Party-ID)";
 
@@ -252,8 +259,51 @@ static const char *parse_sip(const char *in, target_t *out)
     return NULL;
 }
 
+/* Length of "TECH/" when `in` starts with a channel technology Asterisk dials, else 0. */
+static size_t dial_tech_len(const char *in)
+{
+    static const char *const techs[] = {"PJSIP/", "SIP/", "IAX2/", "DAHDI/", "Local/"};
+    for (size_t i = 0; i < sizeof techs / sizeof techs[0]; i++)
+        if (has_prefix_ci(in, techs[i]))
+            return strlen(techs[i]);
+    return 0;
+}
+
+static const char *parse_dial(const char *in, size_t tech, target_t *out)
+{
+    const char *res = in + tech;
+    size_t n = strlen(res);
+    if (n == 0)
+        return R_DIAL_EMPTY;
+    if (n > TARGET_DIAL_RESOURCE_MAX)
+        return R_DIAL_LONG;
+    for (const unsigned char *p = (const unsigned char *)res; *p != '\0'; p++) {
+        if (*p >= 0x80)
+            return R_DIAL_NONASCII;
+        /* the characters asterisk/ari_url.c passes to Asterisk: what parses here can be dialed there */
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')) &&
+            strchr("-._~+*#@:;=/%?[]", *p) == NULL)
+            return R_DIAL_CHAR;
+    }
+    memcpy(out->value, in, tech + n + 1);
+    out->kind = TARGET_DIAL;
+    return NULL;
+}
+
+/* "Word/..." without '@': meant as a dial string with a technology we do not dial. */
+static int looks_like_tech(const char *in)
+{
+    size_t n = 0;
+    if (!((in[0] >= 'a' && in[0] <= 'z') || (in[0] >= 'A' && in[0] <= 'Z')))
+        return 0;
+    while (is_alnum((unsigned char)in[n]) || in[n] == '_')
+        n++;
+    return in[n] == '/';
+}
+
 int target_parse(const char *in, const char *default_cc, target_t *out, const char **why)
 {
+    size_t tech;
     const char *r;
 
     if (out == NULL)
@@ -268,12 +318,16 @@ int target_parse(const char *in, const char *default_cc, target_t *out, const ch
             return fail(why, R_CONTROL);
     }
 
-    if (has_prefix_ci(in, "sip:") || has_prefix_ci(in, "sips:") || strchr(in, '@') != NULL) {
+    if ((tech = dial_tech_len(in)) > 0) {
+        r = parse_dial(in, tech, out);
+    } else if (has_prefix_ci(in, "sip:") || has_prefix_ci(in, "sips:") || strchr(in, '@') != NULL) {
         r = parse_sip(in, out);
     } else {
         r = NULL;
         if (e164_normalize(in, default_cc, out->value, sizeof out->value, &r) == 0)
             out->kind = TARGET_NUMBER;
+        else if (looks_like_tech(in))
+            r = R_DIAL_TECH;
     }
     if (r != NULL) {
         memset(out, 0, sizeof *out);

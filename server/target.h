@@ -1,6 +1,16 @@
 /*
  * target: parse a call transfer target (PRIMARY_TRANSFER_TARGET and the like)
- * into an E.164 number or a SIP URI for <Dial><Number>/<Sip>.
+ * into an E.164 number or a SIP URI for <Dial><Number>/<Sip>, or an Asterisk
+ * dial string that only Asterisk calls can dial.
+ *
+ * Dial string, checked first: TECH/resource where TECH is PJSIP, SIP, IAX2,
+ * DAHDI or Local in any case (Asterisk looks channel technologies up
+ * case-insensitively), e.g. "PJSIP/2000", "Local/100@from-internal",
+ * "PJSIP/didww/sip:+14155550100@sip.didww.com". The value is the input as
+ * written. The resource is 1 to TARGET_DIAL_RESOURCE_MAX bytes of printable
+ * ASCII without spaces, quotes, '<', '>', ',' or '&' (',' and '&' separate
+ * Dial()'s arguments and its parallel targets). So "PJSIP/2000@pbx" is a dial
+ * string, never the SIP URI "sip:PJSIP/2000@pbx".
  *
  * SIP: the input starts with "sip:" or "sips:" (any case), or contains '@'
  * ("user@host" is read as "sip:user@host"). The normalized URI is the lowercase
@@ -26,16 +36,19 @@
 
 /* Longest SIP URI accepted, in bytes, scheme included (Twilio's limit). */
 #define TARGET_URI_MAX 255
+/* Longest resource of a dial string (after "TECH/"), in bytes. */
+#define TARGET_DIAL_RESOURCE_MAX 200
 
 typedef enum {
     TARGET_NUMBER = 1, /* value is E.164, "+14155550100" */
     TARGET_SIP = 2,    /* value is a SIP URI, "sip:2000@pbx.example.com;transport=tcp" */
+    TARGET_DIAL = 3,   /* value is an Asterisk dial string as written, "PJSIP/2000"; Asterisk calls only */
 } target_kind_t;
 
 typedef struct {
     target_kind_t kind;
     char value[TARGET_URI_MAX + 1]; /* normalized target, NUL-terminated */
-    /* SIP only (empty strings / 0 for a number): */
+    /* SIP only (empty strings / 0 for a number or a dial string): */
     int secure;                         /* scheme is sips: */
     char user[TARGET_URI_MAX + 1];      /* "2000", still percent-encoded */
     char host[TARGET_URI_MAX + 1];      /* "pbx.example.com", "[2001:db8::1]" */

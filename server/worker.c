@@ -115,6 +115,9 @@ void worker_flush_soon(worker_t *w)
 
 static void release_resources(worker_t *w)
 {
+    for (size_t i = 0; i < worker_modules_count && i < WORKER_MODULES_MAX; i++)
+        if (worker_modules[i].release != NULL)
+            worker_modules[i].release(w, w->mod[i]);
     if (w->store != NULL && store_batch_pending(w->store))
         on_commit_check(&w->commit_check);
     uv_check_stop(&w->commit_check);
@@ -153,13 +156,23 @@ static void force_close_conns(worker_t *w)
     }
 }
 
+/* A module still finishing what its stop() began (hang-ups in flight): the worker waits for it,
+ * up to the shutdown deadline. */
+static int modules_busy(worker_t *w)
+{
+    for (size_t i = 0; i < worker_modules_count && i < WORKER_MODULES_MAX; i++)
+        if (worker_modules[i].busy != NULL && worker_modules[i].busy(w, w->mod[i]))
+            return 1;
+    return 0;
+}
+
 static void on_shutdown_tick(uv_timer_t *t)
 {
     worker_t *w = t->data;
     uint64_t now = uv_now(&w->loop);
     switch (w->state) {
     case WORKER_DRAINING:
-        if (w->nconns == 0)
+        if (w->nconns == 0 && !modules_busy(w))
             break;
         if (now < w->deadline_ms)
             return;
@@ -207,6 +220,9 @@ static void on_stop(uv_async_t *a)
     ws_close_all(w);
     ws_flush(w);
     live_close_all(w->live);
+    for (size_t i = 0; i < worker_modules_count && i < WORKER_MODULES_MAX; i++)
+        if (worker_modules[i].stop != NULL)
+            worker_modules[i].stop(w, w->mod[i]);
     w->deadline_ms = uv_now(&w->loop) + (uint64_t)w->app->cfg.shutdown_timeout_s * 1000;
     uv_timer_start(&w->shutdown_timer, on_shutdown_tick, 0, SHUTDOWN_TICK_MS);
 }
@@ -289,6 +305,11 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
     }
     if (create_lws(w) != 0)
         goto fail;
+    for (size_t i = 0; i < worker_modules_count && i < WORKER_MODULES_MAX; i++)
+        if (worker_modules[i].start != NULL && worker_modules[i].start(w, &w->mod[i]) != 0) {
+            snprintf(w->errbuf, sizeof(w->errbuf), "%s could not start", worker_modules[i].name);
+            goto fail; /* modules started before keep their handles on the loop, closed below */
+        }
     if (uv_thread_create(&w->thread, run, w) != 0) {
         snprintf(w->errbuf, sizeof(w->errbuf), "cannot create thread");
         goto fail;

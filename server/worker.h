@@ -23,10 +23,37 @@
 struct lws_context;
 
 /* The libwebsockets protocols of every worker's client context, NULL-terminated; the first is
- * the context's own (lws calls it for context-wide events). Defined by the layer that owns
- * the client connections (ai/ai.c, beside the provider registry), as the route table is by
+ * the context's own (lws calls it for context-wide events). Defined with the route table in
  * handlers/routes.c: the worker stays unaware of who connects out. */
 extern const struct lws_protocols *const worker_lws_protocols;
+
+struct worker;
+
+/*
+ * A part of the server that lives on the workers' loops beside HTTP (the Asterisk application).
+ * The table is defined by handlers/routes.c, as the route table is. start() runs for each
+ * worker before its thread starts (its loop, curl and lws are up; handles made there belong to
+ * the loop); *state is the module's, kept in the worker. stop() runs on the worker's thread when
+ * it begins to stop (close connections, end calls); while busy() says 1 the worker waits (up to
+ * SHUTDOWN_TIMEOUT_S) for what stop() began; release() runs just before curl and the store close
+ * (cancel what is left, free). Any may be NULL.
+ */
+typedef struct worker_module {
+    const char *name;
+    int (*start)(struct worker *w, void **state);
+    void (*stop)(struct worker *w, void *state);
+    int (*busy)(struct worker *w, void *state);
+    void (*release)(struct worker *w, void *state);
+} worker_module_t;
+
+#define WORKER_MODULES_MAX 4
+extern const worker_module_t worker_modules[];
+extern const size_t worker_modules_count;
+
+/* What workers publish for each other: written by one worker, read by any (atomics only). */
+typedef struct app_status {
+    _Atomic int asterisk; /* asterisk/app.h's state of the events socket; 0: off */
+} app_status_t;
 
 /* Process-wide state, written before workers start and read-only afterwards. */
 typedef struct app {
@@ -36,6 +63,7 @@ typedef struct app {
     SSL_CTX *client_ssl; /* outgoing lws connections; lws does not free a provided context */
     uint64_t started_ms;
     uint32_t rid_salt;
+    app_status_t *status; /* the one mutable part (see app_status_t) */
 } app_t;
 
 typedef enum { WORKER_RUNNING = 0, WORKER_DRAINING, WORKER_FORCING, WORKER_CLOSING_LWS, WORKER_DONE } worker_state_t;
@@ -69,6 +97,7 @@ typedef struct worker {
     worker_state_t state;
     uint64_t deadline_ms;
     int start_error;
+    void *mod[WORKER_MODULES_MAX]; /* each worker_modules[i]'s state */
     char errbuf[256];
 } worker_t;
 

@@ -2,7 +2,7 @@
 // timeline, bookings and tickets, and the recording. Reloaded when a live event names it.
 import { h, replace } from './dom.js';
 import { api, recordingUrl } from './api.js';
-import { callSeconds, detailText, directionWord, eventWord, fmtDuration, fmtTime, isLive, orDash, outcome } from './format.js';
+import { callSeconds, detailText, directionWord, eventWord, fmtDuration, fmtTime, isLive, orDash, outcome, platformWord } from './format.js';
 import { statusBadge } from './calls.js';
 
 const RELOAD_GAP_MS = 250;
@@ -10,7 +10,7 @@ const TRANSFER_TARGETS = [['primary', 'Primary line'], ['secondary', 'Secondary 
 
 function details(c) {
   const rows = [
-    ['Direction', directionWord(c.direction)], ['From', orDash(c.from_number)], ['To', orDash(c.to_number)],
+    ['Direction', directionWord(c.direction)], ['Platform', platformWord(c.platform)], ['From', orDash(c.from_number)], ['To', orDash(c.to_number)],
     ['Agent', orDash(c.agent_type)], ['Customer', orDash(c.customer_id)], ['Call SID', orDash(c.call_sid)],
     ['Started', fmtTime(c.started_at)], ['Answered', fmtTime(c.answered_at)], ['Ended', isLive(c) ? 'still live' : fmtTime(c.ended_at)],
     ['Duration', fmtDuration(callSeconds(c))], ['Outcome', outcome(c)],
@@ -61,11 +61,12 @@ export function callView(main, id, bus) {
   async function act(kind, button, body) {
     button.disabled = true;
     actionMsg.className = 'action-result';
-    actionMsg.textContent = kind === 'transfer' ? 'Asking Twilio to transfer…' : 'Asking Twilio to hang up…';
+    const via = platformWord(call && call.platform);
+    actionMsg.textContent = kind === 'transfer' ? `Asking ${via} to transfer…` : `Asking ${via} to hang up…`;
     try {
       await api('POST', `/api/calls/${encodeURIComponent(id)}/${kind}`, { body });
       actionMsg.classList.add('ok');
-      actionMsg.textContent = kind === 'transfer' ? 'Transfer requested: Twilio is connecting the caller.' : 'Hang-up requested: the call is ending.';
+      actionMsg.textContent = kind === 'transfer' ? `Transfer requested: ${via} is connecting the caller.` : 'Hang-up requested: the call is ending.';
     } catch (e) {
       actionMsg.classList.add('error');
       actionMsg.textContent = e.message;

@@ -2,7 +2,7 @@
 // updates keep current without a reload.
 import { h, replace } from './dom.js';
 import { api } from './api.js';
-import { callSeconds, directionWord, fmtDuration, fmtTime, isLive, orDash, outcome, statusTone, statusWord } from './format.js';
+import { callSeconds, directionWord, fmtDuration, fmtTime, isLive, orDash, outcome, platformWord, statusTone, statusWord } from './format.js';
 import { dayChart } from './chart.js';
 import { callForm } from './form.js';
 
@@ -17,11 +17,13 @@ function rowFor(c) {
   return h('tr', {
     class: 'call-row' + (isLive(c) ? ' is-live' : ''), tabindex: 0,
     'data-testid': 'call-row', 'data-session': c.id, 'data-status': c.status, 'data-direction': c.direction,
+    'data-platform': c.platform || 'twilio',
     onclick: open,
     onkeydown: (e) => e.key === 'Enter' && open(),
   },
   h('td', null, statusBadge(c)),
   h('td', { class: 'dir dir-' + c.direction }, directionWord(c.direction)),
+  h('td', { class: 'platform', 'data-testid': 'platform' }, platformWord(c.platform)),
   h('td', { class: 'num' }, h('a', { href: '#/calls/' + c.id }, orDash(c.from_number))),
   h('td', { class: 'num' }, orDash(c.to_number)),
   h('td', { class: 'time', title: c.started_at || '' }, fmtTime(c.started_at)),
@@ -36,7 +38,7 @@ export function listView(main, bus) {
   const error = h('p', { class: 'form-msg error', role: 'alert', 'data-testid': 'calls-error' });
   const more = h('button', { type: 'button', class: 'btn btn-quiet', hidden: true, onclick: () => load(cursor) }, 'Show older calls');
   const table = h('table', { class: 'calls', 'data-testid': 'calls-table', 'data-state': 'loading' },
-    h('thead', null, h('tr', null, ['Status', 'Direction', 'From', 'To', 'Started', 'Duration', 'Outcome'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('thead', null, h('tr', null, ['Status', 'Direction', 'Platform', 'From', 'To', 'Started', 'Duration', 'Outcome'].map((t) => h('th', { scope: 'col' }, t)))),
     tbody);
   const chart = dayChart(bus);
   let cursor = null, disposed = false, seq = 0;

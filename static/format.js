@@ -68,6 +68,10 @@ export function outcome(c) {
 
 export const directionWord = (d) => (d === 'outbound' ? 'Outbound' : d === 'inbound' ? 'Inbound' : d || '—');
 
+// The telephony platform that carried the call (calls before platforms were recorded were Twilio's).
+const PLATFORM_WORDS = { twilio: 'Twilio', asterisk: 'Asterisk', jambonz: 'jambonz' };
+export const platformWord = (p) => PLATFORM_WORDS[p || 'twilio'] || p;
+
 export const orDash = (v) => (v === null || v === undefined || v === '' ? '—' : String(v));
 
 const EVENT_WORDS = {

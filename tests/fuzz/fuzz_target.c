@@ -1,4 +1,5 @@
-/* libFuzzer target for target_parse: no crash, and every success is well formed and a fixed point. */
+/* libFuzzer target for target_parse: no crash, and every success (number, SIP URI, dial string) is well formed
+ * and a fixed point. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (t.kind == TARGET_SIP && (t.user[0] == '\0' || t.host[0] == '\0'))
             abort();
         if (t.kind == TARGET_NUMBER && t.value[0] != '+')
+            abort();
+        /* a dial string is TECH/resource as written, with none of Dial()'s separators */
+        if (t.kind == TARGET_DIAL && (strchr(t.value, '/') == NULL || strpbrk(t.value, ",&'") != NULL ||
+                                      strcmp(t.value, in) != 0 || t.user[0] != '\0' || t.host[0] != '\0'))
+            abort();
+        if (t.kind != TARGET_NUMBER && t.kind != TARGET_SIP && t.kind != TARGET_DIAL)
             abort();
         if (target_parse(t.value, "1", &again, &why) != 0 || strcmp(t.value, again.value) != 0 ||
             t.kind != again.kind || strcmp(t.user, again.user) != 0 || strcmp(t.host, again.host) != 0 ||

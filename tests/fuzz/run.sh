@@ -15,10 +15,12 @@ declare -A srcs=(
   [form]="server/form.c server/sig.c"
   [target]="server/target.c server/e164.c"
   [e164]="server/e164.c"
+  [rtp]="asterisk/rtp.c"
+  [ari_event]="asterisk/ari_event.c asterisk/ari_url.c"
 )
-declare -A libs=([form]="$(pkg-config --libs openssl)" [target]="" [e164]="")
+declare -A libs=([form]="$(pkg-config --libs openssl)" [target]="" [e164]="" [rtp]="" [ari_event]="$(pkg-config --libs jansson)")
 
-for t in form target e164; do
+for t in form target e164 rtp ari_event; do
   src=()
   for f in ${srcs[$t]}; do src+=("$root/$f"); done
   # shellcheck disable=SC2086

@@ -145,6 +145,34 @@ test('calls list: tenant-scoped, newest first, filters and cursor pagination', a
     assert.equal((await api(srv, 'GET', '/api/calls?' + q)).status, 400, q);
 });
 
+test('calls carry their platform; the list filters on it and names the field it cannot use', async () => {
+  const r = await api(srv, 'POST', '/api/calls/initiate', { body: { customer_id: 'pf1', phone: '+14155550401', agent_type: 'x' } });
+  assert.equal(r.status, 201, r.text);
+  // an Asterisk call as its worker writes it (the Asterisk leg is not needed to read it back)
+  sqlite(db(), "INSERT INTO calls (session_id, tenant_id, direction, call_sid, from_number, to_number, status, platform) " +
+    "VALUES ('ast-1', 1, 'inbound', '1712345678.1', '+14155550402', '+14155550100', 'in-progress', 'asterisk')");
+  sqlite(db(), "INSERT INTO calls (session_id, tenant_id, direction, status, platform) VALUES ('ast-2', 2, 'inbound', 'completed', 'asterisk')");
+  const all = await api(srv, 'GET', '/api/calls?limit=200');
+  assert.ok(all.json.calls.every((c) => c.platform === 'twilio' || c.platform === 'asterisk'), all.text);
+  assert.equal(all.json.calls.find((c) => c.id === r.json.session_id).platform, 'twilio');
+  assert.equal(all.json.calls.find((c) => c.id === 'ast-1').platform, 'asterisk');
+
+  const ast = await api(srv, 'GET', '/api/calls?platform=asterisk');
+  assert.equal(ast.status, 200);
+  assert.deepEqual(ast.json.calls.map((c) => c.id), ['ast-1']); // tenant 2's stays out
+  const tw = await api(srv, 'GET', '/api/calls?platform=twilio&limit=200');
+  assert.ok(tw.json.calls.length > 0 && tw.json.calls.every((c) => c.platform === 'twilio'));
+  assert.equal((await api(srv, 'GET', '/api/calls?platform=jambonz')).json.calls.length, 0);
+  for (const v of ['sip', 'Asterisk', '', 'twilio%20']) {
+    const e = await api(srv, 'GET', '/api/calls?platform=' + v);
+    assert.equal(e.status, 400, v);
+    assert.equal(e.json.error.field, 'platform', v);
+  }
+
+  assert.equal((await api(srv, 'GET', `/api/calls/${r.json.session_id}`)).json.platform, 'twilio');
+  assert.equal((await api(srv, 'GET', '/api/calls/ast-1')).json.platform, 'asterisk');
+});
+
 test('call detail: events and all; another tenant reads 404; live actions need a live call', async () => {
   const r = await api(srv, 'POST', '/api/calls/initiate', { body: { customer_id: 'd1', phone: '+14155550301', agent_type: 'x' } });
   const id = r.json.session_id;
@@ -216,4 +244,30 @@ test('tenants API: admins only, validated like TwiML targets, DIDs unique', asyn
   assert.deepEqual(upd.json.numbers, ['+14155550888', '+14155550889']); // numbers omitted: kept
   assert.equal(upd.json.primary_target, null); // a PUT replaces the settings
   assert.equal((await api(srv, 'PUT', '/api/tenants/999', { body: { name: 'x' } })).status, 404);
+});
+
+test('tenants API: platform is "" (DEFAULT_PLATFORM), twilio or asterisk', async () => {
+  const list = await api(srv, 'GET', '/api/tenants');
+  assert.ok(list.json.tenants.every((t) => t.platform === ''), list.text);
+  const c = await api(srv, 'POST', '/api/tenants', {
+    body: { name: 'Pbx Co', platform: 'asterisk', primary_target: 'PJSIP/2000', secondary_target: 'Local/100@from-internal' },
+  });
+  assert.equal(c.status, 201, c.text);
+  assert.equal(c.json.platform, 'asterisk');
+  assert.equal(c.json.primary_target, 'PJSIP/2000'); // a dial string is kept as written
+  assert.equal(c.json.secondary_target, 'Local/100@from-internal');
+  const tid = c.json.id;
+  assert.equal((await api(srv, 'GET', `/api/tenants/${tid}`)).json.platform, 'asterisk');
+  assert.equal((await api(srv, 'PUT', `/api/tenants/${tid}`, { body: { name: 'Pbx Co', platform: 'twilio' } })).json.platform, 'twilio');
+  assert.equal((await api(srv, 'PUT', `/api/tenants/${tid}`, { body: { name: 'Pbx Co', platform: '' } })).json.platform, '');
+  await api(srv, 'PUT', `/api/tenants/${tid}`, { body: { name: 'Pbx Co', platform: 'asterisk' } });
+  assert.equal((await api(srv, 'PUT', `/api/tenants/${tid}`, { body: { name: 'Pbx Co' } })).json.platform, ''); // replaced
+  for (const platform of ['jambonz', 'Asterisk', 'sip', 1, true, ['twilio']]) {
+    const e = await api(srv, 'PUT', `/api/tenants/${tid}`, { body: { name: 'Pbx Co', platform } });
+    assert.equal(e.status, 400, JSON.stringify(platform));
+    assert.equal(e.json.error.field, 'platform', JSON.stringify(platform));
+  }
+  const e = await api(srv, 'PUT', `/api/tenants/${tid}`, { body: { name: 'Pbx Co', primary_target: 'PJSIP/20,00' } });
+  assert.equal(e.json.error.field, 'primary_target');
+  assert.match(e.json.error.message, /dial string/);
 });

@@ -25,6 +25,28 @@ test('bad values stop start-up with a message naming the setting', () => {
   failsNaming({ TLS_CERT_FILE: '/nonexistent/cert.pem', TLS_KEY_FILE: '/nonexistent/key.pem' }, 'TLS_CERT_FILE');
 });
 
+test('bad Asterisk settings stop start-up naming the setting', () => {
+  const ari = { ARI_URL: 'http://127.0.0.1:8088', ARI_USERNAME: 'sb', ARI_PASSWORD: 'pw-2b7e-secret' };
+  failsNaming({ ...ari, ARI_URL: 'http://127.0.0.1:8088/' }, 'ARI_URL');
+  failsNaming({ ...ari, ARI_URL: 'ws://127.0.0.1:8088' }, 'ARI_URL');
+  failsNaming({ ...ari, ARI_URL: 'http://127.0.0.1:8088?app=x' }, 'ARI_URL');
+  failsNaming({ ARI_URL: 'http://127.0.0.1:8088', ARI_USERNAME: 'sb' }, 'ARI_PASSWORD');
+  failsNaming({ ...ari, ARI_APP: 'switch board' }, 'ARI_APP');
+  failsNaming({ ...ari, RTP_ADDRESS: '10.0.0.300' }, 'RTP_ADDRESS');
+  failsNaming({ ...ari, RTP_BIND_ADDRESS: 'media.example.com' }, 'RTP_BIND_ADDRESS');
+  failsNaming({ ...ari, RTP_PORT_MIN: '80' }, 'RTP_PORT_MIN');
+  failsNaming({ ...ari, RTP_PORT_MIN: '30000', RTP_PORT_MAX: '29999' }, 'RTP_PORT_MIN');
+  failsNaming({ ...ari, ASTERISK_TRUNK: 'didww trunk' }, 'ASTERISK_TRUNK');
+  failsNaming({ DEFAULT_PLATFORM: 'asterisk' }, 'DEFAULT_PLATFORM=asterisk needs ARI_URL');
+  failsNaming({ ...ari, DEFAULT_PLATFORM: 'jambonz' }, 'DEFAULT_PLATFORM');
+  failsNaming({ PRIMARY_TRANSFER_TARGET: 'PJSIP/2000&PJSIP/2001' }, 'PRIMARY_TRANSFER_TARGET');
+  const r = runExpectingFailure({ env: { ...ari, ARI_URL: 'http://sb:pw-2b7e-secret@127.0.0.1:8088' } });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /configuration error: ARI_URL must not carry credentials/);
+  assert.ok(!r.stderr.includes('pw-2b7e-secret'), 'ARI_PASSWORD appears in the error');
+  cleanup(r.dir);
+});
+
 test('a certificate file that is not a certificate names TLS_CERT_FILE', () => {
   const dir = tempDir();
   writeFileSync(join(dir, 'cert.pem'), 'not a certificate\n');
@@ -98,6 +120,16 @@ test('secrets are never printed', async () => {
     assert.ok(!srv.stderr.includes(v), `${k} appears in the log`);
   }
   assert.match(srv.stderr, /auth_token=set/);
+  cleanup(srv.dir);
+});
+
+test('the ARI password is never printed', async () => {
+  // port 9 (discard) on loopback: nothing answers, the server keeps trying and logs it
+  const env = { ARI_URL: 'http://127.0.0.1:9', ARI_USERNAME: 'sb-user', ARI_PASSWORD: 'ari-5d1c-secret', LOG_LEVEL: 'debug' };
+  const srv = await startServer({ env });
+  curl([`${srv.url}/health`]);
+  await srv.stop();
+  assert.ok(!srv.stderr.includes('ari-5d1c-secret'), 'ARI_PASSWORD appears in the log');
   cleanup(srv.dir);
 });
 

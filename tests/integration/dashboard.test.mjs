@@ -1,7 +1,8 @@
 // The dashboard in a real browser (Debian's chromium, headless, driven by playwright-core)
 // against the real server: sign-in, a call placed in simulation mode, a validation error next
 // to its field, a simulated inbound call appearing live with its transcript filling in, a
-// transfer through the fake Twilio REST API, and the day's chart. In every test a JavaScript
+// transfer through the fake Twilio REST API, the day's chart, and which platform carried each
+// call. In every test a JavaScript
 // error, a console error or a request leaving localhost fails the test; each test saves a
 // screenshot into SB_TEST_OUTPUT.
 import { test, before, after } from 'node:test';
@@ -10,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { startServer, cleanup, tempDir } from './lib/harness.mjs';
+import { startServer, cleanup, tempDir, sqlite } from './lib/harness.mjs';
 import { JWT_SECRET, token } from './lib/jwt.mjs';
 import { startFakeRealtime } from '../fakes/openai_realtime.mjs';
 import { startFakeTwilio, TEST_ACCOUNT } from '../fakes/twilio_api.mjs';
@@ -320,5 +321,41 @@ test('the day\'s chart: calls per hour and outcome shares, as SVG', async () => 
     assert.ok(Number(await now.getAttribute('data-calls')) >= 1);
     assert.ok(Number(await now.getAttribute('height')) > 0);
     assert.equal(await sum(bars), rows + 1);
+  });
+});
+
+test('the platform of each call: a column of the list (live rows too) and a line on the call page', async () => {
+  await withPage('platform', {}, async (page) => {
+    // Asterisk calls as the Asterisk leg writes them: a row and its first event
+    const db = sim.dir + '/data/switchboard.db';
+    const addAsteriskCall = (id, from) => sqlite(db,
+      "INSERT INTO calls (session_id, tenant_id, direction, call_sid, from_number, to_number, status, answered_at, ended_at, duration_s, platform) " +
+      `VALUES ('${id}', 1, 'inbound', '1712345678.${from.slice(-2)}', '${from}', '${FROM}', 'completed', ` +
+      "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 42, 'asterisk'); " +
+      `INSERT INTO call_events (call_id, type, detail) SELECT id, 'call.started', '{"platform":"asterisk"}' FROM calls WHERE session_id = '${id}';`);
+    const first = 'a'.repeat(31) + '1', second = 'a'.repeat(31) + '2';
+    addAsteriskCall(first, '+14155550171');
+    await signIn(page, sim);
+    await row(page, first).waitFor();
+    assert.equal(await row(page, first).getAttribute('data-platform'), 'asterisk');
+    assert.equal(await row(page, first).getByTestId('platform').textContent(), 'Asterisk');
+    assert.ok(await page.getByRole('columnheader', { name: 'Platform' }).isVisible());
+    // the calls the earlier tests made came through Twilio (the simulator plays Twilio)
+    const others = page.locator('[data-testid="call-row"]:not([data-platform="asterisk"])');
+    assert.ok((await others.count()) >= 1);
+    assert.deepEqual([...new Set(await others.getByTestId('platform').allTextContents())], ['Twilio']);
+
+    // a new Asterisk call arrives over the live feed with its platform
+    addAsteriskCall(second, '+14155550172');
+    await row(page, second).waitFor({ timeout: 8000 });
+    assert.equal(await row(page, second).getByTestId('platform').textContent(), 'Asterisk');
+    await page.screenshot({ path: path.join(OUT, 'platform-list.png'), fullPage: true });
+
+    await row(page, second).click();
+    await page.getByTestId('call-page').waitFor();
+    await page.locator('dd[data-field="Platform"]').filter({ hasText: 'Asterisk' }).waitFor();
+    await page.getByTestId('back').click();
+    await others.first().click();
+    await page.locator('dd[data-field="Platform"]').filter({ hasText: 'Twilio' }).waitFor();
   });
 });

@@ -151,6 +151,7 @@ test('live: token required, tenant-scoped call rows pushed on changes and transc
   const ev = await mine.next((e) => e.type === 'call' && e.json.id === r.json.session_id);
   assert.equal(ev.json.status, 'simulation');
   assert.equal(ev.json.customer_id, 'c-1');
+  assert.equal(ev.json.platform, 'twilio');
   assert.equal(ev.json.tenant_id, undefined); // the list row's shape, nothing more
 
   // a transcript line alone (the bridge writes these mid-call) moves the call too

@@ -202,6 +202,26 @@ test('hangup and transfer by live update; updates retry on 429/5xx', async () =>
   await waitFor(() => sqlite(db(srv), `SELECT ended_at IS NOT NULL FROM calls WHERE session_id='${r2.json.session_id}'`) === '1', 5000);
 });
 
+test('live transfer to an Asterisk dial string on a Twilio call: 400, not a silent other target', async () => {
+  const srv = await server({ PRIMARY_TRANSFER_TARGET: 'PJSIP/2000', SECONDARY_TRANSFER_TARGET: '+14155550124' });
+  fake.configure({ onCreate: 'answer' });
+  const r = await initiate(srv);
+  const sid = r.json.call_sid, session = r.json.session_id;
+  await waitFor(() => sqlite(db(srv), `SELECT status FROM calls WHERE session_id='${session}'`) === 'in-progress', 5000);
+  for (const target of ['primary', 'PJSIP/2000']) {
+    const bad = await api(srv, 'POST', `/api/calls/${session}/transfer`, { body: { target } });
+    assert.equal(bad.status, 400, target);
+    assert.equal(bad.json.error.field, 'target');
+    assert.match(bad.json.error.message, /Asterisk/);
+  }
+  assert.ok(!fake.requests.some((q) => q.path.endsWith(`${sid}.json`) && q.method === 'POST'), 'nothing sent to Twilio');
+  const t = await api(srv, 'POST', `/api/calls/${session}/transfer`, { body: { target: 'secondary' } });
+  assert.equal(t.status, 202, t.text);
+  const upd = fake.requests.filter((q) => q.path.endsWith(`${sid}.json`) && q.method === 'POST').pop();
+  assert.equal(find(parseTwiml(upd.params.Twiml), 'Number').text, '+14155550124');
+  assert.match(upd.params.Twiml, /attempt=1/);
+});
+
 test('answering machine: AnsweredBy recorded, the tenant message left after the beep', async () => {
   const srv = await server();
   sqlite(db(srv), "UPDATE tenants SET amd_action = 'message', amd_message = 'Hello from Acme, we will call back.' WHERE id = 1");

@@ -172,6 +172,39 @@ test('with a voicemail number: it is dialed, and after it the apology', async ()
   assert.match(r.xml.children[0].text, /sorry/i);
 });
 
+test('an Asterisk dial string in the chain: Twilio skips that stage (logged) and dials the next', async () => {
+  const srv = await server({ AI_PROVIDER: 'none', PRIMARY_TRANSFER_TARGET: 'PJSIP/2000', SECONDARY_TRANSFER_TARGET: SECOND });
+  const sid = callSid();
+  const { first, session } = await chain(srv, sid);
+  assert.deepEqual(verbs(first.xml), ['Say', 'Dial', 'Say', 'Hangup']);
+  assert.equal(first.xml.children[0].text, 'Please hold while I connect you.'); // nothing was dialed before
+  const dial = find(first.xml, 'Dial');
+  assert.equal(find(dial, 'Number').text, SECOND);
+  assert.equal(find(dial, 'Sip'), null);
+  assert.doesNotMatch(first.text, /PJSIP/);
+  assert.equal(dial.attrs.action, `${PUBLIC_BASE_URL}/twilio/transfer_callback?session=${session}&attempt=1`);
+  assert.equal(sqlite(db(srv), `SELECT platform||','||transfer_attempt||','||transfer_target FROM calls WHERE call_sid='${sid}'`),
+    `twilio,1,${SECOND}`);
+  let skipped = [];
+  for (let i = 0; i < 50 && skipped.length === 0; i++, await new Promise((res) => setTimeout(res, 20)))
+    skipped = srv.logLines('transfer.skipped');
+  assert.equal(skipped.length, 1, srv.stderr);
+  assert.match(skipped[0], new RegExp(`session=${session} attempt=0 why="this platform cannot dial the target"`));
+
+  // the secondary does not answer: on to voicemail, as in any chain
+  const r = await webhook(srv, `/twilio/transfer_callback?session=${session}&attempt=1`, dialResult(sid, 'no-answer'));
+  assert.ok(find(r.xml, 'Record'), r.text);
+
+  // a dial string as the secondary: the primary busy goes straight to voicemail
+  const srv2 = await server({ AI_PROVIDER: 'none', PRIMARY_TRANSFER_TARGET: SECOND, SECONDARY_TRANSFER_TARGET: 'Local/100@from-internal' });
+  const sid2 = callSid();
+  const c2 = await chain(srv2, sid2);
+  assert.equal(find(c2.first.xml, 'Number').text, SECOND);
+  const r2 = await webhook(srv2, `/twilio/transfer_callback?session=${c2.session}&attempt=0`, dialResult(sid2, 'busy'));
+  assert.ok(find(r2.xml, 'Record'), r2.text);
+  assert.match(find(r2.xml, 'Record').attrs.action, /attempt=2&voicemail=1$/);
+});
+
 test('an answered transfer ends the call', async () => {
   const srv = await server({ AI_PROVIDER: 'none', PRIMARY_TRANSFER_TARGET: PBX });
   const sid = callSid();
@@ -293,6 +326,7 @@ test('POST /api/twilio/test renders a scenario, and names the field it cannot us
     [{ kind: 'transfer', target: 'sip:2000@' }, 'target'],
     [{ kind: 'transfer', target: 'sip:a@b.c\r\nX: y' }, 'target'],
     [{ kind: 'transfer' }, 'target'],
+    [{ kind: 'transfer', target: 'PJSIP/2000' }, 'target'], // Twilio cannot dial it
     [{ kind: 'transfer', target: PBX, caller: 'call me' }, 'caller'],
     [{ kind: 'fallback', attempt: 99 }, 'attempt'],
     [{ kind: 'reject', colour: 'blue' }, 'colour'],

@@ -52,6 +52,17 @@ static void defaults(void **state)
     assert_true(c.workers >= 1);
     assert_null(c.twilio_auth_token);
     assert_false(config_twilio_configured(&c));
+    /* Asterisk is off until ARI_URL is set */
+    assert_null(c.ari_url);
+    assert_null(c.ari_username);
+    assert_null(c.ari_password);
+    assert_string_equal(c.ari_app, "switchboard");
+    assert_string_equal(c.rtp_address, "127.0.0.1");
+    assert_string_equal(c.rtp_bind_address, "127.0.0.1");
+    assert_int_equal(c.rtp_port_min, 20000);
+    assert_int_equal(c.rtp_port_max, 20999);
+    assert_null(c.asterisk_trunk);
+    assert_int_equal(c.default_platform, PLATFORM_TWILIO);
     config_free(&c);
 }
 
@@ -88,6 +99,208 @@ static void dotenv_and_precedence(void **state)
     config_free(&c);
     unlink(path);
     clear_env();
+}
+
+static void expect_error(const char *name, const char *value, const char *needle);
+
+/* Loads with the settings in env (NAME, VALUE pairs, NULL-terminated) set. */
+static int load_with(config_t *c, char *err, size_t errsz, const char *const *env)
+{
+    clear_env();
+    for (size_t i = 0; env[i] != NULL; i += 2)
+        setenv(env[i], env[i + 1], 1);
+    int rc = config_load(c, "/dev/null", err, errsz);
+    clear_env();
+    return rc;
+}
+
+static void asterisk_settings(void **state)
+{
+    (void)state;
+    config_t c;
+    char err[256] = "";
+    const char *const full[] = {"ARI_URL",
+                                "http://10.0.0.5:8088/asterisk",
+                                "ARI_USERNAME",
+                                "switchboard",
+                                "ARI_PASSWORD",
+                                "s3cret:with:colons",
+                                "ARI_APP",
+                                "sb-1.prod_2",
+                                "RTP_ADDRESS",
+                                "media.example.com",
+                                "RTP_BIND_ADDRESS",
+                                "0.0.0.0",
+                                "RTP_PORT_MIN",
+                                "30000",
+                                "RTP_PORT_MAX",
+                                "30000",
+                                "ASTERISK_TRUNK",
+                                "didww",
+                                "DEFAULT_PLATFORM",
+                                "asterisk",
+                                NULL};
+    if (load_with(&c, err, sizeof(err), full) != 0)
+        fail_msg("refused: %s", err);
+    assert_string_equal(c.ari_url, "http://10.0.0.5:8088/asterisk");
+    assert_string_equal(c.ari_username, "switchboard");
+    assert_string_equal(c.ari_password, "s3cret:with:colons");
+    assert_string_equal(c.ari_app, "sb-1.prod_2");
+    assert_string_equal(c.rtp_address, "media.example.com");
+    assert_string_equal(c.rtp_bind_address, "0.0.0.0");
+    assert_int_equal(c.rtp_port_min, 30000);
+    assert_int_equal(c.rtp_port_max, 30000);
+    assert_string_equal(c.asterisk_trunk, "didww");
+    assert_int_equal(c.default_platform, PLATFORM_ASTERISK);
+    config_free(&c);
+
+    /* IPv6: brackets dropped (external_host adds its own); the bind address follows RTP_ADDRESS */
+    const char *const v6[] = {"ARI_URL", "https://[::1]:8089", "ARI_USERNAME",  "u", "ARI_PASSWORD",
+                              "p",       "RTP_ADDRESS",        "[2001:db8::5]", NULL};
+    if (load_with(&c, err, sizeof(err), v6) != 0)
+        fail_msg("refused: %s", err);
+    assert_string_equal(c.rtp_address, "2001:db8::5");
+    assert_string_equal(c.rtp_bind_address, "2001:db8::5");
+    assert_int_equal(c.default_platform, PLATFORM_TWILIO);
+    config_free(&c);
+
+    static const char *const urls[] = {"http://127.0.0.1:8088", "http://localhost",
+                                       "https://pbx.example.com:443/ari-proxy", "http://pbx:8088/a/b", NULL};
+    for (size_t i = 0; urls[i] != NULL; i++) {
+        const char *const env[] = {"ARI_URL", urls[i], "ARI_USERNAME", "u", "ARI_PASSWORD", "p", NULL};
+        if (load_with(&c, err, sizeof(err), env) != 0)
+            fail_msg("%s refused: %s", urls[i], err);
+        config_free(&c);
+    }
+
+    /* a secret never appears in a message */
+    const char *const no_user[] = {"ARI_URL", "http://127.0.0.1:8088", "ARI_PASSWORD", "hunter2", NULL};
+    assert_int_equal(load_with(&c, err, sizeof(err), no_user), -1);
+    assert_non_null(strstr(err, "ARI_USERNAME"));
+    assert_null(strstr(err, "hunter2"));
+    const char *const long_pw[] = {"ARI_PASSWORD",
+                                   "hunter2hunter2hunter2hunter2hunter2hunter2hunter2hunter2hunter2"
+                                   "hunter2hunter2hunter2hunter2hunter2hunter2hunter2hunter2hunter2"
+                                   "hunter2hunter2hunter2hunter2hunter2hunter2hunter2hunter2hunter2"
+                                   "hunter2hunter2hunter2hunter2hunter2hunter2hunter2hunter2hunter2"
+                                   "hunter2hunter2hunter2hunter2hunter2hunter2hunter2hunter2hunter2",
+                                   NULL};
+    assert_int_equal(load_with(&c, err, sizeof(err), long_pw), -1);
+    assert_non_null(strstr(err, "ARI_PASSWORD"));
+    assert_null(strstr(err, "hunter2"));
+}
+
+static void platforms(void **state)
+{
+    (void)state;
+    platform_t p = PLATFORM_JAMBONZ;
+    assert_string_equal(config_platform_name(PLATFORM_TWILIO), "twilio");
+    assert_string_equal(config_platform_name(PLATFORM_ASTERISK), "asterisk");
+    assert_string_equal(config_platform_name(PLATFORM_JAMBONZ), "jambonz");
+    assert_string_equal(config_platform_name((platform_t)7), "unknown");
+    assert_int_equal(config_platform_parse("twilio", &p), 0);
+    assert_int_equal(p, PLATFORM_TWILIO);
+    assert_int_equal(config_platform_parse("asterisk", &p), 0);
+    assert_int_equal(p, PLATFORM_ASTERISK);
+    assert_int_equal(config_platform_parse("jambonz", &p), 0);
+    assert_int_equal(p, PLATFORM_JAMBONZ);
+    assert_int_equal(config_platform_parse("Asterisk", &p), -1);
+    assert_int_equal(config_platform_parse("", &p), -1);
+    assert_int_equal(config_platform_parse("sip", &p), -1);
+    assert_int_equal(config_platform_parse(NULL, &p), -1);
+    assert_int_equal(p, PLATFORM_JAMBONZ); /* untouched on failure */
+}
+
+/* name=value on top of a working Asterisk set-up must fail with a message holding needle. */
+static void expect_ari_error(const char *name, const char *value, const char *needle)
+{
+    const char *const base[] = {"ARI_URL", "http://127.0.0.1:8088", "ARI_USERNAME", "u", "ARI_PASSWORD", "p"};
+    const char *env[10];
+    size_t n = 0;
+    for (size_t i = 0; i < 6; i += 2) {
+        if (strcmp(base[i], name) != 0) {
+            env[n++] = base[i];
+            env[n++] = base[i + 1];
+        }
+    }
+    env[n++] = name;
+    env[n++] = value;
+    env[n] = NULL;
+    config_t c;
+    char err[256] = "";
+    if (load_with(&c, err, sizeof(err), env) == 0)
+        fail_msg("%s=%s accepted", name, value);
+    if (strstr(err, needle) == NULL)
+        fail_msg("%s=%s: error \"%s\" does not name %s", name, value, err, needle);
+}
+
+static void asterisk_errors_name_the_setting(void **state)
+{
+    (void)state;
+    expect_ari_error("ARI_URL", "127.0.0.1:8088", "ARI_URL");
+    expect_ari_error("ARI_URL", "ws://127.0.0.1:8088", "ARI_URL");
+    expect_ari_error("ARI_URL", "ftp://127.0.0.1", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://:8088", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://127.0.0.1:8088/", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://127.0.0.1:8088/ari/", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://127.0.0.1:8088?x=1", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://127.0.0.1:8088#top", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://user:pw@127.0.0.1:8088", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://127.0.0.1:0", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://127.0.0.1:65536", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://127.0.0.1:", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://127.0.0.1:80a", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://pbx_1.example.com", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://10.0.0.256:8088", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://[::g]:8088", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://[::1]x", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://pbx//ari", "ARI_URL");
+    expect_ari_error("ARI_URL", "http://pbx/a b", "ARI_URL");
+    expect_ari_error("ARI_USERNAME", "", "ARI_USERNAME"); /* empty is unset */
+    expect_ari_error("ARI_USERNAME", "a:b", "ARI_USERNAME");
+    expect_ari_error("ARI_PASSWORD", "", "ARI_PASSWORD");
+    expect_ari_error("ARI_APP", "my app", "ARI_APP");
+    expect_ari_error("ARI_APP", "app&x=1", "ARI_APP");
+    expect_ari_error("ARI_APP", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "ARI_APP");
+    expect_ari_error("RTP_ADDRESS", "10.0.0.256", "RTP_ADDRESS");
+    expect_ari_error("RTP_ADDRESS", "media host", "RTP_ADDRESS");
+    expect_ari_error("RTP_ADDRESS", "[10.0.0.1]", "RTP_ADDRESS");
+    expect_ari_error("RTP_ADDRESS", "-media.example.com", "RTP_ADDRESS");
+    expect_ari_error("RTP_ADDRESS", "media.example.com", "RTP_BIND_ADDRESS"); /* a hostname cannot be bound */
+    expect_ari_error("RTP_BIND_ADDRESS", "localhost", "RTP_BIND_ADDRESS");
+    expect_ari_error("RTP_BIND_ADDRESS", "[::1]", "RTP_BIND_ADDRESS");
+    expect_ari_error("RTP_PORT_MIN", "80", "RTP_PORT_MIN");
+    expect_ari_error("RTP_PORT_MIN", "65536", "RTP_PORT_MIN");
+    expect_ari_error("RTP_PORT_MAX", "1023", "RTP_PORT_MAX");
+    expect_ari_error("RTP_PORT_MAX", "lots", "RTP_PORT_MAX");
+    expect_ari_error("RTP_PORT_MAX", "19999", "RTP_PORT_MIN"); /* below the minimum's default */
+    expect_ari_error("ASTERISK_TRUNK", "didww/x", "ASTERISK_TRUNK");
+    expect_ari_error("ASTERISK_TRUNK", "did ww", "ASTERISK_TRUNK");
+    expect_ari_error("DEFAULT_PLATFORM", "freeswitch", "DEFAULT_PLATFORM");
+    expect_ari_error("DEFAULT_PLATFORM", "Asterisk", "DEFAULT_PLATFORM");
+    expect_ari_error("DEFAULT_PLATFORM", "jambonz", "DEFAULT_PLATFORM");
+    expect_ari_error("PRIMARY_TRANSFER_TARGET", "PJSIP/20 00", "PRIMARY_TRANSFER_TARGET");
+    expect_ari_error("VOICEMAIL_TARGET", "Skype/2000", "VOICEMAIL_TARGET");
+
+    /* without ARI_URL: Asterisk needs it, and the other checks still run */
+    expect_error("DEFAULT_PLATFORM", "asterisk", "ARI_URL");
+    expect_error("ARI_APP", "bad app", "ARI_APP");
+    expect_error("RTP_PORT_MIN", "21000", "RTP_PORT_MIN");
+}
+
+static void dial_string_targets(void **state)
+{
+    (void)state;
+    config_t c;
+    char err[256] = "";
+    const char *const env[] = {"PRIMARY_TRANSFER_TARGET", "PJSIP/2000", "SECONDARY_TRANSFER_TARGET",
+                               "Local/100@from-internal", NULL};
+    if (load_with(&c, err, sizeof(err), env) != 0)
+        fail_msg("refused: %s", err);
+    assert_string_equal(c.primary_transfer_target, "PJSIP/2000");
+    assert_string_equal(c.secondary_transfer_target, "Local/100@from-internal");
+    config_free(&c);
 }
 
 static void expect_error(const char *name, const char *value, const char *needle)
@@ -141,9 +354,14 @@ static void errors_name_the_setting(void **state)
 static void secrets_are_marked(void **state)
 {
     (void)state;
-    const char *secret[] = {"TWILIO_AUTH_TOKEN",   "TWILIO_API_KEY_SECRET",     "OPENAI_API_KEY",
-                            "ELEVENLABS_API_KEY",  "ELEVENLABS_WEBHOOK_SECRET", "JWT_SECRET",
-                            "FREEPBX_SIP_PASSWORD"};
+    const char *secret[] = {"TWILIO_AUTH_TOKEN",
+                            "TWILIO_API_KEY_SECRET",
+                            "OPENAI_API_KEY",
+                            "ELEVENLABS_API_KEY",
+                            "ELEVENLABS_WEBHOOK_SECRET",
+                            "JWT_SECRET",
+                            "FREEPBX_SIP_PASSWORD",
+                            "ARI_PASSWORD"};
     for (size_t j = 0; j < sizeof(secret) / sizeof(secret[0]); j++) {
         int found = 0;
         for (size_t i = 0; i < config_setting_count(); i++)
@@ -208,6 +426,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(errors_name_the_setting),
         cmocka_unit_test(secrets_are_marked),
         cmocka_unit_test(env_example_in_step),
+        cmocka_unit_test(asterisk_settings),
+        cmocka_unit_test(platforms),
+        cmocka_unit_test(asterisk_errors_name_the_setting),
+        cmocka_unit_test(dial_string_targets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* store: WAL, migrations applied once and atomically, default tenant, health probe. */
+/* store: WAL, migrations applied once and atomically, default tenant, health probe, calls' and
+ * tenants' platform. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -305,6 +306,143 @@ static void live_changes(void **state)
     store_close(st);
 }
 
+static const char *row_str(json_t *row, const char *key)
+{
+    return json_string_value(json_object_get(row, key));
+}
+
+/* Every call says which platform carried it: written by both inserts, read back by every read,
+ * listed, filtered on, in the detail and in the live feed. */
+static void call_platform(void **state)
+{
+    (void)state;
+    store_t *st = open_migrated();
+    store_live_cursor_t cur;
+    assert_int_equal(store_live_cursor(st, &cur), 0);
+    store_call_t c;
+    int created, rejected, existing;
+    store_inbound_t tw = {.session_id = "s-tw", .tenant_id = 1, .call_sid = "CA01", .from_number = "+1"};
+    assert_int_equal(store_call_start_inbound(st, &tw, &c, &created, &rejected), 0);
+    assert_string_equal(c.platform, "twilio"); /* NULL: twilio */
+    store_inbound_t ast = {.session_id = "s-ast",
+                           .tenant_id = 1,
+                           .call_sid = "1712345678.42",
+                           .from_number = "+14155550111",
+                           .to_number = "+14155550100",
+                           .platform = "asterisk"};
+    assert_int_equal(store_call_start_inbound(st, &ast, &c, &created, &rejected), 0);
+    assert_string_equal(c.platform, "asterisk");
+    /* a retried start finds the first row, platform included */
+    ast.session_id = "s-ast-again";
+    assert_int_equal(store_call_start_inbound(st, &ast, &c, &created, &rejected), 0);
+    assert_false(created);
+    assert_string_equal(c.session_id, "s-ast");
+    assert_string_equal(c.platform, "asterisk");
+    store_inbound_t bad = {.session_id = "s-bad", .tenant_id = 1, .call_sid = "CA02", .platform = "skype"};
+    assert_int_equal(store_call_start_inbound(st, &bad, &c, &created, &rejected), -1); /* CHECK */
+
+    char saved[64];
+    store_outbound_t ob = {
+        .session_id = "s-out", .tenant_id = 1, .to = "+14155550122", .platform = "asterisk", .idempotency_key = "k1"};
+    assert_int_equal(store_outbound_create(st, &ob, &c, &existing, saved, sizeof(saved)), 0);
+    assert_string_equal(c.platform, "asterisk");
+    assert_int_equal(store_outbound_placed(st, c.id, "1712345678.50", "queued", "{\"ok\":1}"), 0);
+    assert_int_equal(store_outbound_create(st, &ob, &c, &existing, saved, sizeof(saved)), 0);
+    assert_true(existing);
+    assert_string_equal(c.platform, "asterisk");
+    assert_string_equal(saved, "{\"ok\":1}"); /* the column after the call's own */
+    store_outbound_t ob2 = {.session_id = "s-out2", .tenant_id = 1, .to = "+14155550123"};
+    assert_int_equal(store_outbound_create(st, &ob2, &c, &existing, saved, sizeof(saved)), 0);
+    assert_string_equal(c.platform, "twilio");
+
+    assert_int_equal(store_call_by_session(st, "s-ast", &c), 0);
+    assert_string_equal(c.platform, "asterisk");
+    assert_int_equal(store_call_by_sid(st, "CA01", &c), 0);
+    assert_string_equal(c.platform, "twilio");
+    assert_int_equal(store_call_by_session(st, "s-out", &c), 0);
+    assert_string_equal(c.platform, "asterisk");
+
+    json_t *rows;
+    long next;
+    store_call_filter_t f = {.tenant_id = 1, .limit = 10};
+    assert_int_equal(store_calls_list(st, &f, &rows, &next), 0);
+    assert_int_equal(json_array_size(rows), 4);
+    assert_string_equal(row_str(json_array_get(rows, 0), "platform"), "twilio"); /* s-out2, newest first */
+    assert_string_equal(row_str(json_array_get(rows, 3), "platform"), "twilio"); /* s-tw */
+    json_decref(rows);
+    f.platform = "asterisk";
+    assert_int_equal(store_calls_list(st, &f, &rows, &next), 0);
+    assert_int_equal(json_array_size(rows), 2);
+    assert_string_equal(row_str(json_array_get(rows, 0), "id"), "s-out");
+    assert_string_equal(row_str(json_array_get(rows, 1), "id"), "s-ast");
+    json_decref(rows);
+    f.platform = "jambonz";
+    assert_int_equal(store_calls_list(st, &f, &rows, &next), 0);
+    assert_int_equal(json_array_size(rows), 0);
+    json_decref(rows);
+    f.platform = "twilio";
+    f.direction = "inbound";
+    assert_int_equal(store_calls_list(st, &f, &rows, &next), 0);
+    assert_int_equal(json_array_size(rows), 1);
+    assert_string_equal(row_str(json_array_get(rows, 0), "id"), "s-tw");
+    json_decref(rows);
+
+    json_t *detail;
+    assert_int_equal(store_call_detail(st, 1, "s-ast", &detail), 0);
+    assert_string_equal(row_str(detail, "platform"), "asterisk");
+    json_decref(detail);
+
+    assert_int_equal(store_live_changes(st, &cur, 10, &rows), 0);
+    assert_int_equal(json_array_size(rows), 4);
+    assert_string_equal(row_str(json_array_get(rows, 1), "id"), "s-ast");
+    assert_string_equal(row_str(json_array_get(rows, 1), "platform"), "asterisk");
+    json_decref(rows);
+    store_close(st);
+}
+
+/* A tenant's platform: "" (the setting) until written; saved, read by both tenant reads and the API's. */
+static void tenant_platform(void **state)
+{
+    (void)state;
+    store_t *st = open_migrated();
+    store_tenant_t t;
+    assert_int_equal(store_tenant_get(st, 1, &t), 0);
+    assert_string_equal(t.platform, "");
+
+    const char *nums[] = {"+14155550100"};
+    store_tenant_input_t in = {
+        .name = "acme", .max_concurrent_calls = -1, .platform = "asterisk", .numbers = nums, .nnumbers = 1};
+    long id = 0;
+    char conflict[32];
+    assert_int_equal(store_tenant_save(st, 0, &in, &id, conflict, sizeof(conflict)), 0);
+    assert_int_equal(store_tenant_get(st, id, &t), 0);
+    assert_string_equal(t.platform, "asterisk");
+    assert_int_equal(store_tenant_for_number(st, "+14155550100", 1, &t), 0);
+    assert_int_equal(t.id, id);
+    assert_string_equal(t.platform, "asterisk");
+    json_t *o;
+    assert_int_equal(store_tenant_detail(st, id, &o), 0);
+    assert_string_equal(row_str(o, "platform"), "asterisk");
+    json_decref(o);
+
+    in.platform = "twilio";
+    assert_int_equal(store_tenant_save(st, id, &in, &id, conflict, sizeof(conflict)), 0);
+    assert_int_equal(store_tenant_get(st, id, &t), 0);
+    assert_string_equal(t.platform, "twilio");
+    in.platform = NULL; /* a replace without it: back to the setting */
+    assert_int_equal(store_tenant_save(st, id, &in, &id, conflict, sizeof(conflict)), 0);
+    assert_int_equal(store_tenant_get(st, id, &t), 0);
+    assert_string_equal(t.platform, "");
+    json_t *rows;
+    assert_int_equal(store_tenants_list(st, 0, &rows), 0);
+    assert_int_equal(json_array_size(rows), 2);
+    assert_string_equal(row_str(json_array_get(rows, 1), "platform"), "");
+    json_decref(rows);
+    in.platform = "pots";
+    assert_int_equal(store_tenant_save(st, id, &in, &id, conflict, sizeof(conflict)), -1); /* CHECK */
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +454,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(status_machine, setup, teardown),
         cmocka_unit_test_setup_teardown(group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(live_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(call_platform, setup, teardown),
+        cmocka_unit_test_setup_teardown(tenant_platform, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* Unit tests for server/target.h: SIP URIs vs phone numbers, what is kept, what is refused and why. */
+/* Unit tests for server/target.h: SIP URIs vs phone numbers vs Asterisk dial strings, what is kept, what is
+ * refused and why. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -231,11 +232,75 @@ static void test_rejections(void **state)
     assert_int_equal(target_parse("sip:a b@c", "1", &t, NULL), -1);
 }
 
+static void test_dial_strings(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "PJSIP/2000",
+        "SIP/2000",
+        "IAX2/2000",
+        "DAHDI/1/5551234",
+        "DAHDI/g1/5551234",
+        "Local/100@from-internal",
+        "Local/2000@ctx/n",
+        "PJSIP/2000@pbx.example.com", /* before: the SIP URI "sip:PJSIP/2000@pbx.example.com" */
+        "PJSIP/didww/sip:+14155550100@sip.didww.com;transport=tcp",
+        "PJSIP/+14155550100@didww",
+        "pjsip/2000", /* Asterisk finds channel technologies in any case; kept as written */
+        "local/100@from-internal",
+        "PJSIP/*97",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        target_t t = parse_ok(ok[i]);
+        assert_int_equal(t.kind, TARGET_DIAL);
+        assert_string_equal(t.value, ok[i]);
+        assert_string_equal(t.user, "");
+        assert_string_equal(t.host, "");
+        assert_int_equal(t.port, 0);
+    }
+
+    /* 200 bytes of resource is the most */
+    char buf[300] = "Local/";
+    memset(buf + 6, '9', TARGET_DIAL_RESOURCE_MAX);
+    buf[6 + TARGET_DIAL_RESOURCE_MAX] = '\0';
+    assert_int_equal(parse_ok(buf).kind, TARGET_DIAL);
+    strcat(buf, "9");
+    parse_bad(buf, "longer than 200 bytes");
+
+    parse_bad("PJSIP/", "nothing after TECH/");
+    parse_bad("PJSIP/20 00", "only letters, digits");
+    parse_bad("PJSIP/caf\xc3\xa9", "Asterisk dial string contains non-ASCII");
+    parse_bad("Skype/2000", "unknown Asterisk channel technology");
+    parse_bad("PJSIP/2000&PJSIP/2001", "only letters, digits"); /* Dial()'s parallel targets */
+    parse_bad("PJSIP/2000,30", "only letters, digits");         /* Dial()'s arguments */
+    parse_bad("PJSIP/\"2000\"", "only letters, digits");
+    parse_bad("PJSIP/'2000'", "only letters, digits");
+    parse_bad("PJSIP/<2000>", "only letters, digits");
+    parse_bad("PJSIP/2000>", "only letters, digits");
+    parse_bad("PJSIP/a!b", "only letters, digits"); /* asterisk/ari_url.c would refuse it: so do we */
+    parse_bad("SIP/", "nothing after TECH/");
+    parse_bad("PJSIP/2000\r\n", "line break");
+    parse_bad("PJSIP/2000\t", "control character");
+    parse_bad("PJSIP/20\x7f", "control character");
+    parse_bad("Console/dsp", "unknown Asterisk channel technology");
+    parse_bad("PJSIP2000", "phone number contains letters"); /* no slash: not a dial string */
+    parse_bad("PJSIP:2000", "phone number contains letters");
+
+    /* a technology-looking word with '@' is still read as a SIP user part, as before */
+    target_t t = parse_ok("Skype/2000@pbx.example.com");
+    assert_int_equal(t.kind, TARGET_SIP);
+    assert_string_equal(t.value, "sip:Skype/2000@pbx.example.com");
+    /* SIP URIs and numbers are what they were */
+    assert_int_equal(parse_ok("sip:2000@pbx.example.com").kind, TARGET_SIP);
+    assert_int_equal(parse_ok("SIP:2000@pbx.example.com").kind, TARGET_SIP);
+    assert_int_equal(parse_ok("+14155550100").kind, TARGET_NUMBER);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sip),     cmocka_unit_test(test_sip_without_scheme), cmocka_unit_test(test_sip_headers),
-        cmocka_unit_test(test_numbers), cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_numbers), cmocka_unit_test(test_rejections),         cmocka_unit_test(test_dial_strings),
     };
     return cmocka_run_group_tests_name("target", tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
 //   switchboard-sim call ...     one inbound call against a server, with its timeline
 //   switchboard-sim answer ...   a fake Twilio REST API whose calls the simulator answers
 //   switchboard-sim load ...     the C load generator (switchboard-sim-load), same arguments
+//   switchboard-sim asterisk ... a fake Asterisk (ARI + RTP) and one inbound call through it
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -12,12 +13,13 @@ import { simulateCall } from './call.mjs';
 import { readWavFile, writeWavFile, tone, silence, durationMs } from './wav.mjs';
 import { EXIT, TimelinePrinter, abbreviate, resultJson, summary, trackStreams, verdict } from './report.mjs';
 import { startAnswer, defaultPkiDir } from './answer.mjs';
+import { SimAsterisk, AsteriskTimelinePrinter, asteriskResultJson, asteriskSummary, asteriskVerdict, parseDialOutcomes, simulateAsteriskCall } from './asterisk_call.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..');
 
 const MAIN_HELP = `switchboard-sim: plays Twilio's part against a switchboard server, on one machine, with no
-Twilio account: webhooks, TwiML, Media Streams, the REST API.
+Twilio account: webhooks, TwiML, Media Streams, the REST API; or Asterisk's (ARI, RTP).
 
 usage: switchboard-sim <command> [options]      (switchboard-sim <command> --help: its options)
 
@@ -30,6 +32,10 @@ commands:
            the callee with the same executor as "call"
   load     many concurrent calls from one process: runs the C load generator
            switchboard-sim-load with the same arguments
+  asterisk Asterisk's part instead of Twilio's: a fake Asterisk (ARI REST, events socket,
+           ExternalMedia RTP) that switchboard connects to as its Stasis application, then
+           one inbound call through it: RTP both ways, DTMF, the transfer targets switchboard
+           originates with the outcomes you pick; prints the call's timeline
 
 exit codes: 0 the call went as asked, 1 it did not (the reason is printed), 2 bad usage,
             3 the server refused the signature (HTTP 403)
@@ -148,6 +154,66 @@ It is found at $SWITCHBOARD_SIM_LOAD, else as the newest build/*/switchboard-sim
 build/switchboard-sim-load of this repository. tools/run.sh builds it (build/release); or:
   cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DSB_TESTS=OFF
   cmake --build build/release --target switchboard-sim-load
+`;
+
+const ASTERISK_HELP = `usage: switchboard-sim asterisk [--listen HOST:PORT] [options]
+
+Plays Asterisk, the trunk and the caller for one inbound call, on this machine, with no
+Asterisk: starts a fake Asterisk (the ARI REST interface, the events WebSocket, a UDP socket
+speaking RTP for every ExternalMedia channel), prints the settings to start switchboard with,
+waits for switchboard's events socket to register the Stasis application, then delivers one
+call to Stasis(app) and prints the timeline as it happens:
+  →  the simulator (Asterisk, the caller, the targets) to switchboard: ARI events, RTP
+  ←  switchboard to the simulator: its REST requests (with Asterisk's answer), RTP
+  ·  what Asterisk does (ringing, simulated outcomes, hang-ups)       ✗  a failure
+with a line of RTP counters (packets each way, payload type, jitter) every second.
+Start the two in either order: switchboard retries its events socket (at most every 30 s).
+
+the fake Asterisk:
+  --listen HOST:PORT     where it listens (default 127.0.0.1:8088); RTP sockets on HOST too
+  --username USER        the ARI user (default switchboard)
+  --password PASSWORD    its password (default switchboard-sim)
+  --app NAME             the Stasis application the call goes to (default switchboard)
+  --trunk NAME           the PJSIP trunk the call comes from, ASTERISK_TRUNK (default didww)
+  --wait TIME            how long to wait for switchboard to connect (default 60s)
+the call:
+  --from NUMBER          the caller (default +14155550100)
+  --to NUMBER            the number called, the DID (dialplan exten; default +14155550199)
+  --audio FILE.wav       what the caller says over RTP: any WAV (rate, depth, channels),
+                         converted to 8 kHz mu-law and sent in real time in 20 ms packets from
+                         the moment the ExternalMedia channel is bridged; default: 3 s of tones
+  --dtmf LIST            key presses DIGIT@TIME, comma-separated, TIME from the start of the
+                         call: "0@3s", "1@2s,#@2.5s" (ChannelDtmfReceived on the caller's channel)
+  --dial-outcome LIST    what each channel switchboard originates (the transfer targets) does,
+                         in order: answer, busy, noanswer (rings for the originate's timeout),
+                         failed (congestion), rejected (default: answer); "busy,noanswer,answer"
+  --hangup-after TIME    the caller hangs up this long after the call starts. Without it the
+                         caller hangs up --tail after their audio and last key, unless a
+                         transfer, a prompt or a recording began: then the call ends on its own
+                         (an answered target talks 5 s and hangs up, switchboard hangs up after
+                         its apology, the caller leaves a 3 s message)
+  --tail TIME            (default 1s)
+  --speed N              simulated waits (ringing 2 s, a target's talk 5 s, no-answer timeouts,
+                         playbacks 2 s, a message 3 s) run N times faster (default 1); RTP stays
+                         in real time
+output:
+  --save FILE.wav        what the agent said, as RTP brought it (16-bit PCM, 8 kHz)
+  --json                 print the result as one JSON object (the settings go to stderr)
+  --verbose              also every other ARI event (ChannelVarset, Dial, StasisEnd...)
+  --max-duration TIME    hang up and fail a call still running after this long (default 10m)
+
+TIME: 5s, 7.5s, 1500ms, 2m; a bare number is seconds.
+
+The call went as asked (exit 0) when switchboard answered it and it ended, every REST
+request switchboard made was answered 2xx (a 501 for what the fake does not implement is
+only a warning), RTP came back on every ExternalMedia channel that streamed, every --dtmf key
+was pressed, every --dial-outcome was used by an originate, and switchboard deleted the
+call's bridge and other channels once it ended. Otherwise exit 1 with the reason.
+
+example (two terminals):
+  switchboard-sim asterisk --hangup-after 5s --save agent.wav
+  ARI_URL=http://127.0.0.1:8088 ARI_USERNAME=switchboard ARI_PASSWORD=switchboard-sim \\
+      RTP_ADDRESS=127.0.0.1 ASTERISK_TRUNK=didww tools/run.sh
 `;
 
 // ---- values ------------------------------------------------------------------------------
@@ -473,6 +539,158 @@ async function cmdAnswer(args) {
   return code;
 }
 
+// ---- asterisk ----------------------------------------------------------------------------
+
+function parseListen(s) {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(String(s)) || /^()()(\d+)$/.exec(String(s));
+  if (!m || Number(m[3]) > 65535) throw new UsageError(`--listen: HOST:PORT (127.0.0.1:8088) or PORT, not ${JSON.stringify(s)}`);
+  return { host: m[1] || m[2] || '127.0.0.1', port: Number(m[3]) };
+}
+
+async function cmdAsterisk(args) {
+  const v = parse(args, {
+    listen: { type: 'string' },
+    username: { type: 'string' },
+    password: { type: 'string' },
+    app: { type: 'string' },
+    trunk: { type: 'string' },
+    wait: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    audio: { type: 'string' },
+    save: { type: 'string' },
+    dtmf: { type: 'string' },
+    'dial-outcome': { type: 'string' },
+    'hangup-after': { type: 'string' },
+    tail: { type: 'string' },
+    speed: { type: 'string' },
+    json: { type: 'boolean' },
+    verbose: { type: 'boolean', short: 'v' },
+    'max-duration': { type: 'string' },
+  });
+  if (v.help) return out(ASTERISK_HELP.trimEnd()), EXIT.OK;
+  const { host, port } = parseListen(v.listen ?? '127.0.0.1:8088');
+  const username = v.username ?? 'switchboard';
+  const password = v.password ?? 'switchboard-sim';
+  const app = v.app ?? 'switchboard';
+  const trunk = v.trunk ?? 'didww';
+  if (!username || username.includes(':')) throw new UsageError('--username: not empty, no ":"');
+  if (!password) throw new UsageError('--password: not empty');
+  for (const [k, x] of [['--app', app], ['--trunk', trunk]]) if (!/^[A-Za-z0-9._-]{1,64}$/.test(x)) throw new UsageError(`${k}: letters, digits, ".", "_" or "-", not ${JSON.stringify(x)}`);
+  const waitMs = v.wait !== undefined ? parseDuration(v.wait, '--wait') : 60000;
+  const dtmf = parseDtmf(v.dtmf);
+  let dialOutcomes;
+  try {
+    dialOutcomes = parseDialOutcomes(v['dial-outcome']);
+  } catch (e) {
+    throw new UsageError(`--dial-outcome: ${e.message}`);
+  }
+  const hangupAfterMs = v['hangup-after'] !== undefined ? parseDuration(v['hangup-after'], '--hangup-after') : undefined;
+  const { audio, label } = readAudio(v.audio);
+  const speed = parseSpeed(v.speed);
+  const info = v.json ? err : out; // with --json, stdout is the result alone
+
+  const fake = new SimAsterisk({ host, port, username, password, app, trunk, speed, dialOutcomes, rtp: { bindHost: ['0.0.0.0', '::'].includes(host) ? '127.0.0.1' : host } });
+  try {
+    await fake.start();
+  } catch (e) {
+    err(`switchboard-sim asterisk: cannot listen on ${host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use (a real Asterisk, or another simulator?); pick another with --listen' : e.message}`);
+    return EXIT.FAILED;
+  }
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const env = {
+    ARI_URL: `http://${urlHost}:${fake.port}`,
+    ARI_USERNAME: username,
+    ARI_PASSWORD: password,
+    ARI_APP: app,
+    RTP_ADDRESS: host === '0.0.0.0' ? '127.0.0.1' : host,
+    ASTERISK_TRUNK: trunk,
+  };
+  info(`switchboard-sim asterisk: a fake Asterisk (ARI) at ${env.ARI_URL}; caller audio ${label}`);
+  info('start the server with:');
+  info('  ' + Object.entries(env).map(([k, x]) => `${k}=${x}`).join(' '));
+  info(`waiting up to ${round(waitMs / 1000)} s for switchboard to register the Stasis application ${app}...`);
+
+  // Connection attempts while waiting: refused ones are explained once each.
+  let seen = 0;
+  const explained = new Set();
+  const watchConnections = () => {
+    for (; seen < fake.connections.length; seen++) {
+      const c = fake.connections[seen];
+      let why = null;
+      if (c.status === 401) why = `an events socket was refused: user ${JSON.stringify(c.auth?.user ?? '')} with a wrong password (or no such user): start switchboard with ARI_USERNAME=${username} ARI_PASSWORD=${password}`;
+      else if (c.status !== 101) why = `an events socket was refused: HTTP ${c.status}`;
+      else if (!c.apps.includes(app)) why = `switchboard registered the application ${c.apps.join(',')}, the call goes to ${app}: start switchboard with ARI_APP=${app} or pass --app ${c.apps[0]}`;
+      if (why && !explained.has(why)) {
+        explained.add(why);
+        err(`switchboard-sim asterisk: ${why}`);
+      }
+    }
+  };
+  const t0 = Date.now();
+  let registered = false;
+  while (Date.now() - t0 < waitMs) {
+    watchConnections();
+    if (fake.appRegistered(app)) {
+      registered = true;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  watchConnections();
+  let code;
+  if (!registered) {
+    const reason = `switchboard did not register the application ${app} within ${round(waitMs / 1000)} s`;
+    const hints = [`start it with ${Object.entries(env).map(([k, x]) => `${k}=${x}`).join(' ')}`, 'or give it longer with --wait'];
+    if (v.json) out(JSON.stringify({ ok: false, exitCode: EXIT.FAILED, reason, hints, env }, null, 2));
+    err(`result: FAILED: ${reason}`);
+    for (const h of hints) err('  ' + h);
+    code = EXIT.FAILED;
+  } else {
+    const conn = [...fake.connections].reverse().find((c) => c.status === 101 && c.apps.includes(app));
+    info(`switchboard connected: events socket for ${app} (user ${conn?.auth?.user ?? '?'}) after ${round((Date.now() - t0) / 1000)} s`);
+    info('');
+    const printer = v.json ? null : new AsteriskTimelinePrinter({ verbose: v.verbose });
+    const r = await simulateAsteriskCall({
+      fake,
+      from: v.from || '+14155550100',
+      to: v.to || '+14155550199',
+      audio,
+      dtmf,
+      hangupAfterMs,
+      tailMs: v.tail !== undefined ? parseDuration(v.tail, '--tail') : 1000,
+      speed,
+      maxDurationMs: v['max-duration'] !== undefined ? parseDuration(v['max-duration'], '--max-duration') : 600000,
+      onEvent: printer ? (e) => printer.event(e) : undefined,
+    });
+    const verd = asteriskVerdict(r, { dtmf, dialOutcomes });
+    let saved = null;
+    if (v.save) {
+      try {
+        writeWavFile(v.save, r.agentAudio, { encoding: 'pcm16' });
+        saved = `${v.save} (${round(r.agentAudio.length / 8000)} s${r.legs.some((l) => l.agentAudioMs > 0) ? '' : ': the agent said nothing'})`;
+      } catch (e) {
+        err(`switchboard-sim: --save ${v.save}: ${e.message}`);
+      }
+    }
+    if (v.json) {
+      out(JSON.stringify(asteriskResultJson(r, verd, { env, saved: saved ? v.save : null }), null, 2));
+      if (!verd.ok) err(`switchboard-sim asterisk: FAILED: ${verd.reason}${verd.hints.map((h) => '\n  ' + h).join('')}`);
+    } else {
+      out('');
+      const lines = asteriskSummary(r, verd, { saved });
+      const n = verd.ok ? lines.length : lines.length - 1 - verd.hints.length;
+      for (const l of lines.slice(0, n)) out(l);
+      for (const l of lines.slice(n)) err(l);
+    }
+    code = verd.exitCode;
+  }
+  await fake.stop();
+  return code;
+}
+
+const round = (x) => Math.round(x * 1000) / 1000;
+
 // ---- load --------------------------------------------------------------------------------
 
 /** The load generator: $SWITCHBOARD_SIM_LOAD, else the newest build/switchboard-sim-load or build/x/switchboard-sim-load. */
@@ -539,10 +757,13 @@ export async function main(argv) {
         return await cmdAnswer(args);
       case 'load':
         return await cmdLoad(args);
+      case 'asterisk':
+        return await cmdAsterisk(args);
       case 'help':
         if (args[0] === 'call') return out(CALL_HELP.trimEnd()), EXIT.OK;
         if (args[0] === 'answer') return out(ANSWER_HELP.trimEnd()), EXIT.OK;
         if (args[0] === 'load') return cmdLoad(['--help']);
+        if (args[0] === 'asterisk') return out(ASTERISK_HELP.trimEnd()), EXIT.OK;
         return out(MAIN_HELP.trimEnd()), EXIT.OK;
       case undefined:
       case '-h':

@@ -52,6 +52,17 @@ static void hangup_channel(asterisk_t *a, const char *id, const char *reason)
 static void media_down(ast_call_t *c)
 {
     if (c->leg != NULL) {
+        /* what the leg saw, bad input included: the call's record, not a log line per packet */
+        rtp_leg_stats_t st;
+        rtp_leg_stats(c->leg, &st);
+        event(c, "rtp.stats",
+              json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rx_packets",
+                        (json_int_t)st.rx_packets, "tx_packets", (json_int_t)st.tx_packets, "tx_silence",
+                        (json_int_t)st.tx_silence, "lost", (json_int_t)st.lost, "late", (json_int_t)st.late,
+                        "duplicates", (json_int_t)st.duplicates, "reordered", (json_int_t)st.reordered, "wrong_pt",
+                        (json_int_t)st.wrong_pt, "bad", (json_int_t)st.bad, "foreign", (json_int_t)st.foreign,
+                        "not_rtp", (json_int_t)st.not_rtp, "oversized", (json_int_t)st.oversized, "early",
+                        (json_int_t)st.early, "out_dropped", (json_int_t)st.out_dropped));
         rtp_leg_close(c->leg); /* the bridge gets bridge_leg_gone() */
         c->leg = NULL;
         c->b = NULL;

@@ -335,3 +335,32 @@ test('SIGTERM with calls live: their channels are hung up and the server exits 0
   await waitFor(() => callers.every((c) => !ast.channels.has(c.id)), 5000);
   cleanup(srv.dir);
 });
+
+test('RTP faults from Asterisk: reordered, duplicated and lost packets, counted in the call\'s rtp.stats', async () => {
+  const srv = await server();
+  const { caller, leg } = await inbound({ from: '+15551230040', to: '+15557650000' });
+  await sleep(200);
+  const speech = tone(3000, 440);
+  const sending = leg.sendAudio(speech);
+  await sleep(400);
+  leg.reorderNext(4);
+  await sleep(300);
+  leg.duplicateNext(3);
+  await sleep(300);
+  leg.dropNext(2);
+  await sleep(300);
+  leg.sendGarbage(Buffer.alloc(3000, 0x80)); // over 2048 bytes: oversized
+  await sending;
+  await waitFor(() => leg.received.filter((p) => audible(p.payload)).length >= 100, 5000);
+  // the echo keeps the caller's order: a reordered stretch comes back in sequence
+  const back = Buffer.concat(leg.received.filter((p) => audible(p.payload)).map((p) => p.payload));
+  assert.ok(back.includes(speech.subarray(20 * 160, 24 * 160)), 'audio around the reordering came back in order');
+  ast.hangup(caller.id);
+  await waitFor(() => row(srv, caller.id, 'ended_at IS NOT NULL') === '1', 5000);
+  const st = JSON.parse(q(srv, `SELECT detail FROM call_events JOIN calls ON calls.id = call_id WHERE call_sid='${caller.id}' AND type='rtp.stats'`));
+  assert.ok(st.reordered >= 1, JSON.stringify(st));
+  assert.ok(st.duplicates >= 1, JSON.stringify(st));
+  assert.ok(st.lost >= 2, JSON.stringify(st));
+  assert.ok(st.oversized + st.not_rtp >= 1, JSON.stringify(st));
+  assert.ok(st.rx_packets >= 140 && st.tx_packets >= 140, JSON.stringify(st));
+});

@@ -56,7 +56,7 @@ struct rtp_pool {
     uv_timer_t tick; /* first: closing it frees the pool */
     struct worker *w;
     uint64_t next_ms;
-    rtp_leg_t *legs;
+    rtp_leg_t *legs, *tail; /* new legs go last: a new call never delays those already talking */
     unsigned nlegs;
     int next_port;
     int closing;
@@ -85,6 +85,12 @@ static void send_frame(rtp_leg_t *l)
         l->out_head = (l->out_head + n) % l->out_cap;
         l->out_len -= n;
         l->out_sent += n;
+        if (l->out_len == 0 && l->out_cap > OUT_START) {
+            /* a long answer made the queue grow: give the memory back once it has played */
+            free(l->out);
+            l->out = NULL;
+            l->out_cap = l->out_head = 0;
+        }
     } else {
         l->st.tx_silence++;
     }
@@ -353,10 +359,12 @@ rtp_leg_t *rtp_leg_open(rtp_pool_t *p, const char *session_id, rtp_leg_closed_cb
     RAND_bytes((unsigned char *)r, sizeof(r));
     rtp_tx_init(&l->tx, r[0], (uint16_t)r[1], r[2]);
     uv_udp_recv_start(&l->udp, on_alloc, on_recv);
-    l->next = p->legs;
-    if (p->legs != NULL)
-        p->legs->prev = l;
-    p->legs = l;
+    l->prev = p->tail;
+    if (p->tail != NULL)
+        p->tail->next = l;
+    else
+        p->legs = l;
+    p->tail = l;
     if (p->nlegs++ == 0) {
         p->next_ms = uv_now(&p->w->loop) + TICK_MS;
         uv_timer_start(&p->tick, on_tick, TICK_MS, 0);
@@ -392,6 +400,8 @@ void rtp_leg_close(rtp_leg_t *l)
         p->legs = l->next;
     if (l->next != NULL)
         l->next->prev = l->prev;
+    else
+        p->tail = l->prev;
     if (--p->nlegs == 0)
         uv_timer_stop(&p->tick);
     bridge_t *b = l->b;

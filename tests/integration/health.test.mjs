@@ -26,6 +26,7 @@ function checkHealth(r, version) {
   assert.equal(h.twilio_configured, false);
   assert.equal(h.ai_provider, 'echo');
   assert.equal(h.active_calls, 0);
+  assert.equal(h.asterisk, 'off', 'no ARI_URL: Asterisk is off');
 }
 
 test('health over plain HTTP/1.1', () => {

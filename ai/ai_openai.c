@@ -443,9 +443,7 @@ fail:
     log_error("openai.open_failed", "session=%s what=\"%s\"", params->session_id != NULL ? params->session_id : "",
               why);
     openai_session_free(s);
-    if (ev->error != NULL)
-        ev->error(bridge, why, 1);
-    return NULL;
+    return NULL; /* the bridge reports it: ai.h forbids a callback from inside open() */
 }
 
 /* ---- lws callbacks ----------------------------------------------------------------------- */

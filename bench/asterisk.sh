@@ -21,6 +21,7 @@
 # Not a test: figures depend on the machine; the README records a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 calls=${1:-200}
 secs=${2:-10}
 build=${BUILD:-build/bench}
@@ -61,22 +62,7 @@ echo "other processes above 5 % CPU just before:" \
   MAX_CONCURRENT_CALLS=0 SILENCE_TIMEOUT_S=3600 DATABASE_PATH="$work/twilio.db" \
   exec ${srv_pin[@]+"${srv_pin[@]}"} "$OLDPWD/$build/switchboard" 2>"$work/sb.log") &
 sb_pid=$!
-listen_port() { # the listener among the process's sockets (the port is logged only at info level)
-  local inodes hex
-  inodes=$(find "/proc/$sb_pid/fd" -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n' | paste -sd'|')
-  [ -n "$inodes" ] || return 1
-  hex=$(awk -v re="^($inodes)\$" 'FNR > 1 && $4 == "0A" && $10 ~ re { split($2, a, ":"); print a[2]; exit }' \
-    /proc/net/tcp /proc/net/tcp6)
-  [ -n "$hex" ] && echo $((16#$hex))
-}
-port=
-for _ in $(seq 200); do
-  port=$(listen_port || true)
-  [ -n "$port" ] && break
-  kill -0 "$sb_pid" 2>/dev/null || break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "switchboard did not start" >&2; cat "$work/sb.log" >&2; exit 1; }
+port=$(bench_wait_port "$sb_pid" "$work/sb.log") || exit 1
 sleep 0.3
 # what else ran meanwhile: every other process's CPU time (utime stime cutime cstime: a process
 # that ends shows in its parent's once reaped), less this script's (sim-load is its child) and

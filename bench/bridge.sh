@@ -11,6 +11,7 @@
 # under 1 % of frames lost). Not a test: figures depend on the machine; the README records a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 calls=${1:-1000}
 secs=${2:-20}
 cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DSB_TESTS=OFF -DSB_BENCH=ON >/dev/null
@@ -29,25 +30,7 @@ trap '[ -n "$sb_pid" ] && kill "$sb_pid" 2>/dev/null; wait 2>/dev/null || true; 
   MAX_CONCURRENT_CALLS=0 SILENCE_TIMEOUT_S=3600 exec "$OLDPWD/build/bench/switchboard" 2>"$work/sb.log") &
 sb_pid=$!
 
-# The port the server listens on. It logs it only at info level (and info would log every
-# request of the ramp): find the listening socket among the process's descriptors instead.
-listen_port() {
-  local inodes
-  inodes=$(find "/proc/$sb_pid/fd" -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n' | paste -sd'|')
-  [ -n "$inodes" ] || return 1
-  local hex
-  hex=$(awk -v re="^($inodes)\$" 'FNR > 1 && $4 == "0A" && $10 ~ re { split($2, a, ":"); print a[2]; exit }' \
-    /proc/net/tcp /proc/net/tcp6)
-  [ -n "$hex" ] && echo $((16#$hex))
-}
-port=
-for _ in $(seq 200); do
-  port=$(listen_port || true)
-  [ -n "$port" ] && break
-  kill -0 "$sb_pid" 2>/dev/null || break
-  sleep 0.05
-done
-[ -n "$port" ] || { echo "switchboard did not start" >&2; cat "$work/sb.log" >&2; exit 1; }
+port=$(bench_wait_port "$sb_pid" "$work/sb.log") || exit 1
 
 echo "$(date -u +%FT%TZ) $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2);" \
   "server WORKERS=${WORKERS:-1} on port $port; $calls calls, ${secs} s window" >&2

@@ -134,8 +134,26 @@ static const setting_t settings[] = {
     S("RTP_PORT_MAX", "20999", 0, "highest UDP port of the RTP sockets", K_INT, rtp_port_max, 1024, 65535, NULL),
     S("ASTERISK_TRUNK", NULL, 0, "PJSIP endpoint to the public network (numbers and SIP URIs are dialed through it)",
       K_STR, asterisk_trunk, 0, 0, NULL),
-    S("DEFAULT_PLATFORM", "twilio", 0, "platform of tenants that name none: twilio or asterisk (needs ARI_URL)", K_ENUM,
-      default_platform, 0, 0, platform_choices),
+    S("DEFAULT_PLATFORM", "twilio", 0,
+      "platform of tenants that name none: twilio, asterisk (needs ARI_URL) or jambonz (needs JAMBONZ_API_BASE)",
+      K_ENUM, default_platform, 0, 0, platform_choices),
+    S("JAMBONZ_WEBHOOK_SECRET", NULL, 1,
+      "the jambonz account's webhook secret; when set every /jambonz/* hook must carry a valid Jambonz-Signature",
+      K_STR, jambonz_webhook_secret, 0, 0, NULL),
+    S("JAMBONZ_API_BASE", NULL, 0, "jambonz REST API base URL (https://api.jambonz.cloud); unset: no outbound or live control",
+      K_URL, jambonz_api_base, 0, 0, NULL),
+    S("JAMBONZ_ACCOUNT_SID", NULL, 0, "jambonz account sid; required with JAMBONZ_API_BASE", K_STR, jambonz_account_sid,
+      0, 0, NULL),
+    S("JAMBONZ_API_KEY", NULL, 1, "jambonz API key (bearer token); required with JAMBONZ_API_BASE", K_STR,
+      jambonz_api_key, 0, 0, NULL),
+    S("JAMBONZ_CA_FILE", NULL, 0, "extra CA certificate (PEM) trusted for JAMBONZ_API_BASE; for tests", K_STR,
+      jambonz_ca_file, 0, 0, NULL),
+    S("JAMBONZ_TRUNK", NULL, 0, "jambonz carrier that phone-number transfer targets go out through; unset: the default",
+      K_STR, jambonz_trunk, 0, 0, NULL),
+    S("JAMBONZ_PHONE_NUMBER", NULL, 0, "caller ID of outbound jambonz calls, E.164 (default: TWILIO_PHONE_NUMBER)", K_STR,
+      jambonz_phone_number, 0, 0, NULL),
+    S("JAMBONZ_SAMPLE_RATE", "8000", 0, "sample rate of the listen socket's L16 audio: 8000 or 16000", K_INT,
+      jambonz_sample_rate, 8000, 16000, NULL),
 };
 
 #undef S
@@ -499,10 +517,32 @@ static int check_asterisk(config_t *cfg, char *err, size_t errsz)
         return bad(err, errsz, "RTP_PORT_MIN (%d) must not be above RTP_PORT_MAX (%d)", cfg->rtp_port_min,
                    cfg->rtp_port_max);
 
-    if (cfg->default_platform == PLATFORM_JAMBONZ)
-        return bad(err, errsz, "DEFAULT_PLATFORM=jambonz is not supported yet: use twilio or asterisk");
     if (cfg->default_platform == PLATFORM_ASTERISK && cfg->ari_url == NULL)
         return bad(err, errsz, "DEFAULT_PLATFORM=asterisk needs ARI_URL (with ARI_USERNAME and ARI_PASSWORD)");
+    return 0;
+}
+
+static int check_jambonz(const config_t *cfg, char *err, size_t errsz)
+{
+    if (cfg->jambonz_sample_rate != 8000 && cfg->jambonz_sample_rate != 16000)
+        return bad(err, errsz, "JAMBONZ_SAMPLE_RATE must be 8000 or 16000, not %d", cfg->jambonz_sample_rate);
+    if (cfg->jambonz_api_base != NULL) {
+        size_t n = strlen(cfg->jambonz_api_base);
+        if (cfg->jambonz_api_base[n - 1] == '/')
+            return bad(err, errsz, "JAMBONZ_API_BASE must not end with '/' (give https://host[:port])");
+        if (cfg->jambonz_account_sid == NULL || cfg->jambonz_api_key == NULL)
+            return bad(err, errsz, "JAMBONZ_API_BASE is set but %s is not",
+                       cfg->jambonz_account_sid == NULL ? "JAMBONZ_ACCOUNT_SID" : "JAMBONZ_API_KEY");
+    }
+    /* the sid goes into REST paths: a uuid-like value, never a path of its own */
+    if (cfg->jambonz_account_sid != NULL && check_name("JAMBONZ_ACCOUNT_SID", cfg->jambonz_account_sid, err, errsz) != 0)
+        return -1;
+    if (cfg->jambonz_api_key != NULL && (strlen(cfg->jambonz_api_key) > 255 || strpbrk(cfg->jambonz_api_key, "\r\n") != NULL))
+        return bad(err, errsz, "JAMBONZ_API_KEY must be at most 255 characters on one line");
+    if (cfg->jambonz_trunk != NULL && strlen(cfg->jambonz_trunk) > 128)
+        return bad(err, errsz, "JAMBONZ_TRUNK must be at most 128 characters");
+    if (cfg->default_platform == PLATFORM_JAMBONZ && cfg->jambonz_api_base == NULL)
+        return bad(err, errsz, "DEFAULT_PLATFORM=jambonz needs JAMBONZ_API_BASE (with JAMBONZ_ACCOUNT_SID and JAMBONZ_API_KEY)");
     return 0;
 }
 
@@ -548,10 +588,11 @@ int config_load(config_t *cfg, const char *env_file, char *err, size_t errsz)
         goto fail;
     }
     if (check_readable("TWILIO_CA_FILE", cfg->twilio_ca_file, err, errsz) != 0 ||
+        check_readable("JAMBONZ_CA_FILE", cfg->jambonz_ca_file, err, errsz) != 0 ||
         check_readable("TLS_CERT_FILE", cfg->tls_cert_file, err, errsz) != 0 ||
         check_readable("TLS_KEY_FILE", cfg->tls_key_file, err, errsz) != 0)
         goto fail;
-    if (check_asterisk(cfg, err, errsz) != 0)
+    if (check_asterisk(cfg, err, errsz) != 0 || check_jambonz(cfg, err, errsz) != 0)
         goto fail;
     if (cfg->twilio_api_key_sid != NULL && cfg->twilio_api_key_secret == NULL) {
         bad(err, errsz, "TWILIO_API_KEY_SID is set but TWILIO_API_KEY_SECRET is not");

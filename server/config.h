@@ -57,7 +57,17 @@ typedef struct config {
     char *rtp_bind_address; /* where RTP sockets bind: an IP literal, never NULL (default: rtp_address) */
     int rtp_port_min, rtp_port_max; /* 1024..65535, min <= max */
     char *asterisk_trunk;           /* PJSIP endpoint to the public network, [A-Za-z0-9_.-]{1,64}; NULL: none */
-    platform_t default_platform;    /* for tenants whose platform is "": twilio or asterisk */
+    platform_t default_platform;    /* for tenants whose platform is "": twilio, asterisk or jambonz */
+
+    /* jambonz: webhooks are always served; the REST API (outbound, live control) is on when
+     * jambonz_api_base is set, and then account sid and API key are set too. */
+    char *jambonz_webhook_secret;
+    char *jambonz_api_base; /* http(s)://host[:port], no trailing slash; NULL: REST off */
+    char *jambonz_account_sid, *jambonz_api_key;
+    char *jambonz_ca_file;
+    char *jambonz_trunk;        /* carrier of phone targets; NULL: jambonz's default routing */
+    char *jambonz_phone_number; /* outbound caller ID; NULL: TWILIO_PHONE_NUMBER */
+    int jambonz_sample_rate;    /* 8000 or 16000: the listen socket's L16 rate */
 } config_t;
 
 /* One row per setting, in .env.example order; used by the loader, the start-up summary and tests. */

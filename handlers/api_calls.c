@@ -1,4 +1,5 @@
 #include "handlers/api_calls.h"
+#include "handlers/calls.h"
 #include "handlers/twilio.h"
 #include "asterisk/app.h"
 #include "server/log.h"
@@ -274,7 +275,7 @@ void api_calls_hangup(http_req_t *r)
     store_call_t call;
     if (live_call(r, &call) != 0)
         return;
-    twilio_event(r, &call, "api.hangup", json_pack("{s:s}", "by", r->sub));
+    calls_event(r, &call, "api.hangup", json_pack("{s:s}", "by", r->sub));
     if (strcmp(call.platform, "asterisk") == 0) {
         asterisk_update(r, &call, "hangup");
         return;
@@ -365,8 +366,10 @@ void api_calls_transfer(http_req_t *r)
     transfer_ctx_t x = {cfg, &policy, &t, call.session_id,
                         call.direction[0] == 'o' ? call.to_number : call.from_number};
     twiml_doc_t *doc = twiml_doc_new();
-    const char *dialed = NULL;
-    transfer_render(doc, &x, &attempt, &dialed);
+    stage_t st;
+    transfer_render(doc, &x, attempt, &st);
+    const char *dialed = st.kind == STAGE_DIAL ? st.raw : NULL;
+    attempt = st.attempt;
     char *xml = NULL;
     size_t len = 0;
     if (twiml_finish(doc, &xml, &len) != 0 || len > TREST_TWIML_MAX) {

@@ -178,7 +178,7 @@ static void on_closed(void *data)
     free(m);
 }
 
-static const ws_handler_t handler = {on_text, on_error, on_closed};
+static const ws_handler_t handler = {on_text, on_error, on_closed, NULL};
 
 void media_upgrade(http_req_t *r)
 {

@@ -1,4 +1,5 @@
 #include "handlers/outbound.h"
+#include "handlers/calls.h"
 #include "handlers/twilio.h"
 #include "asterisk/app.h"
 #include "server/ids.h"
@@ -356,7 +357,7 @@ void outbound_connect(http_req_t *r)
     if (twilio_begin(r, &t) != 0 || session_call(&t, &call) != 0)
         return;
     const config_t *cfg = &r->w->app->cfg;
-    twilio_event(r, &call, "session.answered", json_pack("{s:s?}", "answered_by", twilio_param(&t, "AnsweredBy")));
+    calls_event(r, &call, "session.answered", json_pack("{s:s?}", "answered_by", twilio_param(&t, "AnsweredBy")));
     twiml_doc_t *doc = twiml_doc_new();
     if (strcmp(call.agent_type, "elevenlabs") == 0) {
         if (cfg->elevenlabs_phone_number == NULL) {
@@ -403,7 +404,7 @@ void outbound_dial_status(http_req_t *r)
     if (twilio_begin(r, &t) != 0 || session_call(&t, &call) != 0)
         return;
     const char *status = twilio_param(&t, "DialCallStatus");
-    twilio_event(r, &call, "forward.outcome",
+    calls_event(r, &call, "forward.outcome",
                  json_pack("{s:s?, s:s?, s:s?}", "status", status, "duration", twilio_param(&t, "DialCallDuration"),
                            "sip_response_code", twilio_param(&t, "DialSipResponseCode")));
     if (status != NULL && (strcmp(status, "completed") == 0 || strcmp(status, "answered") == 0)) {

@@ -20,43 +20,6 @@ static form_t *parse_into_pool(h2o_mem_pool_t *pool, const char *s, size_t len, 
     return *err == FORM_OK ? f : NULL;
 }
 
-static int host_ok(h2o_iovec_t host)
-{
-    if (host.len == 0 || host.len > 255)
-        return 0;
-    for (size_t i = 0; i < host.len; i++) {
-        char c = host.base[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-              c == ':' || c == '[' || c == ']'))
-            return 0;
-    }
-    return 1;
-}
-
-/* PUBLIC_BASE_URL, else what the client called: X-Forwarded-Proto (a tunnel) or the
- * connection's scheme, and the Host header. */
-static const char *base_url(http_req_t *r)
-{
-    const config_t *cfg = &r->w->app->cfg;
-    h2o_req_t *req = r->req;
-    if (cfg->public_base_url != NULL) {
-        size_t n = strlen(cfg->public_base_url);
-        while (n > 0 && cfg->public_base_url[n - 1] == '/')
-            n--;
-        return h2o_strdup(&req->pool, cfg->public_base_url, n).base;
-    }
-    const char *scheme = req->scheme == &H2O_URL_SCHEME_HTTPS ? "https" : "http";
-    h2o_iovec_t proto = http_header(r, "x-forwarded-proto");
-    if (h2o_memis(proto.base, proto.len, H2O_STRLIT("https")))
-        scheme = "https";
-    else if (h2o_memis(proto.base, proto.len, H2O_STRLIT("http")))
-        scheme = "http";
-    h2o_iovec_t host = host_ok(req->authority) ? req->authority : h2o_iovec_init(H2O_STRLIT("localhost"));
-    char *out = h2o_mem_alloc_pool(&req->pool, host.len + 16);
-    sprintf(out, "%s://%.*s", scheme, (int)host.len, host.base);
-    return out;
-}
-
 static void apology_on_store_failure(http_req_t *r)
 {
     twilio_send_apology(r, 200);
@@ -69,7 +32,7 @@ int twilio_begin(http_req_t *r, twilio_req_t *t)
     memset(t, 0, sizeof(*t));
     t->r = r;
     r->on_store_failure = apology_on_store_failure; /* Twilio always gets TwiML */
-    t->base_url = base_url(r);
+    t->base_url = http_base_url(r);
     int err;
     size_t qlen = 0;
     const char *q = form_query(req->path.base, req->path.len, &qlen);
@@ -115,7 +78,7 @@ void twilio_req_preview(http_req_t *r, twilio_req_t *t)
     int err;
     memset(t, 0, sizeof(*t));
     t->r = r;
-    t->base_url = base_url(r);
+    t->base_url = http_base_url(r);
     t->form = parse_into_pool(&r->req->pool, "", 0, &err);
     t->query = t->form;
 }
@@ -214,18 +177,6 @@ void twilio_send_doc(twilio_req_t *t, int status, twiml_doc_t *doc)
     twiml_doc_free(doc);
 }
 
-void twilio_event(http_req_t *r, const store_call_t *call, const char *type, json_t *detail)
-{
-    char *json = detail != NULL ? json_dumps(detail, JSON_COMPACT) : NULL;
-    json_decref(detail);
-    if (store_call_event(r->w->store, call->id, type, json) != 0)
-        log_error("db.error", "rid=%s op=call_event error=\"%s\"", r->rid, store_errmsg(r->w->store));
-    char q[600];
-    log_info("call.event", "rid=%s session=%s call_sid=%s type=%s detail=%s", r->rid, call->session_id,
-             call->call_sid[0] ? call->call_sid : "-", type, log_quote(q, sizeof(q), json ? json : "", (size_t)-1));
-    free(json);
-}
-
 int twilio_sid_valid(const char *sid, const char *prefix)
 {
     if (sid == NULL || strlen(sid) != 34 || strncmp(sid, prefix, 2) != 0)
@@ -242,13 +193,11 @@ static int twilio_can_dial(const target_t *t)
 }
 
 /* Twilio dials numbers and SIP URIs; a dial-string stage is skipped (policy_stage logs it). */
-stage_kind_t transfer_render(twiml_doc_t *doc, const transfer_ctx_t *x, int *attempt_io, const char **dialed)
+void transfer_render(twiml_doc_t *doc, const transfer_ctx_t *x, int attempt, stage_t *out)
 {
     stage_ctx_t sx = {x->cfg, x->policy, x->session_id, x->caller, x->cfg->twilio_phone_number, twilio_can_dial};
-    stage_t st;
-    policy_stage(&sx, *attempt_io, &st);
-    *attempt_io = st.attempt;
-    *dialed = st.raw;
+    policy_stage(&sx, attempt, out);
+    const stage_t st = *out;
     if (st.kind == STAGE_GOODBYE) {
         plan_goodbye(doc, st.notice);
     } else if (st.kind == STAGE_RECORD) {
@@ -275,5 +224,4 @@ stage_kind_t transfer_render(twiml_doc_t *doc, const transfer_ctx_t *x, int *att
         };
         plan_transfer(doc, &p);
     }
-    return st.kind;
 }

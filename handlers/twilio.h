@@ -45,9 +45,6 @@ void twilio_send_hangup(twilio_req_t *t);
 /* An empty <Response/>. */
 void twilio_send_empty(http_req_t *r, int status);
 
-/* Appends an event to the call's timeline and logs it (one line per call event). */
-void twilio_event(http_req_t *r, const store_call_t *call, const char *type, json_t *detail);
-
 /* Checks a Twilio SID: two letters then 32 hex digits. */
 int twilio_sid_valid(const char *sid, const char *prefix);
 
@@ -64,11 +61,11 @@ typedef struct transfer_ctx {
 /*
  * Renders stage `attempt` of the chain (primary, secondary, voicemail, goodbye; unset
  * targets are skipped) onto doc: a <Dial> whose action reports back with attempt, a voicemail
- * <Record>, or the apology. *dialed receives the target dialed (NULL otherwise); *attempt moves
- * on past a target that does not parse (a bad tenant row) or that Twilio cannot dial (an
- * Asterisk dial string, logged as transfer.skipped), so it names the stage rendered.
+ * <Record>, or the apology. *out is the stage rendered: its attempt moves on past a target that
+ * does not parse (a bad tenant row) or that Twilio cannot dial (an Asterisk dial string, logged
+ * as transfer.skipped).
  */
-stage_kind_t transfer_render(twiml_doc_t *doc, const transfer_ctx_t *x, int *attempt, const char **dialed);
+void transfer_render(twiml_doc_t *doc, const transfer_ctx_t *x, int attempt, stage_t *out);
 
 #define TWILIO_APOLOGY CALL_APOLOGY
 

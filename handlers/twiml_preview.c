@@ -105,7 +105,7 @@ void twiml_preview(http_req_t *r)
     twilio_req_preview(r, &t);
     transfer_ctx_t x = {cfg, &policy, &t, "preview", caller};
     twiml_doc_t *doc = twiml_doc_new();
-    const char *dialed;
+    stage_t st;
     if (strcmp(kind, "transfer") == 0) {
         target_t target;
         if (target_in == NULL || target_parse(target_in, cfg->default_country_code, &target, &why) != 0) {
@@ -119,14 +119,14 @@ void twiml_preview(http_req_t *r)
             goto out;
         }
         policy.targets[0] = target_in;
-        transfer_render(doc, &x, &attempt, &dialed);
+        transfer_render(doc, &x, attempt, &st);
     } else if (strcmp(kind, "fallback") == 0) {
-        transfer_render(doc, &x, &attempt, &dialed);
+        transfer_render(doc, &x, attempt, &st);
     } else if (strcmp(kind, "reject") == 0) {
         plan_reject_busy(doc, "All of our lines are busy right now. Please call again later.");
     } else if (strcmp(kind, "inbound") == 0) {
         if (policy.ai == AI_NONE || policy.transfer_first) {
-            transfer_render(doc, &x, &attempt, &dialed);
+            transfer_render(doc, &x, attempt, &st);
         } else {
             char tenant_id[24];
             snprintf(tenant_id, sizeof(tenant_id), "%ld", tenant.id);

@@ -1,6 +1,7 @@
 #include "handlers/voice.h"
 #include "handlers/transfer.h"
 #include "handlers/twilio.h"
+#include "handlers/calls.h"
 #include "server/ids.h"
 #include "server/log.h"
 #include "server/worker.h"
@@ -21,10 +22,9 @@ static void answer_without_store(twilio_req_t *t, const char *from)
     policy_resolve(cfg, &none, &policy);
     transfer_ctx_t x = {cfg, &policy, t, "unavailable", from};
     twiml_doc_t *doc = twiml_doc_new();
-    int attempt = 0;
-    const char *dialed;
+    stage_t st;
     if (policy.targets[0] != NULL && doc != NULL)
-        transfer_render(doc, &x, &attempt, &dialed);
+        transfer_render(doc, &x, 0, &st);
     else
         plan_goodbye(doc, TWILIO_APOLOGY);
     twilio_send_doc(t, 200, doc);
@@ -107,7 +107,7 @@ void voice_inbound(http_req_t *r)
         twiml_dial_begin(doc, &d);
         twiml_number(doc, cfg->elevenlabs_phone_number, NULL);
         twiml_dial_end(doc);
-        twilio_event(r, &call, "forward.elevenlabs", json_pack("{s:s}", "to", cfg->elevenlabs_phone_number));
+        calls_event(r, &call, "forward.elevenlabs", json_pack("{s:s}", "to", cfg->elevenlabs_phone_number));
         twilio_send_doc(&t, 200, doc);
         return;
     }
@@ -148,9 +148,9 @@ void voice_connect_action(http_req_t *r)
         twilio_send_apology(r, 200);
         return;
     }
-    twilio_event(r, &call, "stream.ended",
-                 json_pack("{s:s, s:s?}", "next_action", call.next_action[0] ? call.next_action : "transfer", "reason",
-                           call.transfer_reason[0] ? call.transfer_reason : NULL));
+    calls_event(r, &call, "stream.ended",
+                json_pack("{s:s, s:s?}", "next_action", call.next_action[0] ? call.next_action : "transfer", "reason",
+                          call.transfer_reason[0] ? call.transfer_reason : NULL));
     if (strcmp(call.next_action, "hangup") == 0) {
         twilio_send_hangup(&t);
         return;

@@ -140,8 +140,9 @@ static const setting_t settings[] = {
     S("JAMBONZ_WEBHOOK_SECRET", NULL, 1,
       "the jambonz account's webhook secret; when set every /jambonz/* hook must carry a valid Jambonz-Signature",
       K_STR, jambonz_webhook_secret, 0, 0, NULL),
-    S("JAMBONZ_API_BASE", NULL, 0, "jambonz REST API base URL (https://api.jambonz.cloud); unset: no outbound or live control",
-      K_URL, jambonz_api_base, 0, 0, NULL),
+    S("JAMBONZ_API_BASE", NULL, 0,
+      "jambonz REST API base URL (https://api.jambonz.cloud); unset: no outbound or live control", K_URL,
+      jambonz_api_base, 0, 0, NULL),
     S("JAMBONZ_ACCOUNT_SID", NULL, 0, "jambonz account sid; required with JAMBONZ_API_BASE", K_STR, jambonz_account_sid,
       0, 0, NULL),
     S("JAMBONZ_API_KEY", NULL, 1, "jambonz API key (bearer token); required with JAMBONZ_API_BASE", K_STR,
@@ -150,8 +151,8 @@ static const setting_t settings[] = {
       jambonz_ca_file, 0, 0, NULL),
     S("JAMBONZ_TRUNK", NULL, 0, "jambonz carrier that phone-number transfer targets go out through; unset: the default",
       K_STR, jambonz_trunk, 0, 0, NULL),
-    S("JAMBONZ_PHONE_NUMBER", NULL, 0, "caller ID of outbound jambonz calls, E.164 (default: TWILIO_PHONE_NUMBER)", K_STR,
-      jambonz_phone_number, 0, 0, NULL),
+    S("JAMBONZ_PHONE_NUMBER", NULL, 0, "caller ID of outbound jambonz calls, E.164 (default: TWILIO_PHONE_NUMBER)",
+      K_STR, jambonz_phone_number, 0, 0, NULL),
     S("JAMBONZ_SAMPLE_RATE", "8000", 0, "sample rate of the listen socket's L16 audio: 8000 or 16000", K_INT,
       jambonz_sample_rate, 8000, 16000, NULL),
 };
@@ -535,14 +536,17 @@ static int check_jambonz(const config_t *cfg, char *err, size_t errsz)
                        cfg->jambonz_account_sid == NULL ? "JAMBONZ_ACCOUNT_SID" : "JAMBONZ_API_KEY");
     }
     /* the sid goes into REST paths: a uuid-like value, never a path of its own */
-    if (cfg->jambonz_account_sid != NULL && check_name("JAMBONZ_ACCOUNT_SID", cfg->jambonz_account_sid, err, errsz) != 0)
+    if (cfg->jambonz_account_sid != NULL &&
+        check_name("JAMBONZ_ACCOUNT_SID", cfg->jambonz_account_sid, err, errsz) != 0)
         return -1;
-    if (cfg->jambonz_api_key != NULL && (strlen(cfg->jambonz_api_key) > 255 || strpbrk(cfg->jambonz_api_key, "\r\n") != NULL))
+    if (cfg->jambonz_api_key != NULL &&
+        (strlen(cfg->jambonz_api_key) > 255 || strpbrk(cfg->jambonz_api_key, "\r\n") != NULL))
         return bad(err, errsz, "JAMBONZ_API_KEY must be at most 255 characters on one line");
     if (cfg->jambonz_trunk != NULL && strlen(cfg->jambonz_trunk) > 128)
         return bad(err, errsz, "JAMBONZ_TRUNK must be at most 128 characters");
     if (cfg->default_platform == PLATFORM_JAMBONZ && cfg->jambonz_api_base == NULL)
-        return bad(err, errsz, "DEFAULT_PLATFORM=jambonz needs JAMBONZ_API_BASE (with JAMBONZ_ACCOUNT_SID and JAMBONZ_API_KEY)");
+        return bad(err, errsz,
+                   "DEFAULT_PLATFORM=jambonz needs JAMBONZ_API_BASE (with JAMBONZ_ACCOUNT_SID and JAMBONZ_API_KEY)");
     return 0;
 }
 

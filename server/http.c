@@ -197,3 +197,38 @@ h2o_iovec_t http_param(const http_req_t *r, size_t i)
 {
     return i < r->nparams ? r->params[i] : h2o_iovec_init(NULL, 0);
 }
+
+static int host_ok(h2o_iovec_t host)
+{
+    if (host.len == 0 || host.len > 255)
+        return 0;
+    for (size_t i = 0; i < host.len; i++) {
+        char c = host.base[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+              c == ':' || c == '[' || c == ']'))
+            return 0;
+    }
+    return 1;
+}
+
+const char *http_base_url(http_req_t *r)
+{
+    const config_t *cfg = &r->w->app->cfg;
+    h2o_req_t *req = r->req;
+    if (cfg->public_base_url != NULL) {
+        size_t n = strlen(cfg->public_base_url);
+        while (n > 0 && cfg->public_base_url[n - 1] == '/')
+            n--;
+        return h2o_strdup(&req->pool, cfg->public_base_url, n).base;
+    }
+    const char *scheme = req->scheme == &H2O_URL_SCHEME_HTTPS ? "https" : "http";
+    h2o_iovec_t proto = http_header(r, "x-forwarded-proto");
+    if (h2o_memis(proto.base, proto.len, H2O_STRLIT("https")))
+        scheme = "https";
+    else if (h2o_memis(proto.base, proto.len, H2O_STRLIT("http")))
+        scheme = "http";
+    h2o_iovec_t host = host_ok(req->authority) ? req->authority : h2o_iovec_init(H2O_STRLIT("localhost"));
+    char *out = h2o_mem_alloc_pool(&req->pool, host.len + 16);
+    sprintf(out, "%s://%.*s", scheme, (int)host.len, host.base);
+    return out;
+}

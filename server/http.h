@@ -64,6 +64,10 @@ void http_flush_deferred(struct worker *w, int committed);
 
 /* The request header value (first occurrence) or {NULL, 0}. name must be lowercase. */
 h2o_iovec_t http_header(const http_req_t *r, const char *name);
+/* The public base URL the platforms reach us at: PUBLIC_BASE_URL, else what the client called
+ * (X-Forwarded-Proto from a tunnel, or the connection's scheme, and the Host header); no
+ * trailing slash; in the request's pool. */
+const char *http_base_url(http_req_t *r);
 /* The capture named by position; {NULL,0} when missing. */
 h2o_iovec_t http_param(const http_req_t *r, size_t i);
 

@@ -108,7 +108,9 @@ static void on_msg(h2o_websocket_conn_t *h, const struct wslay_event_on_msg_recv
             c->handler->on_text(c->data, (const char *)arg->msg, arg->msg_length);
         break;
     case WSLAY_BINARY_FRAME:
-        if (!c->closing) {
+        if (!c->closing && c->handler->on_binary != NULL) {
+            c->handler->on_binary(c->data, arg->msg, arg->msg_length);
+        } else if (!c->closing) {
             c->handler->on_error(c->data, "binary frame", 1003);
             ws_close(c, 1003, "text frames only");
         }
@@ -120,6 +122,30 @@ static void on_msg(h2o_websocket_conn_t *h, const struct wslay_event_on_msg_recv
 }
 
 ws_conn_t *ws_upgrade(http_req_t *r, size_t max_msg, const ws_handler_t *h, void *data)
+{
+    return ws_upgrade_protocol(r, max_msg, NULL, h, data);
+}
+
+int ws_offered_protocol(http_req_t *r, const char *name)
+{
+    h2o_iovec_t v = http_header(r, "sec-websocket-protocol");
+    size_t nl = strlen(name);
+    const char *p = v.base, *end = v.base + v.len;
+    while (p != NULL && p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        const char *q = p;
+        while (q < end && *q != ',' && *q != ' ' && *q != '\t')
+            q++;
+        if ((size_t)(q - p) == nl && memcmp(p, name, nl) == 0)
+            return 1;
+        p = q;
+    }
+    return 0;
+}
+
+ws_conn_t *ws_upgrade_protocol(http_req_t *r, size_t max_msg, const char *subprotocol, const ws_handler_t *h,
+                               void *data)
 {
     const char *key = NULL;
     if (r->req->version >= 0x200) { /* h2o's upgrade is HTTP/1 only (it asserts) */
@@ -141,6 +167,9 @@ ws_conn_t *ws_upgrade(http_req_t *r, size_t max_msg, const ws_handler_t *h, void
     c->data = data;
     c->max_msg = max_msg;
     r->status = 101;
+    if (subprotocol != NULL)
+        h2o_add_header_by_str(&r->req->pool, &r->req->res.headers, H2O_STRLIT("sec-websocket-protocol"), 0, NULL,
+                              subprotocol, strlen(subprotocol));
     c->h = h2o_upgrade_to_websocket(r->req, key, c, on_msg);
     c->callbacks = c->h->ws_callbacks;
     c->callbacks.send_callback = send_cb;
@@ -155,6 +184,17 @@ int ws_send_text(ws_conn_t *c, const char *msg, size_t len)
     if (c->closing || wslay_event_get_queued_msg_count(c->h->ws_ctx) >= WS_QUEUE_MAX)
         return -1;
     struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)msg, len};
+    if (wslay_event_queue_msg(c->h->ws_ctx, &m) != 0)
+        return -1;
+    mark_pending(c);
+    return 0;
+}
+
+int ws_send_binary(ws_conn_t *c, const void *msg, size_t len)
+{
+    if (c->closing || wslay_event_get_queued_msg_count(c->h->ws_ctx) >= WS_QUEUE_MAX)
+        return -1;
+    struct wslay_event_msg m = {WSLAY_BINARY_FRAME, msg, len};
     if (wslay_event_queue_msg(c->h->ws_ctx, &m) != 0)
         return -1;
     mark_pending(c);

@@ -21,16 +21,26 @@ typedef struct ws_conn ws_conn_t;
 
 typedef struct ws_handler {
     void (*on_text)(void *data, const char *msg, size_t len);
-    /* binary frame (1003), too big (1009), bad frames (1002): the connection is closing */
+    /* binary frame without on_binary (1003), too big (1009), bad frames (1002): the connection is closing */
     void (*on_error)(void *data, const char *what, int code);
     void (*on_closed)(void *data);
+    /* NULL: binary frames are refused (1003) */
+    void (*on_binary)(void *data, const unsigned char *msg, size_t len);
 } ws_handler_t;
 
 /* Upgrades an HTTP/1.1 request. Returns NULL after answering 400 (not a WebSocket handshake,
  * or HTTP/2) itself. */
 ws_conn_t *ws_upgrade(http_req_t *r, size_t max_msg, const ws_handler_t *h, void *data);
+/* As ws_upgrade, answering Sec-WebSocket-Protocol: subprotocol (one the client offered, chosen
+ * by the caller; a static string). */
+ws_conn_t *ws_upgrade_protocol(http_req_t *r, size_t max_msg, const char *subprotocol, const ws_handler_t *h,
+                               void *data);
+/* Is `name` among the subprotocols the client offered (Sec-WebSocket-Protocol, comma-separated)? */
+int ws_offered_protocol(http_req_t *r, const char *name);
 /* Queues a text message. 0, or -1 when the queue is full (the message is dropped). */
 int ws_send_text(ws_conn_t *c, const char *msg, size_t len);
+/* Queues a binary message (copied). 0, or -1 when the queue is full. */
+int ws_send_binary(ws_conn_t *c, const void *msg, size_t len);
 /* Queues a close frame; on_closed follows once the socket is done. */
 void ws_close(ws_conn_t *c, int code, const char *reason);
 /* Writes what the worker's connections queued. */

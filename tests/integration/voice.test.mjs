@@ -154,7 +154,7 @@ test('the full fallback chain: primary busy, secondary no answer, voicemail reco
   assert.deepEqual(verbs(r.xml), ['Say', 'Hangup']);
 
   const events = sqlite(db(srv), `SELECT group_concat(type || ':' || COALESCE(detail,''), '\n') FROM call_events JOIN calls ON calls.id = call_id WHERE call_sid='${sid}'`);
-  assert.match(events, /transfer.outcome:\{"attempt":0,"status":"busy","sip_response_code":"486"/);
+  assert.match(events, /transfer.outcome:\{"attempt":0,"status":"busy","sip_response_code":486/);
   assert.match(events, /transfer.outcome:\{"attempt":1,"status":"no-answer"/);
   assert.match(events, /transfer.attempt:\{"attempt":2,"stage":"voicemail_record"/);
   assert.equal(sqlite(db(srv), `SELECT recording_sid||','||recording_duration_s FROM calls WHERE call_sid='${sid}'`), 'RE' + 'a'.repeat(32) + ',7');

@@ -2,6 +2,7 @@
 #include "handlers/calls.h"
 #include "handlers/twilio.h"
 #include "asterisk/app.h"
+#include "jambonz/module.h"
 #include "server/log.h"
 #include "server/twilio_rest.h"
 #include "server/worker.h"
@@ -200,11 +201,57 @@ static int live_call(http_req_t *r, store_call_t *call)
                             NULL);
             return -1;
         }
+    } else if (strcmp(call->platform, "jambonz") == 0) {
+        if (jambonz_rest(r->w) == NULL) {
+            http_send_error(r, 503, "jambonz_not_configured",
+                            "JAMBONZ_API_BASE is not set: jambonz calls cannot be changed", NULL);
+            return -1;
+        }
     } else if (r->w->twilio == NULL) {
         http_send_error(r, 503, "twilio_not_configured", "Twilio is not configured: calls cannot be changed", NULL);
         return -1;
     }
     return 0;
+}
+
+static void on_jambonz_updated(const jrest_result_t *res, void *data)
+{
+    live_op_t *op = data;
+    if (op->r != NULL) {
+        http_req_t *r = op->r;
+        r->on_gone = NULL;
+        if (res->http_status >= 200 && res->http_status < 300) {
+            http_send_json(r, 202, json_pack("{s:s, s:s}", "status", "requested", "action", op->action));
+        } else if (res->http_status == 404 || res->http_status == 422) {
+            http_send_error(r, 409, "not_in_progress", "jambonz says the call is no longer in progress", NULL);
+        } else {
+            char msg[600];
+            snprintf(msg, sizeof(msg), "jambonz did not update the call: %s",
+                     res->message[0] ? res->message : "no answer");
+            int busy = res->timed_out || res->http_status == 0 || res->http_status == 429 || res->http_status >= 500;
+            http_send_error(r, busy ? 503 : 502, "jambonz_error", msg, NULL);
+        }
+    }
+    free(op);
+}
+
+/* The live change of a jambonz call (PUT .../Calls/{sid}), answered once jambonz has. */
+static void jambonz_update(http_req_t *r, const store_call_t *call, const char *action, const jrest_update_t *u)
+{
+    live_op_t *op = calloc(1, sizeof(*op));
+    if (op == NULL) {
+        http_send_error(r, 503, "out_of_memory", "try again", NULL);
+        return;
+    }
+    op->r = r;
+    op->action = action;
+    if (jrest_update_call(jambonz_rest(r->w), call->call_sid, u, on_jambonz_updated, op) == NULL) {
+        free(op);
+        http_send_error(r, 503, "jambonz_unavailable", "could not start the jambonz request", NULL);
+        return;
+    }
+    r->on_gone = live_gone;
+    r->gone_data = op;
 }
 
 static void on_asterisk_done(void *data, long status, const char *message)
@@ -278,6 +325,14 @@ void api_calls_hangup(http_req_t *r)
     calls_event(r, &call, "api.hangup", json_pack("{s:s}", "by", r->sub));
     if (strcmp(call.platform, "asterisk") == 0) {
         asterisk_update(r, &call, "hangup");
+        return;
+    }
+    if (strcmp(call.platform, "jambonz") == 0) {
+        /* jambonz ends an answered call with completed and a ringing one with no-answer (it
+         * refuses the other word); our listen answers inbound calls at once */
+        int ringing = call.direction[0] == 'o' && store_status_rank(call.status) < store_status_rank("in-progress");
+        jrest_update_t ju = {.call_status = ringing ? "no-answer" : "completed"};
+        jambonz_update(r, &call, "hangup", &ju);
         return;
     }
     trest_update_t u = {.status = "completed"};
@@ -356,6 +411,28 @@ void api_calls_transfer(http_req_t *r)
             http_send_error(r, 503, "db_unavailable", "the transfer could not be saved", NULL);
         } else {
             asterisk_update(r, &call, "transfer");
+        }
+        free(json);
+        json_decref(o);
+        return;
+    }
+    if (strcmp(call.platform, "jambonz") == 0) {
+        /* jambonz fetches new instructions from us: the stage's verbs, at step=live */
+        json_t *ev =
+            json_pack("{s:i, s:s?, s:s, s:b, s:s}", "attempt", attempt, "target", chosen_raw, "by", r->sub, "voicemail",
+                      chosen_raw != NULL && chosen_raw == policy.voicemail, "platform", "jambonz");
+        char *json = json_dumps(ev, JSON_COMPACT);
+        json_decref(ev);
+        char hook[1200];
+        snprintf(hook, sizeof(hook), "%s/jambonz/action?session=%s&step=live&attempt=%d", http_base_url(r),
+                 call.session_id, attempt);
+        if (store_call_transfer_begin(r->w->store, call.id, attempt, chosen_raw, json) != 0 ||
+            store_call_set_next_action(r->w->store, call.id, "transfer", "api") != 0) {
+            log_error("db.error", "rid=%s op=api_transfer error=\"%s\"", r->rid, store_errmsg(r->w->store));
+            http_send_error(r, 503, "db_unavailable", "the transfer could not be saved", NULL);
+        } else {
+            jrest_update_t ju = {.call_hook_url = hook};
+            jambonz_update(r, &call, "transfer", &ju);
         }
         free(json);
         json_decref(o);

@@ -2,6 +2,7 @@
 #include "handlers/calls.h"
 #include "handlers/twilio.h"
 #include "asterisk/app.h"
+#include "jambonz/module.h"
 #include "server/ids.h"
 #include "server/log.h"
 #include "server/twilio_rest.h"
@@ -80,68 +81,121 @@ static json_t *error_body(const char *code, const char *message, const char *fie
     return json_pack("{s:o}", "error", e);
 }
 
-static void on_created(const trest_result_t *res, void *data)
-{
-    initiate_t *op = data;
-    worker_t *w = op->w;
-    int status;
+/* The platform's answer to a create, as the client will see it (and an idempotent replay). */
+typedef struct placed {
+    int status; /* 201, or the error's */
     json_t *body;
-    int transient = 0;
-    const char *twilio_msg = res->message[0] ? res->message : "no message";
-    char msg[700];
-    if (res->cancelled) {
-        status = 503;
-        transient = 1;
-        body = error_body("shutting_down", "the server is restarting; try again", NULL, op->session_id);
-    } else if (res->http_status >= 200 && res->http_status < 300 && res->call_sid[0] != '\0') {
-        status = 201;
-        body = json_pack("{s:s, s:s, s:s, s:s, s:b}", "session_id", op->session_id, "call_sid", res->call_sid, "status",
-                         res->call_status[0] ? res->call_status : "queued", "message", "call placed",
-                         "twilio_configured", 1);
-    } else if (res->twilio_code == 21211) {
-        status = 400;
-        body = error_body("invalid_phone", twilio_msg, "phone", op->session_id);
-    } else if (res->twilio_code == 21210 || res->twilio_code == 21212) {
-        status = 502;
-        body = error_body("twilio_from_rejected", twilio_msg, NULL, op->session_id);
-    } else if (res->twilio_code == 20003 || res->http_status == 401) {
-        status = 502;
-        body = error_body("twilio_auth", "Twilio rejected our credentials", NULL, op->session_id);
-    } else if (res->twilio_code == 20429 || res->http_status == 429 || res->timed_out || res->http_status == 0 ||
-               res->http_status >= 500) {
-        status = 503;
-        transient = 1;
-        snprintf(msg, sizeof(msg), "Twilio is busy or unreachable (%s); try again",
-                 res->timed_out ? "timed out" : twilio_msg);
-        body = error_body("twilio_unavailable", msg, NULL, op->session_id);
-    } else {
-        status = 502;
-        snprintf(msg, sizeof(msg), "Twilio error %d: %s", res->twilio_code, twilio_msg);
-        body = error_body("twilio_error", msg, NULL, op->session_id);
-    }
-    char *saved = saved_json(status, body);
-    int rc = status == 201 ? store_outbound_placed(w->store, op->call_id, res->call_sid, res->call_status, saved)
-                           : store_outbound_failed(w->store, op->call_id, "failed", res->twilio_code,
-                                                   res->message[0] ? res->message : msg, saved, transient);
+    int transient;        /* worth retrying: the session may be initiated again */
+    const char *call_sid; /* 201 */
+    const char *call_status;
+    int code;            /* the platform's error code, 0 when none */
+    const char *message; /* the platform's message, for the session row */
+    long retry_after_s;  /* -1 when the platform said nothing */
+} placed_t;
+
+static void initiate_done(initiate_t *op, const placed_t *p, const char *platform)
+{
+    worker_t *w = op->w;
+    char *saved = saved_json(p->status, p->body);
+    int rc = p->status == 201
+                 ? store_outbound_placed(w->store, op->call_id, p->call_sid, p->call_status, saved)
+                 : store_outbound_failed(w->store, op->call_id, "failed", p->code, p->message, saved, p->transient);
     if (rc != 0)
         log_error("db.error", "op=outbound_result session=%s error=\"%s\"", op->session_id, store_errmsg(w->store));
-    log_info("call.event", "session=%s type=%s http=%ld twilio_code=%d call_sid=%s", op->session_id,
-             status == 201 ? "session.placed" : "session.failed", res->http_status, res->twilio_code,
-             res->call_sid[0] ? res->call_sid : "-");
+    log_info("call.event", "session=%s type=%s platform=%s http=%d code=%d call_sid=%s", op->session_id,
+             p->status == 201 ? "session.placed" : "session.failed", platform, p->status, p->code,
+             p->call_sid != NULL && p->call_sid[0] ? p->call_sid : "-");
     free(saved);
     if (op->r != NULL) {
         op->r->on_gone = NULL;
-        if (status == 503) {
+        if (p->status == 503) {
             char ra[24];
-            snprintf(ra, sizeof(ra), "%ld",
-                     res->retry_after_s > 0 ? (res->retry_after_s > 60 ? 60 : res->retry_after_s) : 5);
+            snprintf(ra, sizeof(ra), "%ld", p->retry_after_s > 0 ? (p->retry_after_s > 60 ? 60 : p->retry_after_s) : 5);
             http_add_header(op->r, "retry-after", ra);
         }
-        http_send_json(op->r, status, body);
+        http_send_json(op->r, p->status, p->body);
     } else {
-        json_decref(body);
+        json_decref(p->body);
     }
     free(op);
+}
+
+static void on_created(const trest_result_t *res, void *data)
+{
+    initiate_t *op = data;
+    placed_t p = {.code = res->twilio_code, .retry_after_s = res->retry_after_s};
+    const char *twilio_msg = res->message[0] ? res->message : "no message";
+    char msg[700];
+    if (res->cancelled) {
+        p.status = 503;
+        p.transient = 1;
+        p.body = error_body("shutting_down", "the server is restarting; try again", NULL, op->session_id);
+    } else if (res->http_status >= 200 && res->http_status < 300 && res->call_sid[0] != '\0') {
+        p.status = 201;
+        p.call_sid = res->call_sid;
+        p.call_status = res->call_status[0] ? res->call_status : "queued";
+        p.body = json_pack("{s:s, s:s, s:s, s:s, s:b}", "session_id", op->session_id, "call_sid", res->call_sid,
+                           "status", p.call_status, "message", "call placed", "twilio_configured", 1);
+    } else if (res->twilio_code == 21211) {
+        p.status = 400;
+        p.body = error_body("invalid_phone", twilio_msg, "phone", op->session_id);
+    } else if (res->twilio_code == 21210 || res->twilio_code == 21212) {
+        p.status = 502;
+        p.body = error_body("twilio_from_rejected", twilio_msg, NULL, op->session_id);
+    } else if (res->twilio_code == 20003 || res->http_status == 401) {
+        p.status = 502;
+        p.body = error_body("twilio_auth", "Twilio rejected our credentials", NULL, op->session_id);
+    } else if (res->twilio_code == 20429 || res->http_status == 429 || res->timed_out || res->http_status == 0 ||
+               res->http_status >= 500) {
+        p.status = 503;
+        p.transient = 1;
+        snprintf(msg, sizeof(msg), "Twilio is busy or unreachable (%s); try again",
+                 res->timed_out ? "timed out" : twilio_msg);
+        p.body = error_body("twilio_unavailable", msg, NULL, op->session_id);
+    } else {
+        p.status = 502;
+        snprintf(msg, sizeof(msg), "Twilio error %d: %s", res->twilio_code, twilio_msg);
+        p.body = error_body("twilio_error", msg, NULL, op->session_id);
+    }
+    p.message = res->message[0] ? res->message : msg;
+    initiate_done(op, &p, "twilio");
+}
+
+/* jambonz's answer mapped as Twilio's is: our mistakes 502, its trouble 503 (retry). */
+static void on_jambonz_created(const jrest_result_t *res, void *data)
+{
+    initiate_t *op = data;
+    placed_t p = {.retry_after_s = res->retry_after_s};
+    const char *jmsg = res->message[0] ? res->message : "no message";
+    char msg[700];
+    if (res->cancelled) {
+        p.status = 503;
+        p.transient = 1;
+        p.body = error_body("shutting_down", "the server is restarting; try again", NULL, op->session_id);
+    } else if (res->http_status >= 200 && res->http_status < 300 && res->call_sid[0] != '\0') {
+        p.status = 201;
+        p.call_sid = res->call_sid;
+        p.call_status = "queued";
+        p.body = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "session_id", op->session_id, "call_sid", res->call_sid,
+                           "status", "queued", "message", "call placed", "twilio_configured", op->w->twilio != NULL,
+                           "platform", "jambonz");
+    } else if (res->http_status == 401 || res->http_status == 403) {
+        p.status = 502;
+        p.body = error_body("jambonz_auth", "jambonz rejected our API key", NULL, op->session_id);
+    } else if (res->http_status == 429 || res->timed_out || res->http_status == 0 || res->http_status >= 500) {
+        p.status = 503;
+        p.transient = 1;
+        snprintf(msg, sizeof(msg), "jambonz is busy or unreachable (%s); try again",
+                 res->timed_out ? "timed out" : jmsg);
+        p.body = error_body("jambonz_unavailable", msg, NULL, op->session_id);
+    } else {
+        p.status = 502;
+        snprintf(msg, sizeof(msg), "jambonz error %ld: %s", res->http_status, jmsg);
+        p.body = error_body("jambonz_error", msg, NULL, op->session_id);
+    }
+    p.code = (int)res->http_status;
+    p.message = res->message[0] ? res->message : msg;
+    initiate_done(op, &p, "jambonz");
 }
 
 void outbound_initiate(http_req_t *r)
@@ -203,18 +257,28 @@ void outbound_initiate(http_req_t *r)
         memcpy(idem_key, idem.base, idem.len);
         idem_key[idem.len] = '\0';
     }
-    if (w->twilio != NULL && cfg->twilio_phone_number == NULL) {
-        http_send_error(r, 503, "not_configured", "TWILIO_PHONE_NUMBER is not set: no number to call from", NULL);
-        goto out;
-    }
-
     /* the tenant's platform carries the call: its own setting, else DEFAULT_PLATFORM */
     store_tenant_t tenant;
     int have_tenant = store_tenant_get(w->store, r->tenant_id, &tenant) == 0;
-    int on_asterisk = have_tenant && tenant.platform[0] != '\0' ? strcmp(tenant.platform, "asterisk") == 0
-                                                                : cfg->default_platform == PLATFORM_ASTERISK;
+    platform_t pf = cfg->default_platform;
+    if (have_tenant && tenant.platform[0] != '\0' && config_platform_parse(tenant.platform, &pf) != 0)
+        pf = cfg->default_platform;
+    int on_asterisk = pf == PLATFORM_ASTERISK, on_jambonz = pf == PLATFORM_JAMBONZ;
+    const char *from =
+        on_jambonz && cfg->jambonz_phone_number != NULL ? cfg->jambonz_phone_number : cfg->twilio_phone_number;
+    if (pf == PLATFORM_TWILIO && w->twilio != NULL && from == NULL) {
+        http_send_error(r, 503, "not_configured", "TWILIO_PHONE_NUMBER is not set: no number to call from", NULL);
+        goto out;
+    }
     if (on_asterisk && (cfg->ari_url == NULL || cfg->asterisk_trunk == NULL)) {
         http_send_error(r, 503, "not_configured", "the tenant calls through Asterisk: set ARI_URL and ASTERISK_TRUNK",
+                        NULL);
+        goto out;
+    }
+    if (on_jambonz && (jambonz_rest(w) == NULL || from == NULL)) {
+        http_send_error(r, 503, "not_configured",
+                        "the tenant calls through jambonz: set JAMBONZ_API_BASE, JAMBONZ_ACCOUNT_SID, JAMBONZ_API_KEY "
+                        "and JAMBONZ_PHONE_NUMBER",
                         NULL);
         goto out;
     }
@@ -225,10 +289,10 @@ void outbound_initiate(http_req_t *r)
                            .tenant_id = r->tenant_id,
                            .customer_external_id = customer,
                            .to = phone,
-                           .from = cfg->twilio_phone_number,
+                           .from = from,
                            .agent_type = agent,
                            .idempotency_key = idem.len > 0 ? idem_key : NULL,
-                           .platform = on_asterisk ? "asterisk" : "twilio"};
+                           .platform = config_platform_name(pf)};
     store_call_t call;
     int existing = 0;
     char saved[SAVED_MAX];
@@ -274,6 +338,39 @@ void outbound_initiate(http_req_t *r)
         goto out;
     }
 
+    initiate_t *op = NULL;
+    if (on_jambonz) {
+        /* durable before jambonz hears of it: its call hook finds the session */
+        if (worker_commit(w) != 0 || (op = calloc(1, sizeof(*op))) == NULL) {
+            http_send_error(r, 503, "db_unavailable", "the session could not be saved", NULL);
+            goto out;
+        }
+        const char *base = http_base_url(r);
+        char hook[1200], status_hook[1200];
+        snprintf(hook, sizeof(hook), "%s/jambonz/call?session=%s", base, session_id);
+        snprintf(status_hook, sizeof(status_hook), "%s/jambonz/status?session=%s", base, session_id);
+        jrest_create_t p = {.from = from,
+                            .to_type = JREST_TO_PHONE,
+                            .to = phone,
+                            .trunk = cfg->jambonz_trunk,
+                            .call_hook_url = hook,
+                            .call_status_hook_url = status_hook,
+                            .timeout_s = 30};
+        op->w = w;
+        op->r = r;
+        op->call_id = call.id;
+        memcpy(op->session_id, session_id, sizeof(op->session_id));
+        if (jrest_create_call(jambonz_rest(w), &p, on_jambonz_created, op) == NULL) {
+            free(op);
+            store_outbound_failed(w->store, call.id, "failed", 0, "could not start the jambonz request", NULL, 1);
+            http_send_error(r, 503, "jambonz_unavailable", "could not start the jambonz request", NULL);
+            goto out;
+        }
+        r->on_gone = on_gone;
+        r->gone_data = op;
+        goto out;
+    }
+
     if (w->twilio == NULL) {
         json_t *body = json_pack(
             "{s:s, s:n, s:s, s:s, s:b}", "session_id", session_id, "call_sid", "status", "simulation", "message",
@@ -307,7 +404,7 @@ void outbound_initiate(http_req_t *r)
         .async_amd = amd,
         .async_amd_status_callback = amd ? twilio_url(&t, "/twilio/amd/%s", session_id) : NULL,
     };
-    initiate_t *op = calloc(1, sizeof(*op));
+    op = calloc(1, sizeof(*op));
     if (op == NULL) {
         http_send_error(r, 503, "out_of_memory", "try again", NULL);
         goto out;
@@ -405,8 +502,8 @@ void outbound_dial_status(http_req_t *r)
         return;
     const char *status = twilio_param(&t, "DialCallStatus");
     calls_event(r, &call, "forward.outcome",
-                 json_pack("{s:s?, s:s?, s:s?}", "status", status, "duration", twilio_param(&t, "DialCallDuration"),
-                           "sip_response_code", twilio_param(&t, "DialSipResponseCode")));
+                json_pack("{s:s?, s:s?, s:s?}", "status", status, "duration", twilio_param(&t, "DialCallDuration"),
+                          "sip_response_code", twilio_param(&t, "DialSipResponseCode")));
     if (status != NULL && (strcmp(status, "completed") == 0 || strcmp(status, "answered") == 0)) {
         twilio_send_hangup(&t);
         return;

@@ -7,12 +7,15 @@
 #include "ai/ai_openai.h"
 #include "asterisk/app.h"
 #include "asterisk/ari.h"
+#include "jambonz/module.h"
 
 #include "handlers/api_calls.h"
 #include "handlers/api_stats.h"
 #include "handlers/dashboard.h"
 #include "handlers/api_tenants.h"
 #include "handlers/health.h"
+#include "handlers/jambonz_call.h"
+#include "handlers/jambonz_listen.h"
 #include "handlers/media.h"
 #include "handlers/outbound.h"
 #include "handlers/post_call.h"
@@ -37,6 +40,10 @@ const route_t router_routes[] = {
     {"POST", "/twilio/status/{session_id}", status_callback},
     {"POST", "/twilio/dial_status/{session_id}", outbound_dial_status},
     {"POST", "/twilio/amd/{session_id}", outbound_amd},
+    {"POST", "/jambonz/call", jambonz_call},
+    {"POST", "/jambonz/status", jambonz_status},
+    {"POST", "/jambonz/action", jambonz_action},
+    {"GET", "/jambonz/listen", jambonz_listen_upgrade},
     {"POST", "/api/twilio/test", twiml_preview},
     {"POST", "/api/voice/post_call", post_call_webhook},
     {"POST", "/api/calls/initiate", outbound_initiate, AUTH_AGENT},
@@ -67,7 +74,9 @@ static const struct lws_protocols lws_protocols[] = {
 const struct lws_protocols *const worker_lws_protocols = lws_protocols;
 
 const worker_module_t worker_modules[] = {
-    /* asterisk first: asterisk/app.c finds its state at mod[0] */
+    /* asterisk first, jambonz second: asterisk/app.c and jambonz/module.c find their state at
+     * mod[0] and mod[1] */
     {"asterisk", asterisk_start, asterisk_stop, asterisk_busy, asterisk_release},
+    {"jambonz", jambonz_start, NULL, NULL, jambonz_release},
 };
 const size_t worker_modules_count = sizeof(worker_modules) / sizeof(worker_modules[0]);

@@ -11,15 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-static form_t *parse_into_pool(h2o_mem_pool_t *pool, const char *s, size_t len, int *err)
-{
-    size_t need = form_buf_size(s, len, NULL);
-    void *buf = h2o_mem_alloc_pool(pool, need);
-    form_t *f = NULL;
-    *err = form_parse_buf(buf, need, s, len, NULL, &f);
-    return *err == FORM_OK ? f : NULL;
-}
-
 static void apology_on_store_failure(http_req_t *r)
 {
     twilio_send_apology(r, 200);
@@ -34,9 +25,7 @@ int twilio_begin(http_req_t *r, twilio_req_t *t)
     r->on_store_failure = apology_on_store_failure; /* Twilio always gets TwiML */
     t->base_url = http_base_url(r);
     int err;
-    size_t qlen = 0;
-    const char *q = form_query(req->path.base, req->path.len, &qlen);
-    t->query = parse_into_pool(&req->pool, q != NULL ? q : "", qlen, &err);
+    t->query = http_query(r, &err);
     if (t->query == NULL) {
         log_warn("twilio.bad_request", "rid=%s why=\"query: %s\"", r->rid, form_strerror(err));
         twilio_send_apology(r, 400);
@@ -44,14 +33,14 @@ int twilio_begin(http_req_t *r, twilio_req_t *t)
     }
     const char *json_sha = form_get(t->query, "bodySHA256");
     if (json_sha == NULL) {
-        t->form = parse_into_pool(&req->pool, req->entity.base ? req->entity.base : "", req->entity.len, &err);
+        t->form = http_form(r, req->entity.base ? req->entity.base : "", req->entity.len, &err);
         if (t->form == NULL) {
             log_warn("twilio.bad_request", "rid=%s why=\"body: %s\"", r->rid, form_strerror(err));
             twilio_send_apology(r, 400);
             return -1;
         }
     } else {
-        t->form = parse_into_pool(&req->pool, "", 0, &err); /* JSON body: no form parameters */
+        t->form = http_form(r, "", 0, &err); /* JSON body: no form parameters */
     }
     if (cfg->twilio_auth_token == NULL)
         return 0;
@@ -79,7 +68,7 @@ void twilio_req_preview(http_req_t *r, twilio_req_t *t)
     memset(t, 0, sizeof(*t));
     t->r = r;
     t->base_url = http_base_url(r);
-    t->form = parse_into_pool(&r->req->pool, "", 0, &err);
+    t->form = http_form(r, "", 0, &err);
     t->query = t->form;
 }
 

@@ -1,4 +1,5 @@
 #include "server/http.h"
+#include "server/form.h"
 #include "server/log.h"
 #include "server/router.h"
 #include "server/worker.h"
@@ -231,4 +232,20 @@ const char *http_base_url(http_req_t *r)
     char *out = h2o_mem_alloc_pool(&req->pool, host.len + 16);
     sprintf(out, "%s://%.*s", scheme, (int)host.len, host.base);
     return out;
+}
+
+form_t *http_form(http_req_t *r, const char *s, size_t len, int *err)
+{
+    size_t need = form_buf_size(s, len, NULL);
+    void *buf = h2o_mem_alloc_pool(&r->req->pool, need);
+    form_t *f = NULL;
+    *err = form_parse_buf(buf, need, s, len, NULL, &f);
+    return *err == FORM_OK ? f : NULL;
+}
+
+form_t *http_query(http_req_t *r, int *err)
+{
+    size_t qlen = 0;
+    const char *q = form_query(r->req->path.base, r->req->path.len, &qlen);
+    return http_form(r, q != NULL ? q : "", qlen, err);
 }

@@ -68,6 +68,13 @@ h2o_iovec_t http_header(const http_req_t *r, const char *name);
  * (X-Forwarded-Proto from a tunnel, or the connection's scheme, and the Host header); no
  * trailing slash; in the request's pool. */
 const char *http_base_url(http_req_t *r);
+
+struct form;
+/* Parses s (application/x-www-form-urlencoded) into a form in the request's pool; NULL with
+ * *err a FORM_E* code when malformed. */
+struct form *http_form(http_req_t *r, const char *s, size_t len, int *err);
+/* The request's query string, parsed the same way (an empty form when there is none). */
+struct form *http_query(http_req_t *r, int *err);
 /* The capture named by position; {NULL,0} when missing. */
 h2o_iovec_t http_param(const http_req_t *r, size_t i);
 

@@ -121,6 +121,9 @@ static void log_settings(const config_t *cfg)
     if (cfg->twilio_auth_token == NULL)
         log_warn("config.no_auth_token", "msg=\"TWILIO_AUTH_TOKEN unset: webhook signatures are not checked "
                                          "(simulation only; never expose this server so)\"");
+    if (cfg->jambonz_webhook_secret == NULL)
+        log_warn("config.no_jambonz_secret", "msg=\"JAMBONZ_WEBHOOK_SECRET unset: jambonz hooks and listen sockets are "
+                                             "not authenticated (simulation only; never expose this server so)\"");
     if (!config_twilio_configured(cfg))
         log_info("config.simulation", "msg=\"no Twilio credentials: outbound calls run in simulation mode\"");
 }

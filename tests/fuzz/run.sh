@@ -17,10 +17,13 @@ declare -A srcs=(
   [e164]="server/e164.c"
   [rtp]="asterisk/rtp.c"
   [ari_event]="asterisk/ari_event.c asterisk/ari_url.c"
+  [jambonz_hook]="jambonz/hook.c"
+  [pcm]="jambonz/pcm.c"
 )
-declare -A libs=([form]="$(pkg-config --libs openssl)" [target]="" [e164]="" [rtp]="" [ari_event]="$(pkg-config --libs jansson)")
+declare -A libs=([form]="$(pkg-config --libs openssl)" [target]="" [e164]="" [rtp]="" [ari_event]="$(pkg-config --libs jansson)"
+  [jambonz_hook]="$(pkg-config --libs jansson openssl)" [pcm]="")
 
-for t in form target e164 rtp ari_event; do
+for t in form target e164 rtp ari_event jambonz_hook pcm; do
   src=()
   for f in ${srcs[$t]}; do src+=("$root/$f"); done
   # shellcheck disable=SC2086

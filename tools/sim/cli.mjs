@@ -3,23 +3,27 @@
 //   switchboard-sim answer ...   a fake Twilio REST API whose calls the simulator answers
 //   switchboard-sim load ...     the C load generator (switchboard-sim-load), same arguments
 //   switchboard-sim asterisk ... a fake Asterisk (ARI + RTP) and one inbound call through it
+//   switchboard-sim jambonz ...  jambonz's feature server and one inbound call against the server
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { simulateCall } from './call.mjs';
-import { readWavFile, writeWavFile, tone, silence, durationMs } from './wav.mjs';
+import { readWavFile, writeWavFile, tone, silence, durationMs, decodeWav, downmix, resampleLinear, encodeWavPcm16 } from './wav.mjs';
 import { EXIT, TimelinePrinter, abbreviate, resultJson, summary, trackStreams, verdict } from './report.mjs';
 import { startAnswer, defaultPkiDir } from './answer.mjs';
 import { SimAsterisk, AsteriskTimelinePrinter, asteriskResultJson, asteriskSummary, asteriskVerdict, parseDialOutcomes, simulateAsteriskCall } from './asterisk_call.mjs';
+import { placeInbound, parseDialOutcomes as parseJambonzOutcomes, SUBPROTOCOL, DRACHTIO_SUBPROTOCOL } from './jambonz.mjs';
+import { JambonzTimelinePrinter, jambonzResultJson, jambonzSummary, jambonzVerdict } from './jambonz_report.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..');
 
 const MAIN_HELP = `switchboard-sim: plays Twilio's part against a switchboard server, on one machine, with no
-Twilio account: webhooks, TwiML, Media Streams, the REST API; or Asterisk's (ARI, RTP).
+Twilio account: webhooks, TwiML, Media Streams, the REST API; or Asterisk's (ARI, RTP); or
+jambonz's (webhooks, verbs, the listen WebSocket).
 
 usage: switchboard-sim <command> [options]      (switchboard-sim <command> --help: its options)
 
@@ -36,6 +40,10 @@ commands:
            ExternalMedia RTP) that switchboard connects to as its Stasis application, then
            one inbound call through it: RTP both ways, DTMF, the transfer targets switchboard
            originates with the outcomes you pick; prints the call's timeline
+  jambonz  jambonz's part: its feature server and the caller for one inbound call: the signed
+           call hook, the verbs the server answers run as jambonz runs them (say, listen with
+           its WebSocket and L16 audio both ways, marks, killAudio; dial with the outcomes you
+           pick...), status hooks and actionHooks; prints the call's timeline
 
 exit codes: 0 the call went as asked, 1 it did not (the reason is printed), 2 bad usage,
             3 the server refused the signature (HTTP 403)
@@ -214,6 +222,64 @@ example (two terminals):
   switchboard-sim asterisk --hangup-after 5s --save agent.wav
   ARI_URL=http://127.0.0.1:8088 ARI_USERNAME=switchboard ARI_PASSWORD=switchboard-sim \\
       RTP_ADDRESS=127.0.0.1 ASTERISK_TRUNK=didww tools/run.sh
+`;
+
+const JAMBONZ_HELP = `usage: switchboard-sim jambonz [--url URL] [options]
+
+Plays jambonz (its feature server and FreeSWITCH's mod_audio_fork) and the caller for one inbound
+call: posts the call hook jambonz would post (JSON, snake_case, Jambonz-Signature), checks the
+answer with @jambonz/verb-specifications as jambonz does (a refused answer: SIP 480 to the
+caller), runs the verbs in order (say, pause, listen, dial, sip:decline, sip:refer, redirect,
+hangup...), posts status hooks and actionHooks, and prints the timeline as it happens:
+  →  the simulator (jambonz, the caller) to the server     ←  the server to the simulator
+  ·  what jambonz does (verbs, simulated outcomes)          ✗  a failure
+with a line of listen counters (frames each way, audio played, marks pending) every second.
+
+the server:
+  --url URL              where the server listens (default http://127.0.0.1:8080)
+  --secret S             the webhook secret: every hook is signed with it
+                         (default: $JAMBONZ_WEBHOOK_SECRET; none: hooks are not signed)
+  --call-hook PATH       the application's call hook (default /jambonz/call)
+  --status-hook PATH     its call status hook (default /jambonz/status; "none": none)
+the call:
+  --from NUMBER          the caller (default +14155550100)
+  --to NUMBER            the number called (default +14155550199)
+  --wav FILE.wav         what the caller says in the first listen: any WAV (rate, depth,
+                         channels), converted to the line's rate and sent in real time
+  --tone                 three tones, 3 s (the default)
+  --rate 8000|16000      the caller's line: 8000 (G.711, the default) or 16000 (wideband); the
+                         listen gets L16 at the rate its verb asks, resampled as FreeSWITCH does
+  --dtmf LIST            key presses DIGIT@TIME, comma-separated, TIME from the start of the
+                         call: "1@3s,#@4.5s"; each goes to the listen running then (passDtmf)
+  --dial-outcomes LIST   what each dial target does, in order: completed, busy, no-answer
+                         (rings until the dial's timeout), failed (default: completed)
+  --hangup-after TIME    the caller hangs up this long after the call starts. Without it the
+                         caller hangs up --tail after their audio and last key while a listen
+                         runs; a transfer or a message ends on its own (an answered target
+                         talks 5 s)
+  --tail TIME            (default 1s)
+  --speed N              simulated waits (say, pause, ringing, talk, dial timeouts) run N times
+                         faster (default 1); the listen's audio stays in real time
+  --frame-ms N           caller audio per WebSocket frame (default 20: what mod_audio_fork
+                         sends, one 20 ms packet a frame)
+  --subprotocol NAME     ${SUBPROTOCOL} (default) or ${DRACHTIO_SUBPROTOCOL}
+output:
+  --save FILE.wav        what the caller heard (16-bit PCM at the line's rate)
+  --json                 print the result as one JSON object instead of the timeline
+  --verbose              also every mark, status response and internal event
+  --max-duration TIME    hang up and fail a call still running after this long (default 10m)
+
+TIME: 5s, 7.5s, 1500ms, 2m; a bare number is seconds.
+
+The call went as asked (exit 0) when it was answered and ended, every hook was answered 2xx
+with valid JSON (status hooks too), every listen connected and got audio back when it streams,
+every --dtmf key reached a listen, and every --dial-outcome was used by a dial target.
+Otherwise exit 1 with the reason, or 3 when the server refused the call hook with 401/403
+(check --secret).
+
+example:
+  switchboard-sim jambonz --url http://127.0.0.1:8080 --secret "$JAMBONZ_WEBHOOK_SECRET" \\
+      --wav hello.wav --dtmf 0@4s --dial-outcomes busy,completed --speed 5 --save agent.wav
 `;
 
 // ---- values ------------------------------------------------------------------------------
@@ -691,6 +757,117 @@ async function cmdAsterisk(args) {
 
 const round = (x) => Math.round(x * 1000) / 1000;
 
+// ---- jambonz -----------------------------------------------------------------------------
+
+async function cmdJambonz(args) {
+  const v = parse(args, {
+    url: { type: 'string' },
+    secret: { type: 'string' },
+    'call-hook': { type: 'string' },
+    'status-hook': { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    wav: { type: 'string' },
+    tone: { type: 'boolean' },
+    rate: { type: 'string' },
+    dtmf: { type: 'string' },
+    'dial-outcomes': { type: 'string' },
+    'dial-outcome': { type: 'string' },
+    'hangup-after': { type: 'string' },
+    tail: { type: 'string' },
+    speed: { type: 'string' },
+    'frame-ms': { type: 'string' },
+    subprotocol: { type: 'string' },
+    save: { type: 'string' },
+    json: { type: 'boolean' },
+    verbose: { type: 'boolean', short: 'v' },
+    'max-duration': { type: 'string' },
+  });
+  if (v.help) return out(JAMBONZ_HELP.trimEnd()), EXIT.OK;
+  const url = parseUrl(v.url || 'http://127.0.0.1:8080', '--url');
+  const secret = v.secret ?? (process.env.JAMBONZ_WEBHOOK_SECRET || undefined);
+  const rate = v.rate === undefined ? 8000 : Number(v.rate);
+  if (![8000, 16000].includes(rate)) throw new UsageError(`--rate: 8000 or 16000, not ${JSON.stringify(v.rate)}`);
+  if (v.wav !== undefined && v.tone) throw new UsageError('--wav or --tone, not both');
+  let audio;
+  let label;
+  if (v.wav === undefined) {
+    audio = defaultCallerAudio();
+    label = `${durationMs(audio) / 1000} s of tones`;
+  } else {
+    try {
+      // G.711 on an 8 kHz line (mu-law, as the carrier brings it); 16-bit PCM on a wideband one
+      if (rate === 8000) audio = readWavFile(v.wav);
+      else {
+        const w = decodeWav(readFileSync(v.wav));
+        audio = { pcm: Int16Array.from(resampleLinear(downmix(w.channels), w.sampleRate, rate), (x) => Math.max(-32768, Math.min(32767, Math.round(x * 32768)))), sampleRate: rate };
+      }
+    } catch (e) {
+      throw new UsageError(`--wav ${v.wav}: ${e.message}`);
+    }
+    label = `${v.wav} (${round(Buffer.isBuffer(audio) ? durationMs(audio) / 1000 : audio.pcm.length / rate)} s)`;
+  }
+  const outcomesArg = v['dial-outcomes'] ?? v['dial-outcome'];
+  let dialOutcomes;
+  try {
+    dialOutcomes = parseJambonzOutcomes(outcomesArg);
+  } catch (e) {
+    throw new UsageError(`--dial-outcomes: ${e.message}`);
+  }
+  const dtmf = parseDtmf(v.dtmf);
+  const hangupAfterMs = v['hangup-after'] !== undefined ? parseDuration(v['hangup-after'], '--hangup-after') : undefined;
+  const frameMs = v['frame-ms'] === undefined ? 20 : Number(v['frame-ms']);
+  if (!(frameMs >= 1 && frameMs <= 1000)) throw new UsageError(`--frame-ms: 1 to 1000, not ${JSON.stringify(v['frame-ms'])}`);
+  const subprotocol = v.subprotocol ?? SUBPROTOCOL;
+  if (![SUBPROTOCOL, DRACHTIO_SUBPROTOCOL].includes(subprotocol)) throw new UsageError(`--subprotocol: ${SUBPROTOCOL} or ${DRACHTIO_SUBPROTOCOL}`);
+  const statusHook = v['status-hook'] === undefined ? '/jambonz/status' : ['none', ''].includes(v['status-hook']) ? null : v['status-hook'];
+
+  await warmUp();
+  const printer = v.json ? null : new JambonzTimelinePrinter({ verbose: v.verbose });
+  if (printer) out(`switchboard-sim jambonz: ${url}, ${secret ? 'hooks signed with the secret' : 'hooks unsigned (no --secret)'}; caller audio ${label} on a ${rate} Hz line`);
+  const call = placeInbound({
+    base: url,
+    callHook: v['call-hook'] || '/jambonz/call',
+    statusHook,
+    secret,
+    from: v.from || '+14155550100',
+    to: v.to || '+14155550199',
+    audio,
+    channelRate: rate,
+    dtmf,
+    dialOutcomes,
+    hangupAfterMs,
+    autoHangupTailMs: hangupAfterMs === undefined ? (v.tail !== undefined ? parseDuration(v.tail, '--tail') : 1000) : undefined,
+    speed: parseSpeed(v.speed),
+    frameMs,
+    subprotocol,
+    maxDurationMs: v['max-duration'] !== undefined ? parseDuration(v['max-duration'], '--max-duration') : 600000,
+    onEvent: printer ? (e) => printer.event(e) : undefined,
+  });
+  const r = await call.done;
+  const verd = jambonzVerdict(r, { dtmf, dialOutcomes });
+  let saved = null;
+  if (v.save) {
+    try {
+      writeFileSync(v.save, encodeWavPcm16(r.heardAudio, { sampleRate: r.heardAudioRate }));
+      saved = `${v.save} (${round(r.heardAudio.length / r.heardAudioRate)} s${r.agentAudio.length ? '' : ': the agent said nothing'})`;
+    } catch (e) {
+      err(`switchboard-sim: --save ${v.save}: ${e.message}`);
+    }
+  }
+  if (v.json) {
+    out(JSON.stringify(jambonzResultJson(r, verd, { saved: saved ? v.save : null }), null, 2));
+    if (!verd.ok) err(`switchboard-sim jambonz: FAILED: ${verd.reason}${verd.hints.map((h) => '\n  ' + h).join('')}`);
+  } else {
+    out('');
+    const lines = jambonzSummary(r, verd, { saved });
+    const n = verd.ok ? lines.length : lines.length - 1 - verd.hints.length;
+    for (const l of lines.slice(0, n)) out(l);
+    for (const l of lines.slice(n)) err(l);
+  }
+  return verd.exitCode;
+}
+
 // ---- load --------------------------------------------------------------------------------
 
 /** The load generator: $SWITCHBOARD_SIM_LOAD, else the newest build/switchboard-sim-load or build/x/switchboard-sim-load. */
@@ -759,11 +936,14 @@ export async function main(argv) {
         return await cmdLoad(args);
       case 'asterisk':
         return await cmdAsterisk(args);
+      case 'jambonz':
+        return await cmdJambonz(args);
       case 'help':
         if (args[0] === 'call') return out(CALL_HELP.trimEnd()), EXIT.OK;
         if (args[0] === 'answer') return out(ANSWER_HELP.trimEnd()), EXIT.OK;
         if (args[0] === 'load') return cmdLoad(['--help']);
         if (args[0] === 'asterisk') return out(ASTERISK_HELP.trimEnd()), EXIT.OK;
+        if (args[0] === 'jambonz') return out(JAMBONZ_HELP.trimEnd()), EXIT.OK;
         return out(MAIN_HELP.trimEnd()), EXIT.OK;
       case undefined:
       case '-h':

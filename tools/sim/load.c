@@ -1,10 +1,22 @@
 /*
- * switchboard-sim load: N concurrent simulated Twilio calls on one libuv loop.
+ * switchboard-sim load: N concurrent simulated Twilio (or jambonz) calls on one libuv loop.
  *
- * Each call posts the voice webhook (signed when a token is given), reads session_id and the
- * <Stream url> from the TwiML, opens the Media Streams WebSocket, sends connected + start and
- * then a media frame every 20 ms whose payload carries (call, sequence) in its first 8 bytes,
- * so the echo agent's copy can be matched and timed. Marks are acknowledged at once.
+ * Twilio: each call posts the voice webhook (signed when a token is given), reads session_id
+ * and the <Stream url> from the TwiML, opens the Media Streams WebSocket, sends connected +
+ * start and then a media frame every 20 ms whose payload carries (call, sequence) in its first
+ * 8 bytes, so the echo agent's copy can be matched and timed. Marks are acknowledged at once.
+ *
+ * jambonz (--platform jambonz): each call posts /jambonz/call (JSON, unsigned), takes the
+ * listen verb's url, sampleRate and metadata from the answer, opens that WebSocket with the
+ * subprotocol audio.jambonz.org, sends the metadata as its first (text) message and then a
+ * binary frame of L16 every 20 ms (320 bytes at 8 kHz, 640 at 16 kHz) carrying a sequence
+ * marker that survives G.711 (load.h). The server's binary frames are read as a byte stream in
+ * 20 ms units, whatever their size, and the marker of each unit matched to its send time.
+ * Marks are answered with "playout" once the audio received before them has played (a play
+ * clock per call: audio plays from its arrival at real-time pace), checked each 20 ms, or with
+ * --marks now on receipt; killAudio empties the play clock, clearMarks answers the pending marks
+ * "cleared", disconnect is counted. The call ends with a close frame (1000): jambonz has no stop
+ * message.
  *
  * The client must stay cheaper than the server at 1000 calls on 2 cores: no JSON parsing on
  * the receive path, no allocation per frame, one write per frame, and frames spread over the
@@ -37,6 +49,12 @@
 #define HOUSEKEEP_MS     50
 #define ACCOUNT_SID      "AC00000000000000000000000000000000"
 
+/* jambonz */
+#define JB_ACCOUNT_SID     "9351f46a-678c-43f5-b8a6-d4eb58d131af"
+#define JB_APPLICATION_SID "0f1e2d3c-4b5a-4697-8877-665544332211"
+#define JB_MARKS           8   /* jambonz marks awaiting playout per call (the server sends one per 100 ms) */
+#define JB_UNIT8           320 /* bytes of 20 ms of L16 at 8 kHz: one echoed unit (640 at 16 kHz) */
+
 enum { C_IDLE, C_HTTP, C_WS, C_LIVE, C_STOPPING, C_DONE, C_FAILED };
 enum { P_RAMP, P_STEADY, P_DRAIN, P_CLOSING, P_OVER };
 
@@ -54,6 +72,15 @@ typedef struct call {
     size_t rlen, olen, ooff, inflight;
     uint32_t sent_seq[SENT_SLOTS]; /* seq + 1 while the echo is awaited, 0 when free */
     uint64_t sent_ns[SENT_SLOTS];
+    /* jambonz */
+    uint8_t wide, mk_got;      /* L16 at 16 kHz; marker bytes of the current unit gathered */
+    uint8_t mark_head, mark_n; /* marks awaiting playout */
+    uint16_t unit_pos;         /* bytes of the current echoed unit received */
+    int in_binary;             /* a fragmented binary message continues */
+    size_t bin_left;           /* payload bytes of the binary frame being read */
+    uint64_t play_until_ns;    /* when the agent audio received so far has played */
+    uint32_t mark_name[JB_MARKS], mark_due_ms[JB_MARKS];
+    unsigned char mk[2 * JM_N16];
     unsigned char rbuf[RBUF], obuf[OBUF];
 } call_t;
 
@@ -64,7 +91,7 @@ static struct {
     uv_timer_t tick;
     uv_signal_t sigint;
     call_t *calls, *slots[FRAME_MS];
-    unsigned char *pcm;
+    unsigned char *pcm, *l16; /* the audio as mu-law frames, and (jambonz) as 8 kHz L16 frames */
     char (*b64)[FRAME_B64 + 1];
     size_t nframes;
     uint64_t t0_ns, last_ms, next_house_ms, next_rss_ms, phase_until_ms, prng;
@@ -229,6 +256,17 @@ static void send_start(call_t *c)
         ws_send_or_end(c, m, (size_t)n);
 }
 
+/* jambonz: the first message, the listen verb's metadata merged at the top level */
+static void send_metadata(call_t *c)
+{
+    char m[1024];
+    int n = snprintf(m, sizeof(m),
+                     "{\"sampleRate\":%d,\"mixType\":\"mono\",\"callSid\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+                     "\"direction\":\"inbound\"%s%s}",
+                     c->wide ? 16000 : 8000, c->call_sid, g.o.from, g.o.to, c->params[0] ? "," : "", c->params);
+    ws_send_or_end(c, m, (size_t)n);
+}
+
 /* decimal digits of v at p; returns the end (snprintf per frame costs more than the rest) */
 static char *put_u32(char *p, uint32_t v)
 {
@@ -244,6 +282,23 @@ static char *put_u32(char *p, uint32_t v)
 }
 
 #define PUT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) += sizeof(lit) - 1)
+
+/* A media frame out, its send time remembered for the echo */
+static void frame_out(call_t *c, uint32_t seq, int opcode, const char *m, size_t n, uint64_t due_ms)
+{
+    unsigned s = seq % SENT_SLOTS;
+    uint64_t now = uv_hrtime();
+    c->sent_seq[s] = seq + 1;
+    c->sent_ns[s] = now;
+    if (ws_send(c, opcode, m, n) != 0) {
+        c->sent_seq[s] = 0;
+        g.st.overflow++;
+        return;
+    }
+    g.st.sent[g.phase == P_STEADY]++;
+    /* how far behind its due time the frame went out: our own saturation shows here first */
+    hist_add(&g.st.lag, (int64_t)(now - g.t0_ns) / 1000 - (int64_t)due_ms * 1000);
+}
 
 static void send_media(call_t *c, uint64_t due_ms)
 {
@@ -271,32 +326,53 @@ static void send_media(call_t *c, uint64_t due_ms)
     memcpy(p, c->stream_sid, 34);
     p += 34;
     PUT(p, "\"}");
-    unsigned s = seq % SENT_SLOTS;
-    uint64_t now = uv_hrtime();
-    c->sent_seq[s] = seq + 1;
-    c->sent_ns[s] = now;
-    if (ws_send(c, 1, m, (size_t)(p - m)) != 0) {
-        c->sent_seq[s] = 0;
-        g.st.overflow++;
-        return;
-    }
-    g.st.sent[g.phase == P_STEADY]++;
-    /* how far behind its due time the frame went out: our own saturation shows here first */
-    hist_add(&g.st.lag, (int64_t)(now - g.t0_ns) / 1000 - (int64_t)due_ms * 1000);
+    frame_out(c, seq, 1, m, (size_t)(p - m), due_ms);
+}
+
+/* jambonz: 20 ms of L16, the marker of seq in it (at 8 kHz over the caller's audio) */
+static void send_l16(call_t *c, uint64_t due_ms)
+{
+    uint32_t seq = c->seq++;
+    unsigned char m[2 * JB_UNIT8];
+    if (!c->wide)
+        memcpy(m, g.l16 + (seq + c->idx) % g.nframes * JB_UNIT8, JB_UNIT8);
+    jm_put(m, c->wide, seq);
+    frame_out(c, seq, 2, (const char *)m, c->wide ? 2 * JB_UNIT8 : JB_UNIT8, due_ms);
 }
 
 static void send_stop(call_t *c)
 {
+    static const char normal[2] = {0x03, (char)0xe8}; /* close code 1000 */
+    if (g.o.platform == PLATFORM_JAMBONZ) {
+        /* no stop message: the socket's close is the hang-up */
+        c->state = C_STOPPING;
+        if (ws_send(c, 8, normal, 2) != 0)
+            end_call(c, NULL);
+        return;
+    }
     char m[256];
     int n =
         snprintf(m, sizeof(m),
                  "{\"event\":\"stop\",\"sequenceNumber\":\"%u\",\"streamSid\":\"%s\",\"stop\":{\"accountSid\":\"%s\","
                  "\"callSid\":\"%s\"}}",
                  ++c->msgs, c->stream_sid, ACCOUNT_SID, c->call_sid);
-    static const char normal[2] = {0x03, (char)0xe8}; /* close code 1000 */
     c->state = C_STOPPING;
     if (ws_send(c, 1, m, (size_t)n) != 0 || ws_send(c, 8, normal, 2) != 0)
         end_call(c, NULL);
+}
+
+/* An echoed frame of this call: match its sequence to its send time */
+static void echo_matched(call_t *c, uint32_t seq, uint64_t now)
+{
+    unsigned s = seq % SENT_SLOTS;
+    if (c->sent_seq[s] != seq + 1) {
+        g.st.unmatched++; /* a duplicate, or later than we remember */
+        return;
+    }
+    c->sent_seq[s] = 0;
+    int steady = g.win_start_ns != 0 && c->sent_ns[s] >= g.win_start_ns;
+    hist_add(&g.st.lat[steady], (int64_t)(now - c->sent_ns[s]) / 1000 - (int64_t)g.o.echo_delay_ms * 1000);
+    g.st.echoed[steady]++;
 }
 
 /* An echoed frame: match (call, sequence) to its send time */
@@ -309,15 +385,11 @@ static void on_echo(call_t *c, const char *payload, size_t avail, uint64_t now)
     }
     uint32_t idx = (uint32_t)tag[0] << 24 | (uint32_t)tag[1] << 16 | (uint32_t)tag[2] << 8 | tag[3];
     uint32_t seq = (uint32_t)tag[4] << 24 | (uint32_t)tag[5] << 16 | (uint32_t)tag[6] << 8 | tag[7];
-    unsigned s = seq % SENT_SLOTS;
-    if (idx != c->idx || c->sent_seq[s] != seq + 1) {
-        g.st.unmatched++; /* another call's audio, a duplicate, or later than we remember */
+    if (idx != c->idx) {
+        g.st.unmatched++; /* another call's audio */
         return;
     }
-    c->sent_seq[s] = 0;
-    int steady = g.win_start_ns != 0 && c->sent_ns[s] >= g.win_start_ns;
-    hist_add(&g.st.lat[steady], (int64_t)(now - c->sent_ns[s]) / 1000 - (int64_t)g.o.echo_delay_ms * 1000);
-    g.st.echoed[steady]++;
+    echo_matched(c, seq, now);
 }
 
 /* Twilio echoes a mark once the audio before it has played; we play nothing, so at once */
@@ -354,11 +426,139 @@ static void on_text(call_t *c, const char *msg, size_t len, uint64_t now)
     }
 }
 
+/* ---- the jambonz leg: agent audio in 20 ms units, marks at playout ---- */
+
+/* One echoed unit complete: its marker's sequence, matched to the send time */
+static void jb_on_unit(call_t *c, uint64_t now)
+{
+    int npos;
+    jm_pos(c->wide, &npos);
+    int16_t v[JM_N16];
+    for (int i = 0; i < npos; i++)
+        v[i] = (int16_t)(uint16_t)(c->mk[2 * i] | c->mk[2 * i + 1] << 8);
+    int64_t bits = jm_get(v, c->wide);
+    if (bits < 0 || (c->wide && c->seq == 0)) {
+        g.st.unmatched++; /* not our audio, or not intact */
+        return;
+    }
+    uint32_t seq = (uint32_t)bits;
+    if (c->wide) { /* 14 bits: the latest frame sent with them */
+        uint32_t last = c->seq - 1;
+        seq = last - ((last - seq) & ((1u << JM_BITS16) - 1));
+    }
+    echo_matched(c, seq, now);
+}
+
+/* n bytes of agent audio (L16), wherever the server's frames cut it: only the marker's bytes
+ * of each unit are kept */
+static void jb_on_audio(call_t *c, const unsigned char *p, size_t n, uint64_t now)
+{
+    int npos;
+    const uint16_t *pos = jm_pos(c->wide, &npos);
+    size_t unit = c->wide ? 2 * JB_UNIT8 : JB_UNIT8;
+    while (n > 0) {
+        size_t k = unit - c->unit_pos < n ? unit - c->unit_pos : n, end = c->unit_pos + k;
+        for (; c->mk_got < 2 * npos; c->mk_got++) {
+            size_t at = 2 * (size_t)pos[c->mk_got / 2] + (c->mk_got & 1);
+            if (at >= end)
+                break;
+            c->mk[c->mk_got] = p[at - c->unit_pos];
+        }
+        p += k;
+        n -= k;
+        c->unit_pos = (uint16_t)end;
+        if (end == unit) {
+            c->unit_pos = 0;
+            c->mk_got = 0;
+            jb_on_unit(c, now);
+        }
+    }
+}
+
+static void jb_send_mark(call_t *c, uint32_t name, int played)
+{
+    char m[96], *p = m;
+    PUT(p, "{\"type\":\"mark\",\"data\":{\"name\":\"m");
+    p = put_u32(p, name);
+    if (played)
+        PUT(p, "\",\"event\":\"playout\"}}");
+    else
+        PUT(p, "\",\"event\":\"cleared\"}}");
+    g.st.marks += played;
+    ws_send_or_end(c, m, (size_t)(p - m));
+}
+
+/* the pending marks whose audio has played by now */
+static void jb_due_marks(call_t *c, uint64_t now_ms)
+{
+    while (c->mark_n > 0 && c->state >= C_LIVE && c->state <= C_STOPPING && c->mark_due_ms[c->mark_head] <= now_ms) {
+        uint32_t name = c->mark_name[c->mark_head];
+        c->mark_head = (uint8_t)((c->mark_head + 1) % JB_MARKS);
+        c->mark_n--;
+        jb_send_mark(c, name, 1);
+    }
+}
+
+/* A mark after the audio received so far: answered once that has played */
+static void jb_on_mark(call_t *c, const char *msg, size_t len, uint64_t now)
+{
+    const char *p = memmem(msg, len, "\"name\":\"m", 9);
+    char *end = NULL;
+    unsigned long name = p != NULL ? strtoul(p + 9, &end, 10) : 0;
+    if (p == NULL || end == p + 9 || *end != '"') {
+        g.st.odd_frames++; /* switchboard names its marks m<seq> */
+        return;
+    }
+    if (c->mark_n == JB_MARKS) { /* the oldest goes now */
+        g.st.marks_early++;
+        uint32_t oldest = c->mark_name[c->mark_head];
+        c->mark_head = (uint8_t)((c->mark_head + 1) % JB_MARKS);
+        c->mark_n--;
+        jb_send_mark(c, oldest, 1);
+        if (c->state > C_STOPPING)
+            return;
+    }
+    if (g.o.marks_now) {
+        jb_send_mark(c, (uint32_t)name, 1);
+        return;
+    }
+    uint64_t due_ns = c->play_until_ns > now ? c->play_until_ns : now;
+    c->mark_name[(c->mark_head + c->mark_n) % JB_MARKS] = (uint32_t)name;
+    c->mark_due_ms[(c->mark_head + c->mark_n) % JB_MARKS] = (uint32_t)((due_ns - g.t0_ns + 999999) / 1000000);
+    c->mark_n++;
+}
+
+static void jb_on_text(call_t *c, const char *msg, size_t len, uint64_t now)
+{
+    const char *t = memmem(msg, len, "\"type\":\"", 8);
+    if (t == NULL)
+        return;
+    t += 8;
+    size_t rest = (size_t)(msg + len - t);
+    if (rest > 5 && memcmp(t, "mark\"", 5) == 0) {
+        jb_on_mark(c, msg, len, now);
+    } else if (rest > 10 && memcmp(t, "killAudio\"", 10) == 0) {
+        g.st.clears++;
+        c->play_until_ns = 0; /* what was queued for playing is gone */
+    } else if (rest > 11 && memcmp(t, "clearMarks\"", 11) == 0) {
+        g.st.clear_marks++;
+        while (c->mark_n > 0 && c->state <= C_STOPPING) {
+            jb_send_mark(c, c->mark_name[c->mark_head], 0);
+            c->mark_head = (uint8_t)((c->mark_head + 1) % JB_MARKS);
+            c->mark_n--;
+        }
+    } else if (rest > 11 && memcmp(t, "disconnect\"", 11) == 0) {
+        g.st.disconnects++; /* the server closes the socket next */
+    }
+}
+
 static void on_frame(call_t *c, const ws_frame_t *f, const unsigned char *p, uint64_t now)
 {
     switch (f->opcode) {
     case 1:
-        if (f->fin)
+        if (f->fin && g.o.platform == PLATFORM_JAMBONZ)
+            jb_on_text(c, (const char *)p, f->len, now);
+        else if (f->fin)
             on_text(c, (const char *)p, f->len, now);
         else
             g.st.odd_frames++;
@@ -378,7 +578,7 @@ static void on_frame(call_t *c, const ws_frame_t *f, const unsigned char *p, uin
     case 10:
         break;
     default:
-        g.st.odd_frames++; /* binary, continuation: the server never sends them */
+        g.st.odd_frames++; /* binary (Twilio), continuation: the server never sends them */
     }
 }
 
@@ -388,8 +588,30 @@ static void on_ws_bytes(call_t *c, uint64_t now)
     ws_frame_t f;
     int r = 0;
     while (c->state == C_LIVE || c->state == C_STOPPING) {
-        if ((r = ws_parse(c->rbuf + off, c->rlen - off, &f)) <= 0)
+        if (c->bin_left > 0) { /* jambonz: the rest of a binary frame, as it comes */
+            size_t n = c->rlen - off < c->bin_left ? c->rlen - off : c->bin_left;
+            if (n == 0)
+                break;
+            jb_on_audio(c, c->rbuf + off, n, now);
+            off += n;
+            c->bin_left -= n;
+            continue;
+        }
+        if ((r = ws_parse_head(c->rbuf + off, c->rlen - off, &f)) <= 0)
             break;
+        if (g.o.platform == PLATFORM_JAMBONZ && (f.opcode == 2 || (f.opcode == 0 && c->in_binary))) {
+            /* agent audio: it plays from now (or when what came before it ends), at real time */
+            c->in_binary = !f.fin;
+            c->play_until_ns = (c->play_until_ns > now ? c->play_until_ns : now) +
+                               (uint64_t)f.len * (c->wide ? 31250 : 62500); /* ns per byte */
+            off += f.head;
+            c->bin_left = f.len;
+            continue;
+        }
+        if (c->rlen - off < f.head + f.len) {
+            r = 0;
+            break;
+        }
         on_frame(c, &f, c->rbuf + off + f.head, now);
         off += f.head + f.len;
     }
@@ -414,14 +636,27 @@ static void go_live(call_t *c, size_t head_len, uint64_t now)
         end_call(c, "media upgrade: wrong Sec-WebSocket-Accept");
         return;
     }
+    char proto[64];
+    if (g.o.platform == PLATFORM_JAMBONZ &&
+        (http_header_value((char *)c->rbuf, head_len, "sec-websocket-protocol", proto, sizeof(proto)) != 0 ||
+         strcmp(proto, "audio.jambonz.org") != 0)) {
+        end_call(c, "listen upgrade: subprotocol not audio.jambonz.org");
+        return;
+    }
     leave_setup(c);
     c->state = C_LIVE;
     g.st.set_up++;
     g.live++;
     memmove(c->rbuf, c->rbuf + head_len, c->rlen - head_len);
     c->rlen -= head_len;
-    new_sid(c->stream_sid, "MZ");
-    send_start(c);
+    if (g.o.platform == PLATFORM_JAMBONZ) {
+        int rate = c->wide ? 16000 : 8000;
+        g.st.rate = g.st.rate == 0 || g.st.rate == rate ? rate : -1;
+        send_metadata(c);
+    } else {
+        new_sid(c->stream_sid, "MZ");
+        send_start(c);
+    }
     /* the first frame a period after start (the echo agent gets ready on the server's next
      * loop turn; earlier audio is dropped there), in this call's phase of the 20 ms period */
     uint64_t first = run_ms() + FRAME_MS, phase = c->idx % FRAME_MS;
@@ -489,7 +724,11 @@ static void on_ws_connected(uv_connect_t *req, int status)
     }
     b64_encode(key, sizeof(key), c->ws_key);
     char sig[64] = "";
-    if (g.o.token != NULL) {
+    const char *ua = "TwilioProxy/1.1";
+    if (g.o.platform == PLATFORM_JAMBONZ) {
+        ua = "jambonz-sim-load";
+        snprintf(sig, sizeof(sig), "Sec-WebSocket-Protocol: audio.jambonz.org\r\n");
+    } else if (g.o.token != NULL) {
         /* Twilio signs the <Stream url> as written, with no parameters */
         char s[32];
         twilio_signature(g.o.token, c->stream_url, NULL, 0, s);
@@ -498,8 +737,8 @@ static void on_ws_connected(uv_connect_t *req, int status)
     char req_text[1024];
     int n = snprintf(req_text, sizeof(req_text),
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: TwilioProxy/1.1\r\n%s\r\n",
-                     path != NULL ? path : "/twilio/media", g.o.hostport, c->ws_key, sig);
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: %s\r\n%s\r\n",
+                     path != NULL ? path : "/twilio/media", g.o.hostport, c->ws_key, ua, sig);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (send_raw(c, req_text, (size_t)n) != 0)
         end_call(c, "media upgrade: request too large");
@@ -550,6 +789,27 @@ static void on_webhook_answer(call_t *c, int eof)
     }
     const char *body = buf + head_len;
     size_t blen = c->rlen - head_len;
+    if (g.o.platform == PLATFORM_JAMBONZ) {
+        int rate = 0;
+        if (jambonz_listen_verb(body, blen, c->stream_url, sizeof(c->stream_url), &rate, c->params,
+                                sizeof(c->params)) != 0) {
+            end_call(c, "webhook: no listen verb with a url");
+            return;
+        }
+        if (strstr(c->params, "\"session_id\":") == NULL) {
+            end_call(c, "webhook: listen metadata without a session_id");
+            return;
+        }
+        rate = g.o.rate ? g.o.rate : rate;
+        if (rate != 8000 && rate != 16000) {
+            end_call(c, "webhook: listen sampleRate %d (want 8000 or 16000)", rate);
+            return;
+        }
+        c->wide = rate == 16000;
+        c->state = C_WS;
+        uv_close((uv_handle_t *)&c->tcp, on_webhook_closed);
+        return;
+    }
     twiml_params_json(body, blen, c->params, sizeof(c->params));
     if (text_after(body, blen, "<Stream url=\"", c->stream_url, sizeof(c->stream_url)) != 0) {
         end_call(c, "webhook: TwiML without <Connect><Stream>");
@@ -563,11 +823,32 @@ static void on_webhook_answer(call_t *c, int eof)
     uv_close((uv_handle_t *)&c->tcp, on_webhook_closed);
 }
 
+/* jambonz's call hook: JSON, unsigned (the server runs without JAMBONZ_WEBHOOK_SECRET) */
+static void jb_post_call(call_t *c)
+{
+    char body[512], req_text[1024];
+    int blen = snprintf(body, sizeof(body),
+                        "{\"call_sid\":\"%s\",\"direction\":\"inbound\",\"from\":\"%s\",\"to\":\"%s\",\"call_status\":"
+                        "\"trying\",\"account_sid\":\"%s\",\"application_sid\":\"%s\"}",
+                        c->call_sid, g.o.from, g.o.to, JB_ACCOUNT_SID, JB_APPLICATION_SID);
+    int n = snprintf(req_text, sizeof(req_text),
+                     "POST /jambonz/call HTTP/1.1\r\nHost: %s\r\nUser-Agent: jambonz-sim-load\r\nAccept: */*\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+                     g.o.hostport, blen, body);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (blen >= (int)sizeof(body) || n >= (int)sizeof(req_text) || send_raw(c, req_text, (size_t)n) != 0)
+        end_call(c, "webhook: request too large");
+}
+
 static void on_webhook_connected(uv_connect_t *req, int status)
 {
     call_t *c = req->data;
     if (status < 0) {
         end_call(c, "webhook connect: %s", uv_err_name(status));
+        return;
+    }
+    if (g.o.platform == PLATFORM_JAMBONZ) {
+        jb_post_call(c);
         return;
     }
     /* Twilio's parameters, sorted by name: the signature covers them in this order */
@@ -597,7 +878,10 @@ static void on_webhook_connected(uv_connect_t *req, int status)
 
 static void start_call(call_t *c)
 {
-    new_sid(c->call_sid, "CA");
+    if (g.o.platform == PLATFORM_JAMBONZ)
+        snprintf(c->call_sid, sizeof(c->call_sid), "load-%u-%016llx", c->idx, (unsigned long long)prng_next(&g.prng));
+    else
+        new_sid(c->call_sid, "CA");
     c->state = C_HTTP;
     c->setup_ms = run_ms();
     c->webhook_ns = uv_hrtime(); /* latency as Twilio sees it: connect included */
@@ -617,9 +901,14 @@ static void send_phase(unsigned phase, uint64_t now_ms)
             *pp = c->next; /* ended: leaves the list lazily */
             continue;
         }
+        if (c->mark_n > 0)
+            jb_due_marks(c, now_ms);
         /* drift-free: frame k is due at first + 20k; a late tick sends what is due */
         while (c->state == C_LIVE && c->next_due_ms <= now_ms) {
-            send_media(c, c->next_due_ms);
+            if (g.o.platform == PLATFORM_JAMBONZ)
+                send_l16(c, c->next_due_ms);
+            else
+                send_media(c, c->next_due_ms);
             c->next_due_ms += FRAME_MS;
         }
         pp = &c->next;
@@ -738,6 +1027,7 @@ static void fill_stats(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     g.st.requested = g.o.ncalls;
+    g.st.platform = g.o.platform;
     g.st.ramp = g.o.ramp;
     g.st.echo_delay_ms = g.o.echo_delay_ms;
     g.st.pid = g.o.pid;
@@ -751,6 +1041,16 @@ int main(int argc, char **argv)
         return 2;
     if (load_audio(g.o.audio, &g.pcm, &g.b64, &g.nframes) != 0)
         return 2;
+    if (g.o.platform == PLATFORM_JAMBONZ) { /* the same audio as 8 kHz L16 (at 16 kHz: markers alone) */
+        g.l16 = malloc(g.nframes * JB_UNIT8);
+        if (g.l16 == NULL)
+            return 2;
+        for (size_t i = 0; i < g.nframes * FRAME_BYTES; i++) {
+            int16_t v = mulaw_to_linear(g.pcm[i]);
+            g.l16[2 * i] = (unsigned char)v;
+            g.l16[2 * i + 1] = (unsigned char)((uint16_t)v >> 8);
+        }
+    }
     g.calls = calloc(g.o.ncalls, sizeof(call_t));
     if (g.calls == NULL) {
         fprintf(stderr, "out of memory for %u calls\n", g.o.ncalls);

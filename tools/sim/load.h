@@ -1,7 +1,8 @@
 /*
  * switchboard-sim load: what the load generator (load.c) builds on that does no I/O on its
  * event loop: Twilio signatures, HTTP response heads, WebSocket client frames, the latency
- * histogram, the caller's audio, /proc readers, and the report.
+ * histogram, the caller's audio, jambonz's listen verb and its sequence markers, /proc
+ * readers, and the report.
  */
 #ifndef SB_SIM_LOAD_H
 #define SB_SIM_LOAD_H
@@ -54,6 +55,9 @@ typedef struct ws_frame {
 } ws_frame_t;
 /* 1 a whole server frame is at buf, 0 need more bytes, -1 not a valid server frame */
 int ws_parse(const unsigned char *buf, size_t avail, ws_frame_t *f);
+/* the same for the frame's header alone (head and len set): a long binary frame is read as
+ * its payload arrives, not buffered whole */
+int ws_parse_head(const unsigned char *buf, size_t avail, ws_frame_t *f);
 
 /* The head of an HTTP/1.1 response: 1 complete (status, head_len, content_length or -1),
  * 0 need more, -1 not HTTP */
@@ -69,6 +73,42 @@ void twiml_params_json(const char *doc, size_t len, char *out, size_t outsz);
 #define FRAME_BYTES 160 /* 20 ms of 8 kHz mu-law */
 #define FRAME_B64   216
 
+/* G.711 mu-law as the server's (the Sun reference): linear -> code, code -> linear */
+unsigned char mulaw_from_linear(int sample);
+int16_t mulaw_to_linear(unsigned char code);
+
+/* ---- jambonz ----
+ * The listen verb of a /jambonz/call answer (a JSON array of verbs): its url, sampleRate
+ * (0 when absent) and the members of its metadata object as JSON text ("a":"1","b":"2"), to
+ * merge into the first message. 0, or -1 when there is no listen verb with a url. */
+int jambonz_listen_verb(const char *doc, size_t len, char *url, size_t urlsz, int *rate, char *meta, size_t metasz);
+
+/* Sequence markers in L16 audio that survive L16 -> mu-law -> (echo) -> mu-law -> L16. Each
+ * carries 7 bits in a linear value that is a mu-law decode output of a positive code (0x80 |
+ * bits): such values round-trip through G.711 bit-exactly (0x7F would not: it decodes to 0,
+ * which encodes as 0xFF).
+ *   8 kHz:  the first JM_N8 samples of a 20 ms frame: 4 x 7 = 28 bits of the sequence and a
+ *           check sample; the rest of the frame is the caller's audio. The server passes the
+ *           frame through unfiltered, so the samples come back exact, at the same places of
+ *           each 320-byte unit of the echo.
+ *   16 kHz: the server resamples (a 43-tap half-band FIR down to 8 kHz, the same filter up
+ *           again), so no single sample survives. The frame is two plateaus of 160 samples,
+ *           each one such value (7 + 7 = 14 bits): a constant passes a low-pass filter
+ *           unchanged once its transients (the filters' length) have passed, and the mu-law
+ *           step (>= 1.5 % of the value) absorbs the filters' DC gain error. The echoed 640-byte
+ *           unit holds the plateaus shifted by the filters' delay (41 samples); three samples
+ *           inside each plateau's clean core (JM_POS16) are read back as mu-law codes, and must
+ *           agree. The generator's audio is then the markers alone.
+ * jm_put writes the marker of seq into a frame (320 or 640 bytes); jm_get reads the samples
+ * found at the positions jm_pos(wide) gives (JM_N8 or JM_N16 of them) and returns the sequence
+ * bits (28 or 14), or -1 when they are not a marker. */
+#define JM_N8     5
+#define JM_N16    6
+#define JM_BITS16 14
+void jm_put(unsigned char *le, int wide, uint32_t seq);
+const uint16_t *jm_pos(int wide, int *n);
+int64_t jm_get(const int16_t *s, int wide);
+
 /* The caller's audio as whole frames: raw 8 kHz mu-law from path (looped), or with path NULL
  * a 300 Hz tone; each frame also base64-encoded once, so sending one costs a copy. 0 or -1. */
 int load_audio(const char *path, unsigned char **pcm, char (**b64)[FRAME_B64 + 1], size_t *nframes);
@@ -78,11 +118,17 @@ int64_t proc_cpu_ticks(int pid);
 /* VmRSS of a process in KiB; -1 when it is gone */
 long proc_rss_kib(int pid);
 
+enum { PLATFORM_TWILIO, PLATFORM_JAMBONZ };
+
 typedef struct load_opts {
-    const char *url, *audio, *token, *public_url, *from, *to;
+    const char *url, *audio, *token, *public_url, *from, *to, *platform_name;
     unsigned ncalls;
     double ramp, duration;
     int pid, json, echo_delay_ms;
+    int platform;                 /* PLATFORM_*, from --platform */
+    int rate;                     /* jambonz: L16 rate sent, 8000 or 16000; 0: as the listen verb says */
+    const char *marks_name;       /* --marks: playout (the default) or now */
+    int marks_now;                /* jambonz: answer marks on receipt, not once played */
     char hostport[280];           /* the Host header */
     char public_base[512];        /* what signatures cover: --public-url, else --url, no trailing slash */
     struct sockaddr_storage addr; /* --url resolved */
@@ -101,6 +147,11 @@ typedef struct load_stats {
     int echo_delay_ms, pid;
     hist_t webhook, lat[2], lag; /* lag: frames sent behind their due time */
     uint64_t sent[2], echoed[2], overflow, unmatched, marks, clears, odd_frames;
+    /* jambonz: the rate the calls used (-1 mixed), marks answered before their audio had
+     * played (the generator's queue of pending marks was full), clearMarks and disconnect
+     * messages; clears above counts killAudio */
+    int platform, rate;
+    uint64_t marks_early, clear_marks, disconnects;
     struct {
         char what[96];
         unsigned n;

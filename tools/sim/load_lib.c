@@ -198,6 +198,12 @@ size_t ws_client_frame(unsigned char *dst, int opcode, const void *payload, size
 
 int ws_parse(const unsigned char *buf, size_t avail, ws_frame_t *f)
 {
+    int r = ws_parse_head(buf, avail, f);
+    return r <= 0 ? r : avail >= f->head + f->len ? 1 : 0;
+}
+
+int ws_parse_head(const unsigned char *buf, size_t avail, ws_frame_t *f)
+{
     if (avail < 2)
         return 0;
     if ((buf[1] & 0x80) || (buf[0] & 0x70))
@@ -223,7 +229,7 @@ int ws_parse(const unsigned char *buf, size_t avail, ws_frame_t *f)
     }
     f->head = h;
     f->len = len;
-    return avail >= h + len ? 1 : 0;
+    return 1;
 }
 
 /* ---- HTTP/1.1 responses and TwiML ---- */
@@ -329,6 +335,198 @@ unsigned char mulaw_from_linear(int sample)
         exp--;
     int mant = (sample >> (exp + 3)) & 15;
     return (unsigned char)~(sign | exp << 4 | mant);
+}
+
+int16_t mulaw_to_linear(unsigned char code)
+{
+    int u = (unsigned char)~code;
+    int t = (((u & 15) << 3) + 0x84) << ((u & 0x70) >> 4);
+    return (int16_t)(u & 0x80 ? 0x84 - t : t - 0x84);
+}
+
+/* ---- jambonz: the listen verb, the sequence markers ---- */
+
+static const char *json_ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
+/* past the JSON value at p, or NULL when there is none (only as much checking as skipping it
+ * needs: the server's answer is trusted to be JSON) */
+static const char *json_skip(const char *p, const char *e)
+{
+    if (p >= e)
+        return NULL;
+    if (*p == '"') {
+        for (p++; p < e; p++) {
+            if (*p == '\\')
+                p++;
+            else if (*p == '"')
+                return p + 1;
+        }
+        return NULL;
+    }
+    if (*p == '{' || *p == '[') {
+        int depth = 0;
+        for (; p < e; p++) {
+            if (*p == '"') {
+                if ((p = json_skip(p, e)) == NULL)
+                    return NULL;
+                p--;
+            } else if (*p == '{' || *p == '[') {
+                depth++;
+            } else if ((*p == '}' || *p == ']') && --depth == 0) {
+                return p + 1;
+            }
+        }
+        return NULL;
+    }
+    const char *s = p;
+    while (p < e && !strchr(",]} \t\r\n", *p))
+        p++;
+    return p > s ? p : NULL;
+}
+
+/* a JSON string's text (\/ and \" unescaped; other escapes refused) into out; 0 or -1 */
+static int json_text(const char *v, const char *end, char *out, size_t outsz)
+{
+    size_t o = 0;
+    if (v >= end || *v != '"')
+        return -1;
+    for (v++; v < end - 1; v++) {
+        if (*v == '\\') {
+            if (++v >= end - 1 || (*v != '/' && *v != '"' && *v != '\\'))
+                return -1;
+        }
+        if (o + 1 >= outsz)
+            return -1;
+        out[o++] = *v;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int jambonz_listen_verb(const char *doc, size_t len, char *url, size_t urlsz, int *rate, char *meta, size_t metasz)
+{
+    const char *e = doc + len, *p = json_ws(doc, e);
+    if (p >= e || *p != '[')
+        return -1;
+    for (p = json_ws(p + 1, e); p < e && *p == '{';) {
+        const char *obj_end = json_skip(p, e);
+        if (obj_end == NULL)
+            return -1;
+        int listen = 0;
+        const char *u = NULL, *ue = NULL, *m = NULL, *me = NULL;
+        long r = 0;
+        /* the members of this verb */
+        for (const char *k = json_ws(p + 1, obj_end); k < obj_end && *k == '"';) {
+            const char *ke = json_skip(k, obj_end), *v = ke != NULL ? json_ws(ke, obj_end) : NULL;
+            if (v == NULL || v >= obj_end || *v != ':')
+                return -1;
+            v = json_ws(v + 1, obj_end);
+            const char *ve = json_skip(v, obj_end);
+            if (ve == NULL)
+                return -1;
+            size_t kl = (size_t)(ke - k);
+            if (kl == 6 && memcmp(k, "\"verb\"", 6) == 0)
+                listen = ve - v == 8 && memcmp(v, "\"listen\"", 8) == 0;
+            else if (kl == 5 && memcmp(k, "\"url\"", 5) == 0)
+                u = v, ue = ve;
+            else if (kl == 12 && memcmp(k, "\"sampleRate\"", 12) == 0)
+                r = strtol(v, NULL, 10);
+            else if (kl == 10 && memcmp(k, "\"metadata\"", 10) == 0 && *v == '{')
+                m = v + 1, me = ve - 1;
+            k = json_ws(ve, obj_end);
+            if (k < obj_end && *k == ',')
+                k = json_ws(k + 1, obj_end);
+        }
+        if (listen) {
+            if (u == NULL || json_text(u, ue, url, urlsz) != 0)
+                return -1;
+            *rate = r > 0 && r < 1000000 ? (int)r : 0;
+            meta[0] = '\0';
+            if (m != NULL) { /* its members as written, blanks around them trimmed */
+                m = json_ws(m, me);
+                while (me > m && strchr(" \t\r\n", me[-1]))
+                    me--;
+                if ((size_t)(me - m) >= metasz)
+                    return -1;
+                memcpy(meta, m, (size_t)(me - m));
+                meta[me - m] = '\0';
+            }
+            return 0;
+        }
+        p = json_ws(obj_end, e);
+        if (p < e && *p == ',')
+            p = json_ws(p + 1, e);
+    }
+    return -1;
+}
+
+/* where the marker samples are read in an echoed unit: at 8 kHz where they were written; at
+ * 16 kHz inside the plateaus' clean cores. The cores measured through jambonz/pcm.c's filters
+ * (random codes, steps from the largest value to 0, frames the echo dropped): samples 77-165
+ * and 237-319 of the 320; these positions keep 28 and 17 samples from their edges. */
+static const uint16_t pos8[JM_N8] = {0, 1, 2, 3, 4};
+static const uint16_t pos16[JM_N16] = {105, 121, 137, 260, 281, 302};
+
+const uint16_t *jm_pos(int wide, int *n)
+{
+    *n = wide ? JM_N16 : JM_N8;
+    return wide ? pos16 : pos8;
+}
+
+static void put_le16(unsigned char *p, int16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)((uint16_t)v >> 8);
+}
+
+static unsigned jm_check(uint32_t seq)
+{
+    return (seq ^ seq >> 7 ^ seq >> 14 ^ seq >> 21 ^ 0x2A) & 0x7F;
+}
+
+void jm_put(unsigned char *le, int wide, uint32_t seq)
+{
+    if (!wide) {
+        for (int i = 0; i < 4; i++)
+            put_le16(le + 2 * i, mulaw_to_linear((unsigned char)(0x80 | (seq >> (7 * i) & 0x7F))));
+        put_le16(le + 8, mulaw_to_linear((unsigned char)(0x80 | jm_check(seq))));
+        return;
+    }
+    unsigned char a[2], b[2];
+    put_le16(a, mulaw_to_linear((unsigned char)(0x80 | (seq & 0x7F))));
+    put_le16(b, mulaw_to_linear((unsigned char)(0x80 | (seq >> 7 & 0x7F))));
+    for (int i = 0; i < 160; i++) {
+        memcpy(le + 2 * i, a, 2);
+        memcpy(le + 320 + 2 * i, b, 2);
+    }
+}
+
+int64_t jm_get(const int16_t *s, int wide)
+{
+    if (!wide) {
+        uint32_t seq = 0;
+        for (int i = 0; i < JM_N8; i++) {
+            unsigned char code = mulaw_from_linear(s[i]);
+            if (!(code & 0x80) || mulaw_to_linear(code) != s[i])
+                return -1; /* not a decode output: not our marker, or not exact */
+            if (i < 4)
+                seq |= (uint32_t)(code & 0x7F) << (7 * i);
+            else if ((code & 0x7F) != jm_check(seq))
+                return -1;
+        }
+        return seq;
+    }
+    unsigned char c[JM_N16];
+    for (int i = 0; i < JM_N16; i++)
+        c[i] = mulaw_from_linear(s[i]);
+    if (!(c[0] & 0x80) || c[0] != c[1] || c[1] != c[2] || !(c[3] & 0x80) || c[3] != c[4] || c[4] != c[5])
+        return -1;
+    return (int64_t)(c[0] & 0x7F) | (int64_t)(c[3] & 0x7F) << 7;
 }
 
 /* ---- /proc ---- */
@@ -499,7 +697,13 @@ static void report_json(const load_stats_t *st, const figures_t *f, int ok)
         json_string(st->reasons[i].what);
         printf(":%u", st->reasons[i].n);
     }
-    printf("}},\"ramp_per_s\":%.1f,\"window_s\":%.3f,\"echo_delay_ms\":%d,", st->ramp, st->window_s, st->echo_delay_ms);
+    printf("}},\"platform\":\"%s\",\"sample_rate\":%d,", st->platform == PLATFORM_JAMBONZ ? "jambonz" : "twilio",
+           st->platform == PLATFORM_JAMBONZ ? st->rate : 8000);
+    if (st->platform == PLATFORM_JAMBONZ)
+        printf("\"jambonz\":{\"marks_early\":%llu,\"kill_audio\":%llu,\"clear_marks\":%llu,\"disconnects\":%llu},",
+               (unsigned long long)st->marks_early, (unsigned long long)st->clears, (unsigned long long)st->clear_marks,
+               (unsigned long long)st->disconnects);
+    printf("\"ramp_per_s\":%.1f,\"window_s\":%.3f,\"echo_delay_ms\":%d,", st->ramp, st->window_s, st->echo_delay_ms);
     json_hist("webhook_ms", &st->webhook, ",");
     json_hist("added_latency_ms", &st->lat[1], ",");
     json_hist("ramp_added_latency_ms", &st->lat[0], ",");
@@ -531,8 +735,13 @@ static void table_hist(const char *label, const hist_t *h, const char *note)
 
 static void report_table(const load_stats_t *st, const figures_t *f, int ok)
 {
-    printf("switchboard-sim load: %u calls at %.0f/s; window %.1f s with %u calls; echo delay %d ms\n", st->requested,
-           st->ramp, st->window_s, st->window_calls, st->echo_delay_ms);
+    char what[64] = "Twilio";
+    if (st->platform == PLATFORM_JAMBONZ && st->rate > 0)
+        snprintf(what, sizeof(what), "jambonz (L16 %d kHz)", st->rate / 1000);
+    else if (st->platform == PLATFORM_JAMBONZ)
+        snprintf(what, sizeof(what), "jambonz (L16 %s)", st->rate < 0 ? "8 and 16 kHz" : "-");
+    printf("switchboard-sim load: %u %s calls at %.0f/s; window %.1f s with %u calls; echo delay %d ms\n",
+           st->requested, what, st->ramp, st->window_s, st->window_calls, st->echo_delay_ms);
     printf("%-16s set up %u of %u, failed %u, dropped mid-call %u\n", "calls", st->set_up, st->requested, st->failed,
            st->dropped);
     for (int i = 0; i < MAX_REASONS && st->reasons[i].n; i++)
@@ -542,10 +751,15 @@ static void report_table(const load_stats_t *st, const figures_t *f, int ok)
     table_hist("  during ramp", &st->lat[0], " frames");
     printf("%-16s sent %llu, echoed %llu, lost %llu (%.3f %%); %llu marks acked", "frames", (unsigned long long)f->sent,
            (unsigned long long)f->echoed, (unsigned long long)f->lost, f->loss_pct, (unsigned long long)st->marks);
+    if (st->platform == PLATFORM_JAMBONZ)
+        printf(" at playout (%llu early)", (unsigned long long)st->marks_early);
     if (st->overflow || st->unmatched)
         printf("; %llu not sent (buffer full), %llu echoes unmatched", (unsigned long long)st->overflow,
                (unsigned long long)st->unmatched);
     printf("\n");
+    if (st->platform == PLATFORM_JAMBONZ && (st->clears || st->clear_marks || st->disconnects))
+        printf("%-16s %llu killAudio, %llu clearMarks, %llu disconnect\n", "jambonz", (unsigned long long)st->clears,
+               (unsigned long long)st->clear_marks, (unsigned long long)st->disconnects);
     if (st->pid && st->server_cpu_s >= 0) {
         printf("%-16s %.1f %% of a core, %.4f ms per call-second (pid %d)\n", "server CPU",
                100 * st->server_cpu_s / st->window_s, f->call_s ? 1000 * st->server_cpu_s / f->call_s : 0, st->pid);
@@ -578,12 +792,18 @@ static void usage(FILE *f)
     fprintf(f, "usage: switchboard-sim-load --url http://127.0.0.1:PORT [--calls N=100] [--ramp CALLS_PER_S=50]\n"
                "         [--duration S=10] [--audio file.mulaw] [--auth-token T [--public-url https://host]]\n"
                "         [--pid SERVER_PID] [--json] [--echo-delay-ms 100] [--from E164] [--to E164]\n"
-               "N concurrent Twilio calls (voice webhook, then a Media Stream at real-time pace) against a\n"
-               "switchboard whose AI_PROVIDER is echo. Calls start at --ramp per second; once all are up, a\n"
-               "window of --duration seconds measures per-frame added latency (round trip minus the echo\n"
-               "delay), frames lost and, with --pid, the server's CPU and RSS. --audio: raw 8 kHz mu-law,\n"
-               "looped (default a 300 Hz tone). Exit 0 when every call was set up and under 1 %% of frames\n"
-               "were lost, 1 otherwise, 2 on bad arguments.\n");
+               "         [--platform twilio|jambonz] [--rate 8000|16000] [--marks playout|now]\n"
+               "N concurrent calls (Twilio: voice webhook, then a Media Stream; jambonz: /jambonz/call, then\n"
+               "the listen verb's WebSocket with binary L16) at real-time pace against a switchboard whose\n"
+               "AI_PROVIDER is echo. Calls start at --ramp per second; once all are up, a window of\n"
+               "--duration seconds measures per-frame added latency (round trip minus the echo delay),\n"
+               "frames lost and, with --pid, the server's CPU and RSS. --audio: raw 8 kHz mu-law, looped\n"
+               "(default a 300 Hz tone). --rate: the L16 rate of the jambonz leg (default: the listen\n"
+               "verb's sampleRate); at 16000 the audio is the sequence markers alone (see load.h).\n"
+               "--marks: jambonz's marks are answered once the audio before them has played (playout,\n"
+               "the default), or on receipt (now).\n"
+               "Exit 0 when every call was set up and under 1 %% of frames were lost, 1 otherwise, 2 on\n"
+               "bad arguments.\n");
 }
 
 /* http://host[:port][/]: resolved once, before the loop starts */
@@ -651,6 +871,9 @@ static const struct {
     OPT("echo-delay-ms", 'i', echo_delay_ms),
     OPT("from", 's', from),
     OPT("to", 's', to),
+    OPT("platform", 's', platform_name),
+    OPT("rate", 'i', rate),
+    OPT("marks", 's', marks_name),
 #undef OPT
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -707,6 +930,25 @@ int load_parse_args(int argc, char **argv, load_opts_t *o)
         usage(stderr);
         return -1;
     }
+    if (o->platform_name == NULL || strcmp(o->platform_name, "twilio") == 0) {
+        o->platform = PLATFORM_TWILIO;
+    } else if (strcmp(o->platform_name, "jambonz") == 0) {
+        o->platform = PLATFORM_JAMBONZ;
+    } else {
+        fprintf(stderr, "--platform: twilio or jambonz, not %s\n", o->platform_name);
+        return -1;
+    }
+    if (o->rate != 0 && (o->platform != PLATFORM_JAMBONZ || (o->rate != 8000 && o->rate != 16000))) {
+        fprintf(stderr, "--rate: 8000 or 16000, with --platform jambonz\n");
+        return -1;
+    }
+    if (o->marks_name != NULL && strcmp(o->marks_name, "playout") != 0 && strcmp(o->marks_name, "now") != 0) {
+        fprintf(stderr, "--marks: playout or now, not %s\n", o->marks_name);
+        return -1;
+    }
+    o->marks_now = o->marks_name != NULL && strcmp(o->marks_name, "now") == 0;
+    if (o->platform == PLATFORM_JAMBONZ && (o->token != NULL || o->public_url != NULL))
+        fprintf(stderr, "warning: --auth-token and --public-url are Twilio's: jambonz hooks go unsigned\n");
     snprintf(o->public_base, sizeof(o->public_base), "%s", o->public_url != NULL ? o->public_url : o->url);
     o->public_base[strcspn(o->public_base, "?#")] = '\0';
     for (size_t l = strlen(o->public_base); l > 0 && o->public_base[l - 1] == '/'; l--)

@@ -27,7 +27,20 @@
 #define MARKS_DENSE 10
 #define OUT_ULAW    1200 /* the bridge's largest chunk: 1600 base64 characters */
 
+/* At a listen rate other than the line's 8 kHz, jambonz resamples our audio and the markers it
+ * puts in its playout buffer for marks are lost with it: no mark ever comes back. There the
+ * leg keeps the playout clock itself: audio plays at real time from when it is sent, after
+ * jambonz's 160 ms pre-buffer, and each mark is reported when its audio is due to have played. */
+#define CLOCK_MARKS  64
+#define PREBUFFER_MS 160
+
+typedef struct clock_mark {
+    uint32_t seq;
+    uint64_t due; /* uv_now() ms */
+} clock_mark_t;
+
 typedef struct jlisten {
+    uv_timer_t timer; /* first: closing it frees the leg; clock marks only */
     ws_conn_t *ws;
     bridge_t *b; /* the AI conversation; NULL for a voicemail (or once the bridge is gone) */
     worker_t *w;
@@ -40,13 +53,17 @@ typedef struct jlisten {
     unsigned sent_head, sent_count;
     uint32_t held;          /* a mark waiting for room (0: none) */
     uint32_t since_mark_ms; /* agent audio sent since the last mark went out */
+    int clock;              /* marks from our own playout clock (rate other than 8 kHz) */
+    uint64_t play_end;      /* clock marks: when the audio sent so far will have played */
+    clock_mark_t cm[CLOCK_MARKS];
+    unsigned cm_head, cm_count;
     unsigned long ignored;
     /* voicemail */
     wavrec_t *rec;
     long call_id, tenant_id;
-    char session[40], path[1200];
+    char *path;
+    char session[40];
     char msg[96];
-    unsigned char pcm[OUT_ULAW * 4];
 } jlisten_t;
 
 static int send_text(jlisten_t *l, int len)
@@ -72,10 +89,41 @@ static void try_mark(jlisten_t *l, uint32_t seq)
     l->since_mark_ms = 0;
 }
 
+static void on_clock(uv_timer_t *t)
+{
+    jlisten_t *l = (jlisten_t *)t;
+    uint64_t now = uv_now(&l->w->loop);
+    uint32_t played = 0;
+    while (l->cm_count > 0 && l->cm[l->cm_head].due <= now) {
+        played = l->cm[l->cm_head].seq;
+        l->cm_head = (l->cm_head + 1) % CLOCK_MARKS;
+        l->cm_count--;
+    }
+    if (l->cm_count > 0)
+        uv_timer_start(&l->timer, on_clock, l->cm[l->cm_head].due - now, 0);
+    if (played != 0 && l->b != NULL)
+        bridge_on_mark(l->b, played); /* last: it may end the call */
+}
+
+static void clock_mark(jlisten_t *l, uint32_t seq)
+{
+    uint64_t now = uv_now(&l->w->loop);
+    uint64_t due = (l->play_end > now ? l->play_end : now) + PREBUFFER_MS;
+    if (l->cm_count == CLOCK_MARKS) { /* full: the newest stands for the last one (coarser, never early) */
+        clock_mark_t *last = &l->cm[(l->cm_head + l->cm_count - 1) % CLOCK_MARKS];
+        last->seq = seq;
+        last->due = due;
+        return;
+    }
+    l->cm[(l->cm_head + l->cm_count++) % CLOCK_MARKS] = (clock_mark_t){seq, due};
+    if (l->cm_count == 1)
+        uv_timer_start(&l->timer, on_clock, due - now, 0);
+}
+
 static int leg_audio(void *ctx, const char *b64, size_t len)
 {
     jlisten_t *l = ctx;
-    unsigned char ulaw[OUT_ULAW];
+    unsigned char ulaw[OUT_ULAW], pcm[OUT_ULAW * 4];
     if (l->ws == NULL)
         return -1;
     if (l->held != 0)
@@ -83,14 +131,22 @@ static int leg_audio(void *ctx, const char *b64, size_t len)
     long n = ai_b64_decode(b64, len, ulaw, sizeof(ulaw));
     if (n <= 0)
         return -1;
-    size_t bytes = pcm_out_convert(&l->out, ulaw, (size_t)n, l->pcm);
+    size_t bytes = pcm_out_convert(&l->out, ulaw, (size_t)n, pcm);
     l->since_mark_ms += (uint32_t)n / 8;
-    return ws_send_binary(l->ws, l->pcm, bytes);
+    if (l->clock) {
+        uint64_t now = uv_now(&l->w->loop);
+        l->play_end = (l->play_end > now ? l->play_end : now) + (uint64_t)n / 8;
+    }
+    return ws_send_binary(l->ws, pcm, bytes);
 }
 
 static int leg_mark(void *ctx, uint32_t seq)
 {
-    try_mark(ctx, seq);
+    jlisten_t *l = ctx;
+    if (l->clock)
+        clock_mark(l, seq);
+    else
+        try_mark(l, seq);
     return 0; /* held marks are not lost: they go out later */
 }
 
@@ -103,6 +159,9 @@ static void leg_clear(void *ctx)
     l->sent_count = 0;
     l->held = 0;
     l->since_mark_ms = 0;
+    l->cm_count = 0;
+    l->play_end = 0;
+    uv_timer_stop(&l->timer);
 }
 
 /* The AI part is over: disconnect ends the listen verb, and jambonz asks its actionHook what
@@ -212,7 +271,10 @@ static int open_voicemail(jlisten_t *l)
         log_error("voicemail.failed", "session=%s error=\"cannot create %s\"", l->session, dir);
         return -1;
     }
-    snprintf(l->path, sizeof(l->path), "%s/%s-voicemail.wav", dir, l->session);
+    size_t plen = strlen(dir) + strlen(l->session) + 16;
+    if ((l->path = malloc(plen)) == NULL)
+        return -1;
+    snprintf(l->path, plen, "%s/%s-voicemail.wav", dir, l->session);
     l->rec = wavrec_open(l->path, err, sizeof(err));
     if (l->rec == NULL) {
         log_error("voicemail.failed", "session=%s error=\"%s\"", l->session, err);
@@ -248,6 +310,7 @@ static void on_metadata(jlisten_t *l, json_t *o)
         return;
     }
     l->started = 1;
+    l->clock = sample_rate != 8000;
     if (json_is_true(ours(o, "voicemail"))) {
         bridge_leg_gone(l->b);
         l->b = NULL;
@@ -301,6 +364,11 @@ static void on_error(void *data, const char *what, int code)
         bridge_on_protocol_error(l->b, what, code);
 }
 
+static void free_leg(uv_handle_t *h)
+{
+    free(h);
+}
+
 static void on_closed(void *data)
 {
     jlisten_t *l = data;
@@ -312,7 +380,7 @@ static void on_closed(void *data)
         bridge_leg_gone(l->b);
     if (l->rec != NULL) {
         int bad = wavrec_close(l->rec) != 0;
-        char detail[1300];
+        char detail[1400];
         json_t *ev =
             json_pack("{s:s, s:I, s:b}", "file", l->path, "duration_ms", (json_int_t)(l->frames * 20), "ok", !bad);
         char *json = json_dumps(ev, JSON_COMPACT);
@@ -323,7 +391,9 @@ static void on_closed(void *data)
                  log_quote(detail, sizeof(detail), json ? json : "", (size_t)-1));
         free(json);
     }
-    free(l);
+    free(l->path);
+    uv_timer_stop(&l->timer);
+    uv_close((uv_handle_t *)&l->timer, free_leg);
 }
 
 static const ws_handler_t handler = {on_text, on_error, on_closed, on_binary};
@@ -385,15 +455,16 @@ void jambonz_listen_upgrade(http_req_t *r)
         return;
     }
     l->w = r->w;
+    uv_timer_init(&r->w->loop, &l->timer);
     l->b = bridge_new(r->w, &jambonz_leg, l);
     if (l->b == NULL) {
-        free(l);
+        uv_close((uv_handle_t *)&l->timer, free_leg);
         http_send_error(r, 503, "out_of_memory", "try again", NULL);
         return;
     }
     l->ws = ws_upgrade_protocol(r, JAMBONZ_LISTEN_MAX_MSG, proto, &handler, l);
     if (l->ws == NULL) {
         bridge_leg_gone(l->b);
-        free(l);
+        uv_close((uv_handle_t *)&l->timer, free_leg);
     }
 }

@@ -99,16 +99,23 @@ static int16_t sat16(int32_t v)
 }
 
 /* m outputs at 8 kHz into y; output t's 43-sample window at 16 kHz starts at x[2t] (centre
- * x[2t + 21]). Loops run tap by tap across the outputs, so the compiler vectorises them. */
+ * x[2t + 21]). A half-band filter's taps other than the centre all fall on even samples, so
+ * the window is split into its even and odd samples first: the loops then read contiguously,
+ * tap by tap across the outputs, and the compiler vectorises them. */
 static void decimate(const int16_t *x, size_t m, int16_t *y)
 {
+    int16_t xe[BLOCK / 2 + 2 * HB_K], xo[BLOCK / 2 + HB_K];
     int32_t acc[BLOCK / 2];
+    for (size_t i = 0; i < m + 2 * HB_K - 1; i++)
+        xe[i] = x[2 * i];
+    for (size_t i = 0; i < m + HB_K - 1; i++)
+        xo[i] = x[2 * i + 1];
     for (size_t t = 0; t < m; t++)
-        acc[t] = x[2 * t + 2 * HB_K - 1] * 16384 + (1 << 14);
+        acc[t] = xo[t + HB_K - 1] * 16384 + (1 << 14);
     for (int j = 0; j < HB_K; j++) {
-        const int16_t h = hb[j], *a = x + 2 * HB_K - 2 - 2 * j, *b = x + 2 * HB_K + 2 * j;
+        const int16_t h = hb[j], *a = xe + HB_K - 1 - j, *b = xe + HB_K + j;
         for (size_t t = 0; t < m; t++)
-            acc[t] += h * a[2 * t] + h * b[2 * t];
+            acc[t] += h * (a[t] + b[t]);
     }
     for (size_t t = 0; t < m; t++)
         y[t] = sat16(acc[t] >> 15);

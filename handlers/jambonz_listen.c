@@ -31,8 +31,9 @@
  * puts in its playout buffer for marks are lost with it: no mark ever comes back. There the
  * leg keeps the playout clock itself: audio plays at real time from when it is sent, after
  * jambonz's 160 ms pre-buffer, and each mark is reported when its audio is due to have played. */
-#define CLOCK_MARKS  64
-#define PREBUFFER_MS 160
+#define CLOCK_MARKS        64
+#define PREBUFFER_MS       160
+#define DISCONNECT_WAIT_MS 2000
 
 typedef struct clock_mark {
     uint32_t seq;
@@ -164,16 +165,30 @@ static void leg_clear(void *ctx)
     uv_timer_stop(&l->timer);
 }
 
-/* The AI part is over: disconnect ends the listen verb, and jambonz asks its actionHook what
- * comes next (the bridge stored it on the call). */
+static void on_close_late(uv_timer_t *t)
+{
+    jlisten_t *l = (jlisten_t *)t;
+    if (l->ws != NULL)
+        ws_close(l->ws, 1000, "disconnected");
+}
+
+/* The AI part is over: disconnect ends the listen verb, jambonz closes the socket and asks its
+ * actionHook what comes next (the bridge stored it on the call). The disconnect must not be
+ * followed by our close at once: a close frame overtakes queued messages. If jambonz has not
+ * closed within DISCONNECT_WAIT_MS, we do. Broken input is closed at once with its code (the
+ * listen then ends as well). */
 static void leg_close(void *ctx, int code, const char *next_action, const char *reason)
 {
     jlisten_t *l = ctx;
-    if (l->ws == NULL)
+    if (l->ws == NULL || l->closing)
         return;
-    if (next_action != NULL && l->started)
-        send_text(l, snprintf(l->msg, sizeof(l->msg), "{\"type\":\"disconnect\"}"));
     l->closing = 1;
+    l->cm_count = 0; /* the timer is the close's now */
+    if (next_action != NULL && l->started && code == 1000 &&
+        send_text(l, snprintf(l->msg, sizeof(l->msg), "{\"type\":\"disconnect\"}")) == 0) {
+        uv_timer_start(&l->timer, on_close_late, DISCONNECT_WAIT_MS, 0);
+        return;
+    }
     ws_close(l->ws, code, reason);
 }
 

@@ -272,6 +272,14 @@ static void send_hangup(http_req_t *r)
     jambonz_send(r, 200, v);
 }
 
+/* The call is over: its hook says so, or the status hook has ended the row. */
+static int caller_gone(const jhook_t *h, const store_call_t *call)
+{
+    const char *s = h->call_status;
+    return call->ended || strcmp(s, "completed") == 0 || strcmp(s, "failed") == 0 || strcmp(s, "busy") == 0 ||
+           strcmp(s, "no-answer") == 0;
+}
+
 void jambonz_action(http_req_t *r)
 {
     jambonz_req_t j;
@@ -306,6 +314,19 @@ void jambonz_action(http_req_t *r)
     const jhook_t *h = &j.hook;
     store_tenant_t tenant;
     call_policy_t policy;
+    /* jambonz still posts a verb's actionHook after the caller hung up (the call fields then say
+     * completed), and runs nothing we answer: record what ended, start nothing */
+    if (caller_gone(h, &call)) {
+        if (strcmp(step, "dial") == 0 || strcmp(step, "live") == 0)
+            calls_attempt_end(r, &call, attempt,
+                              strcmp(h->dial_call_status, "completed") == 0 ? "completed" : "canceled",
+                              h->dial_sip_status, h->dial_call_sid[0] ? h->dial_call_sid : NULL, -1);
+        else
+            calls_event(r, &call, strcmp(step, "listen") == 0 ? "stream.ended" : "hook.after_hangup",
+                        json_pack("{s:s, s:s}", "step", step, "reason", "caller hung up"));
+        jambonz_send(r, 200, json_array());
+        return;
+    }
     if (strcmp(step, "listen") == 0) {
         calls_event(r, &call, "stream.ended",
                     json_pack("{s:s, s:s?}", "next_action", call.next_action[0] ? call.next_action : "transfer",

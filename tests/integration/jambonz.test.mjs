@@ -441,6 +441,24 @@ test('the caller hangs up mid-conversation: status completed, the stream stops, 
   assert.equal(callRow(srv, session).transfer_target, null);
 });
 
+test('the caller hangs up while the primary rings: the attempt ends canceled, no next stage starts', async () => {
+  const srv = await server({ AI_PROVIDER: 'none', SECONDARY_TRANSFER_TARGET: '+14155550122' });
+  const call = placeInbound({ base: srv.url, secret: SECRET, from: CALLER, to: DID, speed: 10, dialOutcomes: [{ outcome: 'no-answer' }] });
+  call.on('event', (e) => e.event === 'dial-leg' && e.status === 'trying' && setTimeout(() => call.hangup(), 150)); // it rings 500 ms
+  const r = await call.done;
+  assert.equal(r.ok, true, r.reason);
+  assert.equal(r.terminatedBy, 'caller');
+  const session = sessionOf(r);
+  const [act] = hooksOf(r, 'action');
+  assert.deepEqual([act.body.call_status, act.body.dial_call_status], ['completed', 'no-answer']);
+  await waitFor(() => callRow(srv, session)?.ended_at);
+  assert.equal(callRow(srv, session).status, 'completed');
+  // the dial's actionHook came after the hang-up: the attempt ends canceled (the caller went)
+  assert.deepEqual(ofType(srv, session, 'transfer.outcome').map((d) => [d.attempt, d.status]), [[0, 'canceled']]);
+  // the secondary was never dialed: the caller had gone
+  assert.deepEqual(ofType(srv, session, 'transfer.attempt').map((d) => [d.attempt, d.target]), [[0, '+14155550111']], `after the hang-up the dial's actionHook answered ${JSON.stringify(act.json)}`);
+});
+
 test('16 kHz: the listen verb asks 16000, caller audio reaches the AI as 8 kHz mu-law, the agent comes back as 16 kHz L16', async () => {
   const srv = await server({ JAMBONZ_SAMPLE_RATE: '16000' });
   realtime.script([{ on: 'response.create', do: 'speak', ms: 1000, transcript: 'Hello at sixteen.' }]);

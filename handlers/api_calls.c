@@ -156,24 +156,33 @@ static void live_gone(void *data)
     ((live_op_t *)data)->r = NULL;
 }
 
-static void on_updated(const trest_result_t *res, void *data)
+/* The platform's answer to a live change, as the client sees it; frees op. gone: the platform
+ * says the call is no longer in progress; busy: worth retrying (503). */
+static void live_answer(live_op_t *op, int ok, int gone, int busy, const char *platform, const char *code,
+                        const char *message)
 {
-    live_op_t *op = data;
     if (op->r != NULL) {
         http_req_t *r = op->r;
         r->on_gone = NULL;
-        if (res->http_status >= 200 && res->http_status < 300) {
+        char msg[600];
+        if (ok) {
             http_send_json(r, 202, json_pack("{s:s, s:s}", "status", "requested", "action", op->action));
-        } else if (res->twilio_code == 20404 || res->twilio_code == 21220) {
-            http_send_error(r, 409, "not_in_progress", "Twilio says the call is no longer in progress", NULL);
+        } else if (gone) {
+            snprintf(msg, sizeof(msg), "%s says the call is no longer in progress", platform);
+            http_send_error(r, 409, "not_in_progress", msg, NULL);
         } else {
-            char msg[600];
-            snprintf(msg, sizeof(msg), "Twilio did not update the call: %s",
-                     res->message[0] ? res->message : "no answer");
-            http_send_error(r, res->timed_out || res->http_status == 429 ? 503 : 502, "twilio_error", msg, NULL);
+            snprintf(msg, sizeof(msg), "%s did not update the call: %s", platform, message[0] ? message : "no answer");
+            http_send_error(r, busy ? 503 : 502, code, msg, NULL);
         }
     }
     free(op);
+}
+
+static void on_updated(const trest_result_t *res, void *data)
+{
+    live_answer(data, res->http_status >= 200 && res->http_status < 300,
+                res->twilio_code == 20404 || res->twilio_code == 21220, res->timed_out || res->http_status == 429,
+                "Twilio", "twilio_error", res->message);
 }
 
 /* Finds the tenant's live call for {id}; 0, or answered (404, 409, 503) and -1. */
@@ -216,23 +225,10 @@ static int live_call(http_req_t *r, store_call_t *call)
 
 static void on_jambonz_updated(const jrest_result_t *res, void *data)
 {
-    live_op_t *op = data;
-    if (op->r != NULL) {
-        http_req_t *r = op->r;
-        r->on_gone = NULL;
-        if (res->http_status >= 200 && res->http_status < 300) {
-            http_send_json(r, 202, json_pack("{s:s, s:s}", "status", "requested", "action", op->action));
-        } else if (res->http_status == 404 || res->http_status == 422) {
-            http_send_error(r, 409, "not_in_progress", "jambonz says the call is no longer in progress", NULL);
-        } else {
-            char msg[600];
-            snprintf(msg, sizeof(msg), "jambonz did not update the call: %s",
-                     res->message[0] ? res->message : "no answer");
-            int busy = res->timed_out || res->http_status == 0 || res->http_status == 429 || res->http_status >= 500;
-            http_send_error(r, busy ? 503 : 502, "jambonz_error", msg, NULL);
-        }
-    }
-    free(op);
+    live_answer(data, res->http_status >= 200 && res->http_status < 300,
+                res->http_status == 404 || res->http_status == 422,
+                res->timed_out || res->http_status == 0 || res->http_status == 429 || res->http_status >= 500,
+                "jambonz", "jambonz_error", res->message);
 }
 
 /* The live change of a jambonz call (PUT .../Calls/{sid}), answered once jambonz has. */

@@ -463,6 +463,16 @@ test('live control of a ringing outbound call: hang-up is no-answer; an inbound 
   const r = await initiate(srv);
   assert.equal(r.status, 201, r.text);
   const session = r.json.session_id;
+  // jambonz's refusals: a call it no longer knows is 409, a request it refuses 502 with its message
+  jambonzApi.failNext(1, 404, 'Not Found', { match: { method: 'PUT' } });
+  const gone = await api(srv, 'POST', `/api/calls/${session}/hangup`);
+  assert.equal(gone.status, 409, gone.text);
+  assert.equal(gone.json.error.code, 'not_in_progress');
+  jambonzApi.failNext(1, 400, { msg: 'no such thing' }, { match: { method: 'PUT' } });
+  const refused = await api(srv, 'POST', `/api/calls/${session}/hangup`);
+  assert.equal(refused.status, 502, refused.text);
+  assert.equal(refused.json.error.code, 'jambonz_error');
+  assert.match(refused.json.error.message, /no such thing/);
   const hu = await api(srv, 'POST', `/api/calls/${session}/hangup`);
   assert.equal(hu.status, 202, hu.text);
   assert.deepEqual(JSON.parse(jambonzApi.requests.at(-1).body), { call_status: 'no-answer' });

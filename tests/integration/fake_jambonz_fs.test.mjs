@@ -192,7 +192,8 @@ test('listen: subprotocol, basic auth, the metadata frame first (verb metadata m
   assert.ok(f.length >= 95 && f.length <= 112, `${f.length} frames in ~2.2 s`);
   assert.ok(f.every((x) => x.data.length === 320));
   const span = f.at(-1).at - f[0].at;
-  assert.ok(Math.abs(span / (f.length - 1) - 20) < 1.5, `mean interval ${span / (f.length - 1)} ms`);
+  // loose enough for a loaded CI machine (a stall in a short window moves the mean), tight enough to tell 20 ms from 10 or 40
+  assert.ok(Math.abs(span / (f.length - 1) - 20) < 5, `mean interval ${span / (f.length - 1)} ms`);
   // the caller's 500 ms of tone, then silence
   assert.ok(rms(Buffer.concat(f.slice(2, 22).map((x) => x.data))) > 3000);
   assert.equal(rms(Buffer.concat(f.slice(30).map((x) => x.data))), 0);
@@ -212,7 +213,7 @@ test('listen: 16 kHz and odd frame sizes (37 ms), audio.drachtio.org, a server s
   assert.equal(s.metadata.sampleRate, 16000);
   assert.ok(s.frames.every((x) => x.data.length === 1184), 'round(16000 * 0.037) samples * 2 bytes');
   const span = s.frames.at(-1).at - s.frames[0].at;
-  assert.ok(Math.abs(span / (s.frames.length - 1) - 37) < 2, `mean ${span / (s.frames.length - 1)}`);
+  assert.ok(Math.abs(span / (s.frames.length - 1) - 37) < 8, `mean ${span / (s.frames.length - 1)}`); // the frames' size says 37 ms exactly
   assert.ok(s.frames.length >= 26 && s.frames.length <= 34, `${s.frames.length}`);
   assert.equal(r.listens[0].protocol, null);
 });

@@ -54,7 +54,7 @@ const eventTypes = (srv, sid) => sql(srv, `SELECT type FROM call_events JOIN cal
 test('an inbound call through the real server: signed hooks, the listen socket both ways, exit 0, the agent audio saved', async () => {
   await withServer({}, async (srv) => {
     const out = join(dir, 'heard.wav');
-    const r = await sim(['--url', srv.url, '--secret', SECRET, '--from', '+15551230001', '--to', '+15557650000', '--hangup-after', '2.5s', '--save', out]);
+    const r = await sim(['--url', srv.url, '--secret', SECRET, '--from', '+15551230001', '--to', '+15557650000', '--tail', '500ms', '--save', out]);
     assert.equal(r.code, 0, show(r));
     for (const re of [
       /→  POST \/jambonz\/call  call hook \(inbound, from \+15551230001 to \+15557650000\)\n.*←  200 OK \([\d.]+ ms\)  \[listen\]/,
@@ -84,7 +84,7 @@ test('an inbound call through the real server: signed hooks, the listen socket b
 
 test('a DTMF transfer: 0 ends the listen, the primary is busy, the secondary answers; --json reports it, exit 0', async () => {
   await withServer({ PRIMARY_TRANSFER_TARGET: '+14155550111', SECONDARY_TRANSFER_TARGET: 'sip:desk@pbx.example.com', TRANSFER_TIMEOUT: '5' }, async (srv) => {
-    const r = await sim(['--url', srv.url, '--secret', SECRET, '--dtmf', '0@1.5s', '--dial-outcomes', 'busy,completed', '--speed', '10', '--json']);
+    const r = await sim(['--url', srv.url, '--secret', SECRET, '--dtmf', '0@3s', '--dial-outcomes', 'busy,completed', '--speed', '10', '--json']);
     assert.equal(r.code, 0, show(r));
     const j = JSON.parse(r.stdout);
     assert.equal(j.ok, true, j.reason);

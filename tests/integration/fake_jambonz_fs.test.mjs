@@ -189,7 +189,8 @@ test('listen: subprotocol, basic auth, the metadata frame first (verb metadata m
   assert.ok(Object.keys(m).indexOf('sampleRate') === 0 && Object.keys(m).indexOf('session_id') > Object.keys(m).indexOf('callSid'));
   // binary L16 at 8 kHz, 320 bytes (20 ms) a frame, in real time
   const f = s.frames;
-  assert.ok(f.length >= 95 && f.length <= 112, `${f.length} frames in ~2.2 s`);
+  // a stall on a loaded machine delays frames (the player, like jambonz, does not burst to catch up); never more than real time
+  assert.ok(f.length >= 70 && f.length <= 112, `${f.length} frames in ~2.2 s`);
   assert.ok(f.every((x) => x.data.length === 320));
   const span = f.at(-1).at - f[0].at;
   // loose enough for a loaded CI machine (a stall in a short window moves the mean), tight enough to tell 20 ms from 10 or 40

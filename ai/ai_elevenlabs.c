@@ -78,7 +78,7 @@ static void on_timer(void *owner)
     elevenlabs_idle(owner);
 }
 
-static int add_headers(void *owner, struct lws *wsi, unsigned char **p, unsigned char *end);
+static int add_headers(void *owner, char *dst, size_t cap);
 
 static void session_free(void *owner)
 {
@@ -86,7 +86,6 @@ static void session_free(void *owner)
 }
 
 static const aiws_ops_t ops = {
-    .protocol = ELEVENLABS_LWS_PROTOCOL_NAME,
     .headers = add_headers,
     .message = on_message,
     .timer = on_timer,
@@ -176,8 +175,7 @@ static void on_audio(ai_session_t *s, const json_t *e)
         snprintf(s->item, sizeof(s->item), "el_%u", ++s->item_seq);
     }
     s->in_response = 1;
-    if (s->ws.wsi != NULL)
-        lws_set_timer_usecs(s->ws.wsi, (lws_usec_t)ELEVENLABS_IDLE_MS * 1000);
+    aiws_timer(&s->ws, ELEVENLABS_IDLE_MS);
     if (s->ws.ev->audio != NULL)
         s->ws.ev->audio(s->ws.bridge, b64, n, s->item);
 }
@@ -344,18 +342,17 @@ fail:
     return NULL; /* the bridge hands the caller to a person */
 }
 
-/* ---- lws callbacks ----------------------------------------------------------------------- */
+/* ---- the handshake ----------------------------------------------------------------------- */
 
-static int add_headers(void *owner, struct lws *wsi, unsigned char **p, unsigned char *end)
+static int add_headers(void *owner, char *dst, size_t cap)
 {
     const char *key = ((const ai_session_t *)owner)->api_key;
     if (key == NULL || key[0] == '\0')
         return 0; /* a public agent, or a signed URL */
-    size_t n = strlen(key);
-    if (n >= KEY_MAX || lws_add_http_header_by_name(
-                            wsi, (const unsigned char *)"xi-api-key:", (const unsigned char *)key, (int)n, p, end) != 0)
+    if (strlen(key) >= KEY_MAX || strpbrk(key, "\r\n") != NULL)
         return -1;
-    return 0;
+    int n = snprintf(dst, cap, "xi-api-key: %s\r\n", key);
+    return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
 const ai_provider_t ai_elevenlabs_provider = {

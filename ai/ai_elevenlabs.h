@@ -1,6 +1,6 @@
 /*
  * ai_elevenlabs: the ElevenLabs Conversational AI provider (ai_elevenlabs_provider, declared in
- * ai/ai.h). One WebSocket client connection per call on the worker's libwebsockets context,
+ * ai/ai.h). One WebSocket client connection per call (ai/ai_ws.h),
  * to ELEVENLABS_CONVAI_URL?agent_id=<ELEVENLABS_AGENT_ID> with the `xi-api-key` header.
  *
  * The wire protocol (ElevenLabs' Python SDK, src/elevenlabs/conversational_ai/conversation.py):
@@ -23,24 +23,15 @@
  * next turn boundary (interruption, caller transcript, tool call).
  *
  * Ownership is as in ai/ai_openai.h: the bridge owns the session from open() until close(),
- * then the provider frees it once lws has let go of the connection.
+ * then the provider frees it once the connection has ended.
  */
 #ifndef SB_AI_ELEVENLABS_H
 #define SB_AI_ELEVENLABS_H
 
-#include <libwebsockets.h>
 #include <stddef.h>
 
 #include "ai/ai.h"
 #include "ai/ai_ws.h"
-
-#define ELEVENLABS_LWS_PROTOCOL_NAME "elevenlabs-convai"
-#define ELEVENLABS_LWS_RX_BUFFER     16384
-
-#define AI_ELEVENLABS_LWS_PROTOCOL                                                                                     \
-    {                                                                                                                  \
-        ELEVENLABS_LWS_PROTOCOL_NAME, aiws_lws_callback, 0, ELEVENLABS_LWS_RX_BUFFER, 0, NULL, 0                       \
-    }
 
 /* ---- for tests: the parts that need no connection ------------------------------------------ */
 

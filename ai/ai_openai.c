@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One audio slot: lws headroom, then a whole input_audio_buffer.append message. */
 #define DEFER_MAX        8 /* response.create waiting for the current response to end */
 #define AUTH_MAX         512
 #define TRANSCRIBE_MODEL "whisper-1"
@@ -158,7 +157,7 @@ static int on_message(void *owner, const char *msg, size_t len)
     return openai_on_message(owner, msg, len);
 }
 
-static int add_headers(void *owner, struct lws *wsi, unsigned char **p, unsigned char *end);
+static int add_headers(void *owner, char *dst, size_t cap);
 
 static void session_free(void *owner)
 {
@@ -166,7 +165,6 @@ static void session_free(void *owner)
 }
 
 static const aiws_ops_t ops = {
-    .protocol = OPENAI_LWS_PROTOCOL_NAME,
     .headers = add_headers,
     .message = on_message,
     .free = session_free,
@@ -446,24 +444,17 @@ fail:
     return NULL; /* the bridge reports it: ai.h forbids a callback from inside open() */
 }
 
-/* ---- lws callbacks ----------------------------------------------------------------------- */
+/* ---- the handshake ----------------------------------------------------------------------- */
 
-static int add_headers(void *owner, struct lws *wsi, unsigned char **p, unsigned char *end)
+static int add_headers(void *owner, char *dst, size_t cap)
 {
     const ai_session_t *s = owner;
-    char auth[AUTH_MAX];
-    int n = snprintf(auth, sizeof(auth), "Bearer %s", s->api_key != NULL ? s->api_key : "");
-    if (n < 0 || (size_t)n >= sizeof(auth) ||
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"Authorization:", (const unsigned char *)auth, n, p,
-                                    end) != 0)
-        return -1;
-    if (s->beta && lws_add_http_header_by_name(wsi, (const unsigned char *)"OpenAI-Beta:",
-                                               (const unsigned char *)"realtime=v1", 11, p, end) != 0)
-        return -1;
-    return 0;
+    if (s->api_key != NULL && strpbrk(s->api_key, "\r\n") != NULL)
+        return -1; /* a header line must stay one line */
+    int n = snprintf(dst, cap, "Authorization: Bearer %s\r\n%s", s->api_key != NULL ? s->api_key : "",
+                     s->beta ? "OpenAI-Beta: realtime=v1\r\n" : "");
+    return n < 0 || (size_t)n >= cap || n > AUTH_MAX + 64 ? -1 : n;
 }
-
-const struct lws_protocols ai_openai_lws_protocol = AI_OPENAI_LWS_PROTOCOL;
 
 const ai_provider_t ai_openai_provider = {
     .name = "openai",

@@ -1,40 +1,24 @@
 /*
  * ai_openai: the OpenAI Realtime provider (ai_openai_provider, declared in ai/ai.h). One
- * WebSocket client connection per call on the worker's libwebsockets context; the caller's
+ * WebSocket client connection per call (ai/ai_ws.h); the caller's
  * mu-law frames go out as input_audio_buffer.append with their base64 untouched, the agent's
  * audio comes back as response.output_audio.delta (GA) or response.audio.delta (beta).
  * OPENAI_REALTIME_SHAPE picks the GA or the beta session shape and headers.
  *
  * Ownership: the session belongs to the bridge from open() until close(), as ai/ai.h says;
- * after close() the provider owns it and frees it once lws has let go of the connection (at
- * the latest when the worker destroys its lws context). Everything the session needs from
+ * after close() the provider owns it and frees it once the connection has ended (at the
+ * latest when the worker stops). Everything the session needs from
  * ai_open_t is copied at open(); the API key is borrowed from the process-wide config.
  *
- * The worker lists AI_OPENAI_LWS_PROTOCOL in its lws protocol array: lws binds each of our
- * connections to it by name, and its callback (aiws_lws_callback, the transport in ai/ai_ws.h)
- * is the only way lws reaches this module.
+ * The connection is ai/ai_ws.h's (on ai/wsc.h); it reaches this module through aiws_ops_t.
  */
 #ifndef SB_AI_OPENAI_H
 #define SB_AI_OPENAI_H
 
-#include <libwebsockets.h>
 #include <stddef.h>
 
 #include "ai/ai.h"
 #include "ai/ai_ws.h"
-
-#define OPENAI_LWS_PROTOCOL_NAME "openai-realtime"
-/* Messages up to this size reach us in one piece and are parsed where lws put them; bigger
- * ones are gathered in the session first. lws allocates this once per connection. */
-#define OPENAI_LWS_RX_BUFFER 16384
-
-/* A static initializer, for the worker's protocol array (C needs a constant expression there,
- * which the object below is not). */
-#define AI_OPENAI_LWS_PROTOCOL                                                                                         \
-    {                                                                                                                  \
-        OPENAI_LWS_PROTOCOL_NAME, aiws_lws_callback, 0, OPENAI_LWS_RX_BUFFER, 0, NULL, 0                               \
-    }
-extern const struct lws_protocols ai_openai_lws_protocol;
 
 /* ---- for tests: the parts that need no connection ------------------------------------------
  * A session made by openai_session_new() has no connection: the test feeds server events to
@@ -67,14 +51,14 @@ size_t openai_append_build(char *dst, size_t cap, const char *b64, size_t len);
 ai_session_t *openai_session_new(const ai_open_t *p, const ai_events_t *ev, void *bridge, int beta);
 void openai_session_free(ai_session_t *s);
 
-/* One received piece of a server message (lws may deliver a message in pieces); final is 1 on
+/* One received piece of a server message (a fragmented message comes in pieces); final is 1 on
  * its last piece. Returns -1 when the session failed (ev->error fatal was reported). */
 int openai_rx_feed(ai_session_t *s, const char *in, size_t len, int final);
 /* One whole server message. Returns -1 when the session failed. */
 int openai_on_message(ai_session_t *s, const char *msg, size_t len);
 
-/* The next message to send (control messages before audio), or NULL; *len is set. LWS_PRE
- * writable bytes precede it (lws_write's headroom). openai_out_pop() drops it once sent. */
+/* The next message to send (control messages before audio), or NULL; *len is set.
+ * openai_out_pop() drops it once sent. */
 char *openai_out_peek(ai_session_t *s, size_t *len);
 void openai_out_pop(ai_session_t *s);
 

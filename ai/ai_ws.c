@@ -7,8 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define CLOSE_GRACE_S 2 /* a closing connection that does not finish its handshake is killed */
-#define RX_MIN_ALLOC  (64 * 1024)
+#define RX_MIN_ALLOC (64 * 1024)
 
 _Static_assert(AIWS_FRAME_B64 % 4 == 0, "frames are split on whole base64 quanta");
 
@@ -110,9 +109,9 @@ aiws_msg_t *aiws_msg_new(json_t *msg)
 {
     aiws_msg_t *c = NULL;
     size_t n = msg != NULL ? json_dumpb(msg, NULL, 0, JSON_COMPACT) : 0;
-    if (n > 0 && (c = malloc(sizeof(*c) + LWS_PRE + n)) != NULL) {
+    if (n > 0 && (c = malloc(sizeof(*c) + n)) != NULL) {
         c->next = NULL;
-        c->len = json_dumpb(msg, c->buf + LWS_PRE, n, JSON_COMPACT);
+        c->len = json_dumpb(msg, c->buf, n, JSON_COMPACT);
     }
     json_decref(msg);
     return c;
@@ -203,15 +202,91 @@ int aiws_fail(aiws_conn_t *c, const char *what)
 
 void aiws_want_write(aiws_conn_t *c)
 {
-    if (c->wsi != NULL && c->established)
-        lws_callback_on_writable(c->wsi);
+    if (c->ws != NULL && c->established)
+        wsc_flush(c->ws);
+}
+
+void aiws_timer(aiws_conn_t *c, uint64_t ms)
+{
+    if (c->ws != NULL && c->established && !c->closing)
+        wsc_timer(c->ws, ms);
+}
+
+/* ---- the worker's connections ------------------------------------------------------------ */
+
+/* asterisk, jambonz, then ai in handlers/routes.c's module table */
+#define AI_MOD 2
+
+typedef struct aiws_pool {
+    aiws_conn_t *head;
+} aiws_pool_t;
+
+static void pool_add(aiws_conn_t *c)
+{
+    aiws_pool_t *p = c->w->mod[AI_MOD];
+    if (p == NULL)
+        return;
+    c->pool = p;
+    c->prev = NULL;
+    c->next = p->head;
+    if (p->head != NULL)
+        p->head->prev = c;
+    p->head = c;
+}
+
+static void pool_remove(aiws_conn_t *c)
+{
+    if (c->pool == NULL)
+        return;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        c->pool->head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->pool = NULL;
+    c->prev = c->next = NULL;
+}
+
+int aiws_start(struct worker *w, void **state)
+{
+    (void)w;
+    *state = calloc(1, sizeof(aiws_pool_t));
+    return *state != NULL ? 0 : -1;
+}
+
+int aiws_busy(struct worker *w, void *state)
+{
+    (void)w;
+    const aiws_pool_t *p = state;
+    for (const aiws_conn_t *c = p != NULL ? p->head : NULL; c != NULL; c = c->next)
+        if (c->released)
+            return 1; /* a polite close in progress: at most its grace period */
+    return 0;
+}
+
+void aiws_release(struct worker *w, void *state)
+{
+    (void)w;
+    aiws_pool_t *p = state;
+    if (p == NULL)
+        return;
+    while (p->head != NULL) {
+        aiws_conn_t *c = p->head;
+        pool_remove(c);
+        if (c->ws != NULL)
+            wsc_abort(c->ws); /* its last callback comes from the loop, which runs on */
+    }
+    free(p);
 }
 
 /* The owner goes once the bridge has let it go and nothing else holds it. */
 static void maybe_free(aiws_conn_t *c)
 {
-    if (c->released && c->busy == 0 && c->wsi == NULL && !c->resolving)
+    if (c->released && c->busy == 0 && c->ws == NULL && !c->resolving) {
+        pool_remove(c);
         c->ops->free(c->owner);
+    }
 }
 
 /* ---- outgoing messages ------------------------------------------------------------------- */
@@ -302,7 +377,7 @@ void aiws_audio_push(aiws_conn_t *c, const char *b64, size_t len)
             c->dropped++;
         }
         unsigned i = (c->a_head + c->a_count) % AIWS_AUDIO_SLOTS;
-        c->a_len[i] = (uint16_t)frame_write(c->slots[i] + LWS_PRE, c->a_head_text, c->a_tail_text, b64, n);
+        c->a_len[i] = (uint16_t)frame_write(c->slots[i], c->a_head_text, c->a_tail_text, b64, n);
         c->a_count++;
         b64 += n;
         len -= n;
@@ -315,11 +390,11 @@ char *aiws_out_peek(aiws_conn_t *c, size_t *len)
 {
     if (c->ctrl.head != NULL) {
         *len = c->ctrl.head->len;
-        return c->ctrl.head->buf + LWS_PRE;
+        return c->ctrl.head->buf;
     }
     if (!c->hold_audio && c->a_count > 0) {
         *len = c->a_len[c->a_head];
-        return c->slots[c->a_head] + LWS_PRE;
+        return c->slots[c->a_head];
     }
     *len = 0;
     return NULL;
@@ -343,6 +418,7 @@ int aiws_rx_feed(aiws_conn_t *c, const char *in, size_t len, int final)
         return c->ops->message(c->owner, in, len);
     if (len > c->rx_max - c->rx_len) {
         c->rx_len = 0;
+        c->close_code = 1009;
         return aiws_fail(c, "server message too large");
     }
     if (c->rx_len + len > c->rx_cap) {
@@ -370,20 +446,18 @@ int aiws_rx_feed(aiws_conn_t *c, const char *in, size_t len, int final)
 
 /* ---- closing ----------------------------------------------------------------------------- */
 
-/* Ends the connection; lws reports the end through our callback, never from inside this call. */
+#define CLOSE_GRACE_MS 2000 /* a closing connection the server does not end is cut */
+
+/* Ends the connection; its end is reported through conn_closed, never from inside this call. */
 static void begin_close(aiws_conn_t *c)
 {
-    if (c->closing || c->wsi == NULL)
+    if (c->closing || c->ws == NULL)
         return;
     c->closing = 1;
-    lws_set_timer_usecs(c->wsi, LWS_SET_TIMER_USEC_CANCEL);
-    if (c->established) {
-        /* a close frame from the next WRITEABLE; the timeout is for a peer that never answers */
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
-        lws_callback_on_writable(c->wsi);
-    } else {
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-    }
+    if (c->established)
+        wsc_close(c->ws, c->close_code != 0 ? c->close_code : 1000, CLOSE_GRACE_MS);
+    else
+        wsc_abort(c->ws);
 }
 
 void aiws_close(aiws_conn_t *c)
@@ -392,49 +466,126 @@ void aiws_close(aiws_conn_t *c)
         return;
     c->released = 1;
     if (c->busy > 0)
-        return; /* the lws callback or resolver we are inside of ends it on the way out */
+        return; /* the callback or resolver we are inside of ends it on the way out */
     if (c->resolving) {
         uv_cancel((uv_req_t *)&c->dns); /* its callback runs either way and frees */
         return;
     }
-    if (c->wsi == NULL) {
-        c->ops->free(c->owner);
+    if (c->ws == NULL) {
+        maybe_free(c);
         return;
     }
     begin_close(c);
 }
 
+/* ---- the connection's callbacks ---------------------------------------------------------- */
+
+/* After a callback: a session that failed or was let go meanwhile has nothing more to say. */
+static void leave(aiws_conn_t *c)
+{
+    c->busy--;
+    if (c->busy == 0 && !aiws_live(c))
+        begin_close(c);
+    maybe_free(c);
+}
+
+static int conn_headers(void *owner, char *dst, size_t cap)
+{
+    aiws_conn_t *c = owner;
+    return c->ops->headers(c->owner, dst, cap);
+}
+
+static void conn_open(void *owner)
+{
+    aiws_conn_t *c = owner;
+    char e[48];
+    c->established = 1;
+    log_debug(event(c, e, sizeof(e), "connected"), "session=%s", c->id);
+    c->busy++;
+    if (c->ops->connected != NULL)
+        c->ops->connected(c->owner);
+    leave(c); /* wsc writes the provider's first messages on the way out */
+}
+
+static void conn_message(void *owner, const char *data, size_t len, int final)
+{
+    aiws_conn_t *c = owner;
+    if (!aiws_live(c))
+        return;
+    c->busy++;
+    aiws_rx_feed(c, data, len, final); /* a failure closes in leave(), politely */
+    leave(c);
+}
+
+static const char *conn_peek(void *owner, size_t *len)
+{
+    return aiws_out_peek(owner, len);
+}
+
+static void conn_pop(void *owner)
+{
+    aiws_out_pop(owner);
+}
+
+static void conn_timer(void *owner)
+{
+    aiws_conn_t *c = owner;
+    if (c->closing || c->ops->timer == NULL)
+        return;
+    c->busy++;
+    c->ops->timer(c->owner);
+    leave(c);
+}
+
+/* The last word about the connection: from here on it never calls us. */
+static void conn_closed(void *owner, const char *why)
+{
+    aiws_conn_t *c = owner;
+    c->ws = NULL;
+    c->established = 0;
+    c->busy++;
+    if (aiws_live(c)) {
+        aiws_fail(c, why != NULL ? why : "connection closed");
+    } else {
+        char e[48];
+        log_debug(event(c, e, sizeof(e), "closed"), "session=%s", c->id);
+    }
+    leave(c);
+}
+
+static const wsc_ops_t conn_ops = {
+    .headers = conn_headers,
+    .open = conn_open,
+    .message = conn_message,
+    .peek = conn_peek,
+    .pop = conn_pop,
+    .timer = conn_timer,
+    .closed = conn_closed,
+};
+
 /* ---- connecting -------------------------------------------------------------------------- */
 
-/* address: numeric, so lws resolves nothing on the loop; the host name still goes to the Host
+/* address: numeric, so nothing is resolved on the loop; the host name still goes to the Host
  * header, SNI and the certificate check. Frees the target. */
 static int start_connect(aiws_conn_t *c, const char *address)
 {
-    struct lws_client_connect_info i;
-    memset(&i, 0, sizeof(i));
-    i.context = c->w->lws;
-    i.address = address;
-    i.port = c->target->port;
-    i.ssl_connection = c->target->tls ? LCCSCF_USE_SSL : 0;
-    i.path = c->target->path;
-    i.host = c->target->host;
-    i.ietf_version_or_minus_one = -1;
-    i.local_protocol_name = c->ops->protocol; /* bind our callback; no Sec-WebSocket-Protocol */
-    i.alpn = "http/1.1";                      /* the upgrade is HTTP/1.1 */
-    i.opaque_user_data = c;
-    i.pwsi = &c->wsi; /* set before lws calls us back for the first time */
-    if (c->w->lws == NULL)
-        return -1;
-    c->busy++;
-    struct lws *wsi = lws_client_connect_via_info(&i); /* failures here come back as NULL, not callbacks */
-    c->busy--;
-    free(c->target); /* lws copied what it needs */
+    const aiws_target_t *t = c->target;
+    wsc_params_t p = {
+        .loop = &c->w->loop,
+        .address = address,
+        .host = t->host,
+        .path = t->path,
+        .port = t->port,
+        .ssl = t->tls ? c->w->app->client_ssl : NULL,
+        .max_msg = c->rx_max,
+        .ops = &conn_ops,
+        .owner = c,
+    };
+    const char *why = NULL;
+    c->ws = wsc_connect(&p, &why); /* copies what it keeps */
+    free(c->target);
     c->target = NULL;
-    if (wsi == NULL) {
-        c->wsi = NULL;
-        return -1;
-    }
-    return 0;
+    return c->ws != NULL ? 0 : -1;
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -469,8 +620,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
             aiws_fail(c, what);
         }
     }
-    c->busy--;
-    maybe_free(c);
+    free(c->target);
+    c->target = NULL;
+    leave(c);
 }
 
 int aiws_connect(aiws_conn_t *c, struct worker *w, const aiws_target_t *t, const char **why)
@@ -481,16 +633,18 @@ int aiws_connect(aiws_conn_t *c, struct worker *w, const aiws_target_t *t, const
         return -1;
     }
     *c->target = *t;
+    pool_add(c);
     unsigned char addr[16];
     if (uv_inet_pton(AF_INET, t->host, addr) == 0 || uv_inet_pton(AF_INET6, t->host, addr) == 0) {
         if (start_connect(c, t->host) != 0) {
+            pool_remove(c);
             *why = "cannot connect";
             return -1;
         }
         return 0;
     }
-    /* lws 4.1 here is built without async DNS: its getaddrinfo would stall every call on this
-     * worker, so the name is resolved on libuv's thread pool first */
+    /* getaddrinfo would stall every call on this worker: the name is resolved on libuv's
+     * thread pool first */
     struct addrinfo hints;
     char port[8];
     memset(&hints, 0, sizeof(hints));
@@ -499,130 +653,11 @@ int aiws_connect(aiws_conn_t *c, struct worker *w, const aiws_target_t *t, const
     snprintf(port, sizeof(port), "%d", t->port);
     c->dns.data = c;
     if (uv_getaddrinfo(&w->loop, &c->dns, on_resolved, c->target->host, port, &hints) != 0) {
+        pool_remove(c);
         *why = "cannot resolve the host";
         return -1;
     }
     c->resolving = 1;
-    return 0;
-}
-
-/* ---- lws callbacks ----------------------------------------------------------------------- */
-
-static int on_writeable(aiws_conn_t *c, struct lws *wsi)
-{
-    if (c->closing) {
-        /* Not "lws_close_reason() and return -1": Debian's lws 4.1.6 is a _DEBUG build whose
-         * libuv "repeat test" then closes twice, and the second close kills the connection
-         * before its close frame goes out. A sync kill with a reason set takes lws's polite
-         * path instead: close frame on the next POLLOUT, the server's echo ends it. */
-        if (!c->close_sent) {
-            c->close_sent = 1;
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
-            lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
-        }
-        return 0;
-    }
-    size_t len;
-    char *m = aiws_out_peek(c, &len);
-    if (m == NULL)
-        return 0;
-    /* lws masks the payload in place and keeps what the socket did not take: the slot is done */
-    int n = lws_write(wsi, (unsigned char *)m, len, LWS_WRITE_TEXT);
-    aiws_out_pop(c);
-    if (n < (int)len)
-        return -1; /* lws reports the close through CLIENT_CLOSED */
-    if (aiws_out_peek(c, &len) != NULL)
-        lws_callback_on_writable(wsi);
-    return 0;
-}
-
-/* The last word from lws about this connection: from here on it never calls us for it. */
-static void on_gone(aiws_conn_t *c, struct lws *wsi, const char *what)
-{
-    lws_set_opaque_user_data(wsi, NULL);
-    c->wsi = NULL;
-    c->established = 0;
-    if (!aiws_live(c)) {
-        char e[48];
-        log_debug(event(c, e, sizeof(e), "closed"), "session=%s", c->id);
-        return;
-    }
-    aiws_fail(c, what);
-}
-
-int aiws_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
-{
-    aiws_conn_t *c = wsi != NULL ? lws_get_opaque_user_data(wsi) : NULL;
-    if (c == NULL)
-        return lws_callback_http_dummy(wsi, reason, user, in, len);
-    char what[256];
-    int rc = 0, gone = 0;
-    if (c->wsi == NULL)
-        c->wsi = wsi; /* a callback from inside the connect call, before lws filled in pwsi */
-    c->busy++;
-    switch (reason) {
-    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-        rc = c->ops->headers(c->owner, wsi, (unsigned char **)in, *(unsigned char **)in + len);
-        break;
-    case LWS_CALLBACK_CLIENT_ESTABLISHED: {
-        char e[48];
-        c->established = 1;
-        log_debug(event(c, e, sizeof(e), "connected"), "session=%s", c->id);
-        lws_callback_on_writable(wsi); /* the provider's first message is waiting */
-        if (c->ops->connected != NULL)
-            c->ops->connected(c->owner);
-        break;
-    }
-    case LWS_CALLBACK_CLIENT_RECEIVE:
-        aiws_rx_feed(c, in, len, lws_is_final_fragment(wsi)); /* a failure closes below, politely */
-        break;
-    case LWS_CALLBACK_CLIENT_WRITEABLE:
-        rc = on_writeable(c, wsi);
-        break;
-    case LWS_CALLBACK_TIMER:
-        if (!c->closing && c->ops->timer != NULL)
-            c->ops->timer(c->owner);
-        break;
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (len >= 2) {
-            const unsigned char *b = in;
-            c->close_code = b[0] << 8 | b[1];
-            snprintf(c->close_reason, sizeof(c->close_reason), "%.*s", (int)(len - 2), (const char *)in + 2);
-        }
-        break;
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
-        unsigned status = lws_http_client_http_response(wsi);
-        int n = snprintf(what, sizeof(what), "connection failed: %.*s", in != NULL ? (int)len : 7,
-                         in != NULL ? (const char *)in : "unknown");
-        if (status != 0 && n > 0 && (size_t)n < sizeof(what))
-            snprintf(what + n, sizeof(what) - (size_t)n, " (HTTP %u)", status);
-        on_gone(c, wsi, what);
-        gone = 1;
-        break;
-    }
-    case LWS_CALLBACK_CLIENT_CLOSED:
-    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
-        if (c->close_code != 0)
-            snprintf(what, sizeof(what), "connection closed by the server: %d %s", c->close_code, c->close_reason);
-        else
-            snprintf(what, sizeof(what), "connection closed");
-        on_gone(c, wsi, what);
-        gone = 1;
-        break;
-    default:
-        c->busy--;
-        return lws_callback_http_dummy(wsi, reason, user, in, len);
-    }
-    c->busy--;
-    if (gone || c->wsi == NULL) { /* here, or in a callback lws made from inside this one */
-        maybe_free(c);
-        return 0;
-    }
-    if (rc != 0)
-        return -1;
-    /* closed or failed during this callback: the connection has nothing more to do */
-    if (!aiws_live(c))
-        begin_close(c);
     return 0;
 }
 

@@ -17,7 +17,7 @@
  * deleted; destroyed first → the next stage; then voicemail, then an apology sound and
  * hang-up. Hang-ups on either side end the other and destroy the bridge.
  *
- * Lifetime: asterisk_start() from the worker's thread once its loop, curl and lws are up (a
+ * Lifetime: asterisk_start() from the worker's thread once its loop and curl are up (a
  * no-op without ARI_URL); asterisk_stop() when the worker begins to stop: calls in flight are
  * hung up (best effort) and every handle is closed.
  */

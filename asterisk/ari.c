@@ -7,13 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARI_LWS_PROTOCOL_NAME "asterisk-ari"
-#define EVENT_MAX             (256 * 1024) /* one event; channel variables can make them long */
-#define REPLY_MAX             (256 * 1024) /* one REST reply */
-#define BACKOFF_MIN_MS        500
-#define BACKOFF_MAX_MS        30000
-#define REQUEST_TIMEOUT_MS    10000
-#define URL_MAX               2048
+#define EVENT_MAX          (256 * 1024) /* one event; channel variables can make them long */
+#define REPLY_MAX          (256 * 1024) /* one REST reply */
+#define BACKOFF_MIN_MS     500
+#define BACKOFF_MAX_MS     30000
+#define REQUEST_TIMEOUT_MS 10000
+#define URL_MAX            2048
 
 typedef struct ari_ws {
     aiws_conn_t conn; /* first: the transport's owner is this struct */
@@ -61,22 +60,19 @@ static void set_state(ari_t *a, ari_state_t s)
         a->h->state(a->data, s);
 }
 
-static int ws_headers(void *owner, struct lws *wsi, unsigned char **p, unsigned char *end)
+static int ws_headers(void *owner, char *dst, size_t cap)
 {
     ari_ws_t *ws = owner;
     if (ws->a == NULL)
         return -1;
-    /* Basic auth: base64 of user:password (lws's encoder, no allocation) */
-    char b64[700], auth[720];
-    if (lws_b64_encode_string(ws->a->userpwd, (int)strlen(ws->a->userpwd), b64, (int)sizeof(b64)) < 0)
+    /* Basic auth: base64 of user:password */
+    size_t n = strlen(ws->a->userpwd);
+    char b64[700];
+    if (4 * ((n + 2) / 3) >= sizeof(b64))
         return -1;
-    int n = snprintf(auth, sizeof(auth), "Basic %s", b64);
-    if (n < 0 || (size_t)n >= sizeof(auth))
-        return -1;
-    return lws_add_http_header_by_name(wsi, (const unsigned char *)"Authorization:", (const unsigned char *)auth, n, p,
-                                       end) != 0
-               ? -1
-               : 0;
+    b64[ai_b64_encode((const unsigned char *)ws->a->userpwd, n, b64)] = '\0';
+    int len = snprintf(dst, cap, "Authorization: Basic %s\r\n", b64);
+    return len < 0 || (size_t)len >= cap ? -1 : len;
 }
 
 static int ws_message(void *owner, const char *msg, size_t len)
@@ -107,7 +103,6 @@ static void ws_free(void *owner)
 }
 
 static const aiws_ops_t ws_ops = {
-    .protocol = ARI_LWS_PROTOCOL_NAME,
     .headers = ws_headers,
     .message = ws_message,
     .free = ws_free,
@@ -126,7 +121,7 @@ static void ws_lost(ari_t *a, const char *what)
 {
     if (a->ws != NULL) {
         a->ws->a = NULL;
-        aiws_close(&a->ws->conn); /* freed by the transport once lws lets go */
+        aiws_close(&a->ws->conn); /* freed by the transport once the connection has ended */
         a->ws = NULL;
     }
     if (a->failures++ == 0)

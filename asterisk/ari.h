@@ -1,7 +1,7 @@
 /*
  * ari: the client side of the Asterisk REST Interface on one worker's loop. One events
- * WebSocket (/ari/events?app=ARI_APP, HTTP Basic auth, through ai/ai_ws's libwebsockets
- * transport) that reconnects with capped backoff (0.5 s doubling to 30 s), and REST requests
+ * WebSocket (/ari/events?app=ARI_APP, HTTP Basic auth, through ai/ai_ws's WebSocket
+ * client) that reconnects with capped backoff (0.5 s doubling to 30 s), and REST requests
  * through the worker's curl multi, so nothing ever blocks the loop.
  *
  * Ownership: ari_new() returns a client the caller closes with ari_close() (from the loop's
@@ -21,12 +21,6 @@
 
 struct worker;
 typedef struct ari ari_t;
-
-/* For the workers' libwebsockets protocol list (handlers/routes.c): the events socket binds to it. */
-#define ASTERISK_ARI_LWS_PROTOCOL                                                                                      \
-    {                                                                                                                  \
-        "asterisk-ari", aiws_lws_callback, 0, 16384, 0, NULL, 0                                                        \
-    }
 
 typedef enum { ARI_DOWN = 0, ARI_CONNECTING, ARI_UP } ari_state_t;
 

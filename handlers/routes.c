@@ -1,10 +1,9 @@
-/* The route table: every endpoint of the server, in one place; with the libwebsockets protocols
- * of the outgoing connections and the modules that live on the workers' loops. */
+/* The route table: every endpoint of the server, in one place; with the modules that live on
+ * the workers' loops. */
 #include "server/router.h"
 #include "server/worker.h"
 
-#include "ai/ai_elevenlabs.h"
-#include "ai/ai_openai.h"
+#include "ai/ai_ws.h"
 #include "asterisk/app.h"
 #include "asterisk/ari.h"
 #include "jambonz/module.h"
@@ -62,21 +61,11 @@ const route_t router_routes[] = {
 
 const size_t router_routes_count = sizeof(router_routes) / sizeof(router_routes[0]);
 
-/* lws calls the first protocol for context-wide events, so the list needs one real entry.
- * Client connections bind to theirs by name. */
-static const struct lws_protocols lws_protocols[] = {
-    {"sb-default", lws_callback_http_dummy, 0, 0, 0, NULL, 0},
-    AI_OPENAI_LWS_PROTOCOL,
-    AI_ELEVENLABS_LWS_PROTOCOL,
-    ASTERISK_ARI_LWS_PROTOCOL,
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
-const struct lws_protocols *const worker_lws_protocols = lws_protocols;
-
 const worker_module_t worker_modules[] = {
-    /* asterisk first, jambonz second: asterisk/app.c and jambonz/module.c find their state at
-     * mod[0] and mod[1] */
+    /* asterisk, jambonz, ai: asterisk/app.c, jambonz/module.c and ai/ai_ws.c find their state
+     * at mod[0], mod[1] and mod[2]; ai last, so that the others' connections are let go first */
     {"asterisk", asterisk_start, asterisk_stop, asterisk_busy, asterisk_release},
     {"jambonz", jambonz_start, NULL, NULL, jambonz_release},
+    {"ai", aiws_start, NULL, aiws_busy, aiws_release},
 };
 const size_t worker_modules_count = sizeof(worker_modules) / sizeof(worker_modules[0]);

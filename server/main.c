@@ -2,7 +2,6 @@
  * database and listeners on this thread, runs the workers and waits for SIGTERM/SIGINT. */
 #include <curl/curl.h>
 #include <errno.h>
-#include <libwebsockets.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -97,15 +96,6 @@ static int mint_token(config_t *cfg, int argc, char **argv)
 bad:
     fprintf(stderr, "usage: switchboard token --tenant ID --role agent|admin [--ttl 90s|15m|1h|7d] [--sub NAME]\n");
     return 2;
-}
-
-static void on_lws_log(int level, const char *line)
-{
-    char q[512];
-    size_t n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        n--;
-    log_emit(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "msg=%s", log_quote(q, sizeof(q), line, n));
 }
 
 static void log_settings(const config_t *cfg)
@@ -307,7 +297,6 @@ int main(int argc, char **argv)
     log_init((log_level_t)app.cfg.log_level);
     /* every connection belongs to one thread: no global allocator statistics (and their mutex) */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     log_settings(&app.cfg);

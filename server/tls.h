@@ -15,7 +15,7 @@
 SSL_CTX *tls_server_ctx(const config_t *cfg, char *err, size_t errsz);
 
 /* Client context for outgoing TLS (AI WebSockets): peer verification on, system CA store.
- * One per process, shared by the workers' lws contexts; the caller frees it after they are gone. */
+ * One per process, shared by the workers' client connections; the caller frees it after they are gone. */
 SSL_CTX *tls_client_ctx(char *err, size_t errsz);
 
 /* Writes a new self-signed certificate and key (mode 0600) unless both files exist. 1: created, 0: kept, -1: error. */

@@ -5,7 +5,6 @@
 #include "server/twilio_rest.h"
 #include "server/ws.h"
 
-#include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,23 +184,11 @@ static void on_shutdown_tick(uv_timer_t *t)
         if (w->nconns != 0 && now < w->deadline_ms)
             return;
         break;
-    case WORKER_CLOSING_LWS:
-        /* lws 4.1 on a foreign loop: the first destroy closes its uv handles; once their close
-         * callbacks have run (a tick later), destroying again frees the context and NULLs w->lws */
-        if (w->lws != NULL)
-            lws_context_destroy(w->lws);
-        if (w->lws == NULL)
-            release_resources(w);
-        return;
     default:
         return;
     }
-    /* connections are gone: lws finishes its teardown on the loop, then we close ours */
-    w->state = WORKER_CLOSING_LWS;
-    if (w->lws != NULL)
-        lws_context_destroy(w->lws);
-    if (w->lws == NULL)
-        release_resources(w);
+    w->state = WORKER_CLOSING;
+    release_resources(w);
 }
 
 static void on_stop(uv_async_t *a)
@@ -237,26 +224,6 @@ static void run(void *arg)
         log_warn("worker.loop_close", "worker=%d error=%s", w->id, uv_strerror(rc));
     log_debug("worker.stopped", "worker=%d", w->id);
     log_thread_end();
-}
-
-static int create_lws(worker_t *w)
-{
-    struct lws_context_creation_info info;
-    void *loops[1] = {&w->loop};
-    memset(&info, 0, sizeof(info));
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.foreign_loops = loops;
-    info.protocols = worker_lws_protocols;
-    info.provided_client_ssl_ctx = w->app->client_ssl;
-    info.pcontext = &w->lws; /* lws writes NULL here once its async teardown is over */
-    info.user = w;
-    w->lws = lws_create_context(&info);
-    if (w->lws == NULL) {
-        snprintf(w->errbuf, sizeof(w->errbuf), "libwebsockets context failed (is libwebsockets-evlib-uv installed?)");
-        return -1;
-    }
-    return 0;
 }
 
 int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls)
@@ -303,8 +270,6 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
         snprintf(w->errbuf, sizeof(w->errbuf), "out of memory");
         goto fail;
     }
-    if (create_lws(w) != 0)
-        goto fail;
     for (size_t i = 0; i < worker_modules_count && i < WORKER_MODULES_MAX; i++)
         if (worker_modules[i].start != NULL && worker_modules[i].start(w, &w->mod[i]) != 0) {
             snprintf(w->errbuf, sizeof(w->errbuf), "%s could not start", worker_modules[i].name);
@@ -317,13 +282,7 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
     return 0;
 fail:
     /* tear down on this thread: the loop never ran, so run it once to finish the closes */
-    w->state = WORKER_CLOSING_LWS;
-    if (w->lws != NULL) {
-        lws_context_destroy(w->lws);
-        uv_run(&w->loop, UV_RUN_NOWAIT); /* let lws's handle closes complete */
-        if (w->lws != NULL)
-            lws_context_destroy(w->lws);
-    }
+    w->state = WORKER_CLOSING;
     if (fd_plain >= 0)
         close_handle((uv_handle_t *)&w->listen_plain);
     if (fd_tls >= 0)

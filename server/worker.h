@@ -1,6 +1,6 @@
 /*
  * worker: one thread, one libuv loop, and everything on it: the h2o context and its
- * listeners (own SO_REUSEPORT sockets), a libwebsockets context for client connections,
+ * listeners (own SO_REUSEPORT sockets), the modules' client connections,
  * a libcurl multi handle and a SQLite connection. Nothing here is shared between workers
  * except the read-only app_t.
  *
@@ -20,19 +20,12 @@
 #include "server/curlm.h"
 #include "db/store.h"
 
-struct lws_context;
-
-/* The libwebsockets protocols of every worker's client context, NULL-terminated; the first is
- * the context's own (lws calls it for context-wide events). Defined with the route table in
- * handlers/routes.c: the worker stays unaware of who connects out. */
-extern const struct lws_protocols *const worker_lws_protocols;
-
 struct worker;
 
 /*
  * A part of the server that lives on the workers' loops beside HTTP (the Asterisk application).
  * The table is defined by handlers/routes.c, as the route table is. start() runs for each
- * worker before its thread starts (its loop, curl and lws are up; handles made there belong to
+ * worker before its thread starts (its loop and curl are up; handles made there belong to
  * the loop); *state is the module's, kept in the worker. stop() runs on the worker's thread when
  * it begins to stop (close connections, end calls); while busy() says 1 the worker waits (up to
  * SHUTDOWN_TIMEOUT_S) for what stop() began; release() runs just before curl and the store close
@@ -60,13 +53,13 @@ typedef struct app {
     config_t cfg;
     h2o_globalconf_t h2o;
     SSL_CTX *ssl;        /* server side; NULL when TLS is off */
-    SSL_CTX *client_ssl; /* outgoing lws connections; lws does not free a provided context */
+    SSL_CTX *client_ssl; /* outgoing TLS (AI WebSockets, the ARI events socket) */
     uint64_t started_ms;
     uint32_t rid_salt;
     app_status_t *status; /* the one mutable part (see app_status_t) */
 } app_t;
 
-typedef enum { WORKER_RUNNING = 0, WORKER_DRAINING, WORKER_FORCING, WORKER_CLOSING_LWS, WORKER_DONE } worker_state_t;
+typedef enum { WORKER_RUNNING = 0, WORKER_DRAINING, WORKER_FORCING, WORKER_CLOSING, WORKER_DONE } worker_state_t;
 
 typedef struct worker {
     int id;
@@ -79,7 +72,6 @@ typedef struct worker {
     uv_tcp_t listen_plain, listen_tls;
     int fd_plain, fd_tls; /* -1 when absent */
     h2o_accept_ctx_t accept_plain, accept_tls;
-    struct lws_context *lws;
     curlm_t *curl;
     struct trest *twilio; /* NULL without Twilio credentials (simulation) */
     store_t *store;

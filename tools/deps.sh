@@ -13,7 +13,7 @@ case $mode in run | sim | test) ;; *) echo "usage: tools/deps.sh [run|sim|test]"
 want=()
 if [ "$mode" != sim ]; then
   want+=(build-essential cmake pkg-config ca-certificates openssl curl
-         libh2o-dev libuv1-dev libwslay-dev libwebsockets-dev libwebsockets-evlib-uv
+         libh2o-dev libuv1-dev libwslay-dev
          libxml2-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libjwt-dev libjansson-dev)
 fi
 if [ "$mode" != run ]; then

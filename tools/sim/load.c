@@ -23,12 +23,18 @@
  * 20 ms period by call (a 1 ms tick sends the calls of one phase) so the server never sees a
  * burst of 1000 frames that would measure our queueing rather than its latency.
  *
+ * --openai-port: the same process also plays OpenAI's Realtime server (load_openai.c, on a
+ * thread and a loop of its own) for a switchboard with AI_PROVIDER=openai: the appends come back
+ * as audio deltas carrying the same base64, so the tag in each frame is matched as for the echo
+ * agent, and the fake's delay is the one removed from the round trip.
+ *
  * Phases: ramp (calls start at --ramp per second), steady (--duration seconds with every call
  * up: the window for latency, CPU and RSS), drain (echoes of the last frames come back), close
  * (stop + close frame, wait for the server to hang up).
  */
 #define _GNU_SOURCE /* memmem */
 #include "tools/sim/load.h"
+#include "tools/sim/load_openai.h"
 
 #include <uv.h>
 
@@ -99,7 +105,9 @@ static struct {
     int phase, sending;
     uint64_t win_start_ns;
     int64_t cpu0;
-    double self0;
+    double self0, openai0;
+    int delay_ms;      /* what the round trip has removed: the echo agent's, or the fake OpenAI's */
+    openai_fake_t *oa; /* --openai-port */
     load_stats_t st;
 } g;
 
@@ -371,7 +379,7 @@ static void echo_matched(call_t *c, uint32_t seq, uint64_t now)
     }
     c->sent_seq[s] = 0;
     int steady = g.win_start_ns != 0 && c->sent_ns[s] >= g.win_start_ns;
-    hist_add(&g.st.lat[steady], (int64_t)(now - c->sent_ns[s]) / 1000 - (int64_t)g.o.echo_delay_ms * 1000);
+    hist_add(&g.st.lat[steady], (int64_t)(now - c->sent_ns[s]) / 1000 - (int64_t)g.delay_ms * 1000);
     g.st.echoed[steady]++;
 }
 
@@ -922,6 +930,7 @@ static void window_open(uint64_t now_ms)
     g.win_start_ns = uv_hrtime();
     g.cpu0 = g.o.pid ? proc_cpu_ticks(g.o.pid) : -1;
     g.self0 = self_cpu_s();
+    g.openai0 = openai_fake_cpu_s(g.oa);
     g.phase_until_ms = now_ms + (uint64_t)(g.o.duration * 1000);
 }
 
@@ -932,6 +941,8 @@ static void window_close(uint64_t now_ms)
     g.st.window_s = (double)(uv_hrtime() - g.win_start_ns) / 1e9;
     g.st.server_cpu_s = g.cpu0 >= 0 && cpu1 >= 0 ? (double)(cpu1 - g.cpu0) / (double)sysconf(_SC_CLK_TCK) : -1;
     g.st.client_cpu_s = self_cpu_s() - g.self0;
+    double oa1 = openai_fake_cpu_s(g.oa);
+    g.st.openai_cpu_s = g.openai0 >= 0 && oa1 >= 0 ? oa1 - g.openai0 : 0;
     g.phase = P_DRAIN;
     g.phase_until_ms = now_ms + DRAIN_MAX_MS; /* the last echoes come home, even from a server behind */
 }
@@ -1030,6 +1041,8 @@ static void fill_stats(void)
     g.st.platform = g.o.platform;
     g.st.ramp = g.o.ramp;
     g.st.echo_delay_ms = g.o.echo_delay_ms;
+    g.st.openai_port = g.o.openai_port;
+    g.st.openai_delay_ms = g.o.openai_delay_ms;
     g.st.pid = g.o.pid;
     g.st.client_rss_kib = ru.ru_maxrss;
 }
@@ -1063,6 +1076,14 @@ int main(int argc, char **argv)
         return 2;
     }
     g.st.server_cpu_s = -1;
+    g.delay_ms = g.o.echo_delay_ms;
+    if (g.o.openai_port) {
+        /* room for every call's appends over the delay, twice over: a server that batches */
+        size_t ring = (size_t)g.o.ncalls * ((size_t)g.o.openai_delay_ms / FRAME_MS + 3) * 2 + 1024;
+        if ((g.oa = openai_fake_start(g.o.openai_port, g.o.openai_delay_ms, ring)) == NULL)
+            return 2;
+        g.delay_ms = g.o.openai_delay_ms;
+    }
     g.prng = (uv_hrtime() ^ (uint64_t)getpid() << 32) | 1; /* xorshift must not start at 0 */
     g.loop = uv_default_loop();
     uv_timer_init(g.loop, &g.tick);
@@ -1072,6 +1093,8 @@ int main(int argc, char **argv)
     g.sending = 1;
     uv_timer_start(&g.tick, on_tick, 1, 1);
     uv_run(g.loop, UV_RUN_DEFAULT);
+    openai_fake_stop(g.oa, &g.st.openai); /* the run is over: the fake too */
+    g.oa = NULL;
     fill_stats();
     return load_report(&g.st, g.o.json);
 }

@@ -51,19 +51,37 @@ size_t ws_client_frame(unsigned char *dst, int opcode, const void *payload, size
 
 typedef struct ws_frame {
     int opcode, fin;
-    size_t head, len; /* header bytes, payload bytes */
+    size_t head, len;      /* header bytes, payload bytes */
+    unsigned char mask[4]; /* a client frame's masking key (ws_parse_client_head) */
 } ws_frame_t;
 /* 1 a whole server frame is at buf, 0 need more bytes, -1 not a valid server frame */
 int ws_parse(const unsigned char *buf, size_t avail, ws_frame_t *f);
 /* the same for the frame's header alone (head and len set): a long binary frame is read as
  * its payload arrives, not buffered whole */
 int ws_parse_head(const unsigned char *buf, size_t avail, ws_frame_t *f);
+/* The header of a client frame (the fake OpenAI server's side): 1 whole header at buf (head,
+ * len, fin, opcode, mask set), 0 need more bytes, -1 not a valid client frame (unmasked,
+ * reserved bits, an unknown opcode, a control frame fragmented or over 125 bytes). len is not
+ * capped here: the caller compares it with what it accepts. */
+int ws_parse_client_head(const unsigned char *buf, size_t avail, ws_frame_t *f);
+/* XORs len bytes at p with a client frame's mask, in place (p is the payload's start) */
+void ws_unmask(unsigned char *p, size_t len, const unsigned char mask[4]);
+/* An unmasked server frame's header (FIN set) for len payload bytes into dst (10 bytes at most);
+ * returns its length */
+size_t ws_server_head(unsigned char *dst, int opcode, size_t len);
+/* Builds client frames with ws_client_frame and reads them back with ws_parse_client_head and
+ * ws_unmask (7-, 16- and 64-bit lengths, fragments, split headers, refusals); 0, or -1 after
+ * saying on stderr which case failed */
+int ws_client_selfcheck(void);
 
 /* The head of an HTTP/1.1 response: 1 complete (status, head_len, content_length or -1),
  * 0 need more, -1 not HTTP */
 int http_head(const char *buf, size_t len, int *status, size_t *head_len, long *content_length);
 /* a header's value (case-insensitive name) into out; 0 found, -1 not */
 int http_header_value(const char *head, size_t head_len, const char *name, char *out, size_t outsz);
+/* The raw text of a string member of doc's top-level object (nested objects skipped, escapes
+ * left as written): 0 found (*val, *vlen), -1 not (absent, not a string, not an object) */
+int json_top_string(const char *doc, size_t len, const char *key, const char **val, size_t *vlen);
 /* the text between `after` and the next `"` in doc, &amp; unescaped; 0 found, -1 not */
 int text_after(const char *doc, size_t len, const char *after, char *out, size_t outsz);
 /* the <Parameter name value/>s of a TwiML document as JSON members ("a":"1","b":"2") */
@@ -132,6 +150,8 @@ typedef struct load_opts {
     char hostport[280];           /* the Host header */
     char public_base[512];        /* what signatures cover: --public-url, else --url, no trailing slash */
     struct sockaddr_storage addr; /* --url resolved */
+    int openai_port;              /* --openai-port: play OpenAI's Realtime server there; 0 off */
+    int openai_delay_ms;          /* --openai-delay: append to its delta (default --echo-delay-ms) */
 } load_opts_t;
 
 /* The command line (--help prints and exits); 0, or -1 after saying why. Also raises the
@@ -139,6 +159,19 @@ typedef struct load_opts {
 int load_parse_args(int argc, char **argv, load_opts_t *o);
 
 #define MAX_REASONS 32
+
+/* What the embedded fake OpenAI Realtime server (load_openai.h) counted over the whole run */
+typedef struct openai_counts {
+    uint64_t accepted;        /* TCP connections accepted */
+    uint64_t upgraded;        /* of them, WebSocket upgrades answered 101 */
+    uint64_t bad_handshakes;  /* answered 400 (not a GET upgrade, no key, a head over 8 KiB) */
+    uint64_t protocol_errors; /* closed with 1002 or 1009 (unmasked, invalid, over 1 MiB) */
+    uint64_t appends;         /* input_audio_buffer.append received */
+    uint64_t deltas;          /* response.output_audio.delta sent */
+    uint64_t dropped;         /* appends not echoed: the pending ring or the output buffer full, audio too long */
+    uint64_t expired;         /* appends never answered: their connection closed, or the run ended, first */
+    uint64_t other;           /* session.update, response.create and the messages ignored */
+} openai_counts_t;
 
 /* What a run measured. lat[0] and frames[0]: during the ramp; [1]: the steady window */
 typedef struct load_stats {
@@ -157,6 +190,11 @@ typedef struct load_stats {
         unsigned n;
     } reasons[MAX_REASONS];
     double server_cpu_s, client_cpu_s; /* over the window; server < 0 when unknown */
+    /* --openai-port: its port (0: the fake did not run), its delay, its thread's CPU over the
+     * window (part of client_cpu_s) and its counters, read once its thread has ended */
+    int openai_port, openai_delay_ms;
+    double openai_cpu_s;
+    openai_counts_t openai;
     long rss_before, rss_peak, client_rss_kib;
 } load_stats_t;
 

@@ -232,6 +232,158 @@ int ws_parse_head(const unsigned char *buf, size_t avail, ws_frame_t *f)
     return 1;
 }
 
+/* The other side (the fake OpenAI server, load_openai.c): client frames are masked */
+int ws_parse_client_head(const unsigned char *buf, size_t avail, ws_frame_t *f)
+{
+    if (avail < 2)
+        return 0;
+    int opcode = buf[0] & 15;
+    if (!(buf[1] & 0x80) || (buf[0] & 0x70) || (opcode > 2 && opcode < 8) || opcode > 10)
+        return -1; /* unmasked, extension bits we never negotiated, a reserved opcode */
+    f->fin = buf[0] >> 7;
+    f->opcode = opcode;
+    size_t len = buf[1] & 127, h = 2;
+    if (opcode >= 8 && (len > 125 || !f->fin))
+        return -1; /* control frames are short and whole (RFC 6455 5.5) */
+    if (len == 126) {
+        if (avail < 4)
+            return 0;
+        len = (size_t)buf[2] << 8 | buf[3];
+        h = 4;
+    } else if (len == 127) {
+        if (avail < 10)
+            return 0;
+        uint64_t l = 0;
+        for (int i = 0; i < 8; i++)
+            l = l << 8 | buf[2 + i];
+        if (l >> 63)
+            return -1;
+        len = l > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)l;
+        h = 10;
+    }
+    if (avail < h + 4)
+        return 0;
+    memcpy(f->mask, buf + h, 4);
+    f->head = h + 4;
+    f->len = len;
+    return 1;
+}
+
+void ws_unmask(unsigned char *p, size_t len, const unsigned char mask[4])
+{
+    uint64_t m8;
+    memcpy(&m8, mask, 4);
+    memcpy((unsigned char *)&m8 + 4, mask, 4);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        w ^= m8;
+        memcpy(p + i, &w, 8);
+    }
+    for (; i < len; i++)
+        p[i] ^= mask[i & 3];
+}
+
+size_t ws_server_head(unsigned char *dst, int opcode, size_t len)
+{
+    dst[0] = (unsigned char)(0x80 | opcode);
+    if (len < 126) {
+        dst[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len < 65536) {
+        dst[1] = 126;
+        dst[2] = (unsigned char)(len >> 8);
+        dst[3] = (unsigned char)len;
+        return 4;
+    }
+    dst[1] = 127;
+    for (int i = 0; i < 8; i++)
+        dst[2 + i] = (unsigned char)((uint64_t)len >> ((7 - i) * 8));
+    return 10;
+}
+
+static int selfcheck_fail(const char *what)
+{
+    fprintf(stderr, "ws_client_selfcheck: %s\n", what);
+    return -1;
+}
+
+int ws_client_selfcheck(void)
+{
+    static const size_t lens[] = {0, 1, 7, 8, 9, 125, 126, 127, 65535, 65536, 70001};
+    unsigned char *payload = malloc(70001), *buf = malloc(70001 + 14);
+    int rc = 0;
+    if (payload == NULL || buf == NULL) {
+        free(payload);
+        free(buf);
+        return selfcheck_fail("out of memory");
+    }
+    for (size_t i = 0; i < 70001; i++)
+        payload[i] = (unsigned char)(i * 131 + 7);
+    for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]) && rc == 0; k++) {
+        size_t len = lens[k], n = ws_client_frame(buf, 1, payload, len, 0xA1B2C3D4u + (uint32_t)k);
+        ws_frame_t f;
+        size_t want_head = len < 126 ? 6 : len < 65536 ? 8 : 14;
+        for (size_t cut = 0; cut < want_head && rc == 0; cut++) /* a header split anywhere: wait */
+            if (ws_parse_client_head(buf, cut, &f) != 0)
+                rc = selfcheck_fail("a partial header was not \"need more\"");
+        if (rc == 0 && (ws_parse_client_head(buf, n, &f) != 1 || f.head != want_head || f.len != len || !f.fin ||
+                        f.opcode != 1 || f.head + f.len != n))
+            rc = selfcheck_fail("a masked text frame read back wrong");
+        if (rc == 0) {
+            ws_unmask(buf + f.head, f.len, f.mask);
+            if (memcmp(buf + f.head, payload, len) != 0)
+                rc = selfcheck_fail("unmasking did not give the payload back");
+        }
+    }
+    /* a fragment, a ping, and the refusals */
+    unsigned char fr[32];
+    ws_frame_t f;
+    size_t n = ws_client_frame(fr, 1, "abc", 3, 1);
+    fr[0] &= 0x7F; /* FIN off: the first fragment of a text message */
+    if (rc == 0 && (ws_parse_client_head(fr, n, &f) != 1 || f.fin || f.opcode != 1))
+        rc = selfcheck_fail("a first fragment read back wrong");
+    fr[0] = 0x00; /* a final-less continuation */
+    if (rc == 0 && (ws_parse_client_head(fr, n, &f) != 1 || f.fin || f.opcode != 0))
+        rc = selfcheck_fail("a continuation read back wrong");
+    n = ws_client_frame(fr, 9, "p", 1, 2);
+    if (rc == 0 && (ws_parse_client_head(fr, n, &f) != 1 || f.opcode != 9 || f.len != 1))
+        rc = selfcheck_fail("a ping read back wrong");
+    fr[0] = 0x09; /* a fragmented ping */
+    if (rc == 0 && ws_parse_client_head(fr, n, &f) != -1)
+        rc = selfcheck_fail("a fragmented control frame was accepted");
+    n = ws_client_frame(fr, 1, "abc", 3, 3);
+    fr[1] &= 0x7F; /* unmasked */
+    if (rc == 0 && ws_parse_client_head(fr, n, &f) != -1)
+        rc = selfcheck_fail("an unmasked frame was accepted");
+    fr[1] |= 0x80;
+    fr[0] |= 0x40; /* RSV1 */
+    if (rc == 0 && ws_parse_client_head(fr, n, &f) != -1)
+        rc = selfcheck_fail("a frame with RSV1 was accepted");
+    fr[0] = 0x83; /* a reserved opcode */
+    if (rc == 0 && ws_parse_client_head(fr, n, &f) != -1)
+        rc = selfcheck_fail("a reserved opcode was accepted");
+    /* the server's own headers */
+    if (rc == 0 && (ws_server_head(fr, 1, 125) != 2 || fr[0] != 0x81 || fr[1] != 125 ||
+                    ws_server_head(fr, 1, 300) != 4 || fr[1] != 126 || (fr[2] << 8 | fr[3]) != 300 ||
+                    ws_server_head(fr, 2, 65536) != 10 || fr[1] != 127 || fr[7] != 1 || fr[8] != 0 || fr[9] != 0))
+        rc = selfcheck_fail("a server header written wrong");
+    /* json_top_string */
+    static const char doc[] = "{ \"event_id\":\"e\", \"session\":{\"type\":\"realtime\",\"x\":[1,\"}\"]},"
+                              "\"type\" : \"session.update\", \"n\":3}";
+    const char *v;
+    size_t vl;
+    if (rc == 0 && (json_top_string(doc, sizeof(doc) - 1, "type", &v, &vl) != 0 || vl != 14 ||
+                    memcmp(v, "session.update", 14) != 0 || json_top_string(doc, sizeof(doc) - 1, "n", &v, &vl) == 0 ||
+                    json_top_string(doc, sizeof(doc) - 1, "x", &v, &vl) == 0))
+        rc = selfcheck_fail("json_top_string read the wrong member");
+    free(payload);
+    free(buf);
+    return rc;
+}
+
 /* ---- HTTP/1.1 responses and TwiML ---- */
 
 int http_head(const char *buf, size_t len, int *status, size_t *head_len, long *content_length)
@@ -406,6 +558,34 @@ static int json_text(const char *v, const char *end, char *out, size_t outsz)
     }
     out[o] = '\0';
     return 0;
+}
+
+int json_top_string(const char *doc, size_t len, const char *key, const char **val, size_t *vlen)
+{
+    const char *e = doc + len, *p = json_ws(doc, e);
+    size_t kl = strlen(key);
+    if (p >= e || *p != '{')
+        return -1;
+    for (p = json_ws(p + 1, e); p < e && *p == '"';) {
+        const char *ke = json_skip(p, e), *v = ke != NULL ? json_ws(ke, e) : NULL;
+        if (v == NULL || v >= e || *v != ':')
+            return -1;
+        v = json_ws(v + 1, e);
+        const char *ve = json_skip(v, e);
+        if (ve == NULL)
+            return -1;
+        if ((size_t)(ke - p) == kl + 2 && memcmp(p + 1, key, kl) == 0) {
+            if (*v != '"')
+                return -1;
+            *val = v + 1;
+            *vlen = (size_t)(ve - v - 2);
+            return 0;
+        }
+        p = json_ws(ve, e);
+        if (p < e && *p == ',')
+            p = json_ws(p + 1, e);
+    }
+    return -1;
 }
 
 int jambonz_listen_verb(const char *doc, size_t len, char *url, size_t urlsz, int *rate, char *meta, size_t metasz)
@@ -718,9 +898,20 @@ static void report_json(const load_stats_t *st, const figures_t *f, int ok)
                "\"rss_peak_kib\":%ld,\"rss_per_call_kib\":%.1f},",
                st->pid, 100 * st->server_cpu_s / st->window_s, f->call_s ? 1000 * st->server_cpu_s / f->call_s : 0,
                st->rss_before, st->rss_peak, f->calls ? (double)(st->rss_peak - st->rss_before) / f->calls : 0);
-    printf("\"client\":{\"cpu_pct\":%.1f,\"cpu_ms_per_call_s\":%.4f,\"rss_peak_kib\":%ld},\"ok\":%s}\n",
+    printf("\"client\":{\"cpu_pct\":%.1f,\"cpu_ms_per_call_s\":%.4f,\"rss_peak_kib\":%ld},",
            st->window_s ? 100 * st->client_cpu_s / st->window_s : 0,
-           f->call_s ? 1000 * st->client_cpu_s / f->call_s : 0, st->client_rss_kib, ok ? "true" : "false");
+           f->call_s ? 1000 * st->client_cpu_s / f->call_s : 0, st->client_rss_kib);
+    if (st->openai_port) {
+        const openai_counts_t *c = &st->openai;
+        printf("\"openai\":{\"port\":%d,\"delay_ms\":%d,\"cpu_pct\":%.1f,\"accepted\":%llu,\"upgraded\":%llu,"
+               "\"bad_handshakes\":%llu,\"protocol_errors\":%llu,\"appends\":%llu,\"deltas\":%llu,\"dropped\":%llu,"
+               "\"expired\":%llu,\"other\":%llu},",
+               st->openai_port, st->openai_delay_ms, st->window_s ? 100 * st->openai_cpu_s / st->window_s : 0,
+               (unsigned long long)c->accepted, (unsigned long long)c->upgraded, (unsigned long long)c->bad_handshakes,
+               (unsigned long long)c->protocol_errors, (unsigned long long)c->appends, (unsigned long long)c->deltas,
+               (unsigned long long)c->dropped, (unsigned long long)c->expired, (unsigned long long)c->other);
+    }
+    printf("\"ok\":%s}\n", ok ? "true" : "false");
 }
 
 static void table_hist(const char *label, const hist_t *h, const char *note)
@@ -740,8 +931,9 @@ static void report_table(const load_stats_t *st, const figures_t *f, int ok)
         snprintf(what, sizeof(what), "jambonz (L16 %d kHz)", st->rate / 1000);
     else if (st->platform == PLATFORM_JAMBONZ)
         snprintf(what, sizeof(what), "jambonz (L16 %s)", st->rate < 0 ? "8 and 16 kHz" : "-");
-    printf("switchboard-sim load: %u %s calls at %.0f/s; window %.1f s with %u calls; echo delay %d ms\n",
-           st->requested, what, st->ramp, st->window_s, st->window_calls, st->echo_delay_ms);
+    printf("switchboard-sim load: %u %s calls at %.0f/s; window %.1f s with %u calls; %s delay %d ms\n", st->requested,
+           what, st->ramp, st->window_s, st->window_calls, st->openai_port ? "fake OpenAI" : "echo",
+           st->openai_port ? st->openai_delay_ms : st->echo_delay_ms);
     printf("%-16s set up %u of %u, failed %u, dropped mid-call %u\n", "calls", st->set_up, st->requested, st->failed,
            st->dropped);
     for (int i = 0; i < MAX_REASONS && st->reasons[i].n; i++)
@@ -770,6 +962,18 @@ static void report_table(const load_stats_t *st, const figures_t *f, int ok)
         printf("%-16s %.1f %% of a core, %.4f ms per call-second; RSS %.1f MiB\n", "client CPU",
                100 * st->client_cpu_s / st->window_s, f->call_s ? 1000 * st->client_cpu_s / f->call_s : 0,
                st->client_rss_kib / 1024.0);
+    if (st->openai_port) {
+        const openai_counts_t *c = &st->openai;
+        printf("%-16s 127.0.0.1:%d: %llu connections (%llu upgraded, %llu refused, %llu protocol errors)\n",
+               "fake OpenAI", st->openai_port, (unsigned long long)c->accepted, (unsigned long long)c->upgraded,
+               (unsigned long long)c->bad_handshakes, (unsigned long long)c->protocol_errors);
+        printf("%-16s %llu appends, %llu deltas, %llu dropped, %llu expired, %llu other messages\n", "",
+               (unsigned long long)c->appends, (unsigned long long)c->deltas, (unsigned long long)c->dropped,
+               (unsigned long long)c->expired, (unsigned long long)c->other);
+        if (st->window_s > 0)
+            printf("%-16s %.1f %% of a core (part of the client's)\n", "fake OpenAI CPU",
+                   100 * st->openai_cpu_s / st->window_s);
+    }
     table_hist("client lag", &st->lag, " frames, sent behind their due time");
     printf("%-16s %s\n", "result", ok ? "ok" : "FAILED (calls not set up, or 1 % of frames or more lost)");
 }
@@ -793,6 +997,7 @@ static void usage(FILE *f)
                "         [--duration S=10] [--audio file.mulaw] [--auth-token T [--public-url https://host]]\n"
                "         [--pid SERVER_PID] [--json] [--echo-delay-ms 100] [--from E164] [--to E164]\n"
                "         [--platform twilio|jambonz] [--rate 8000|16000] [--marks playout|now]\n"
+               "         [--openai-port N [--openai-delay MS]]\n"
                "N concurrent calls (Twilio: voice webhook, then a Media Stream; jambonz: /jambonz/call, then\n"
                "the listen verb's WebSocket with binary L16) at real-time pace against a switchboard whose\n"
                "AI_PROVIDER is echo. Calls start at --ramp per second; once all are up, a window of\n"
@@ -802,6 +1007,11 @@ static void usage(FILE *f)
                "verb's sampleRate); at 16000 the audio is the sequence markers alone (see load.h).\n"
                "--marks: jambonz's marks are answered once the audio before them has played (playout,\n"
                "the default), or on receipt (now).\n"
+               "--openai-port N: also play OpenAI's Realtime server on 127.0.0.1:N, on a thread of its own,\n"
+               "for a switchboard with AI_PROVIDER=openai and OPENAI_REALTIME_URL=ws://127.0.0.1:N/v1/realtime:\n"
+               "each input_audio_buffer.append comes back as a response.output_audio.delta of the same\n"
+               "base64 --openai-delay ms later (default: --echo-delay-ms), and that delay is the one the\n"
+               "added latency has removed.\n"
                "Exit 0 when every call was set up and under 1 %% of frames were lost, 1 otherwise, 2 on\n"
                "bad arguments.\n");
 }
@@ -874,6 +1084,8 @@ static const struct {
     OPT("platform", 's', platform_name),
     OPT("rate", 'i', rate),
     OPT("marks", 's', marks_name),
+    OPT("openai-port", 'i', openai_port),
+    OPT("openai-delay", 'i', openai_delay_ms),
 #undef OPT
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -914,8 +1126,14 @@ int load_parse_args(int argc, char **argv, load_opts_t *o)
     }
     longopts[NOPTIONS] = (struct option){"help", 0, 0, 'h'};
     longopts[NOPTIONS + 1] = (struct option){0, 0, 0, 0};
-    *o = (load_opts_t){
-        .ncalls = 100, .ramp = 50, .duration = 10, .echo_delay_ms = 100, .from = "+14155550111", .to = "+14155550100"};
+    *o = (load_opts_t){.ncalls = 100,
+                       .ramp = 50,
+                       .duration = 10,
+                       .echo_delay_ms = 100,
+                       .from = "+14155550111",
+                       .to = "+14155550100",
+                       .openai_port = -1,
+                       .openai_delay_ms = -1};
     for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
         if (c == 'h') {
             usage(stdout);
@@ -947,6 +1165,20 @@ int load_parse_args(int argc, char **argv, load_opts_t *o)
         return -1;
     }
     o->marks_now = o->marks_name != NULL && strcmp(o->marks_name, "now") == 0;
+    if (o->openai_port != -1 && (o->openai_port < 1 || o->openai_port > 65535)) {
+        fprintf(stderr, "--openai-port: 1 to 65535, not %d\n", o->openai_port);
+        return -1;
+    }
+    if (o->openai_delay_ms != -1 && (o->openai_delay_ms < 0 || o->openai_delay_ms > 60000)) {
+        fprintf(stderr, "--openai-delay: 0 to 60000 ms, not %d\n", o->openai_delay_ms);
+        return -1;
+    }
+    if (o->openai_port == -1 && o->openai_delay_ms != -1)
+        fprintf(stderr, "warning: --openai-delay without --openai-port: no fake OpenAI runs\n");
+    if (o->openai_port == -1)
+        o->openai_port = 0;
+    if (o->openai_delay_ms == -1)
+        o->openai_delay_ms = o->echo_delay_ms;
     if (o->platform == PLATFORM_JAMBONZ && (o->token != NULL || o->public_url != NULL))
         fprintf(stderr, "warning: --auth-token and --public-url are Twilio's: jambonz hooks go unsigned\n");
     snprintf(o->public_base, sizeof(o->public_base), "%s", o->public_url != NULL ? o->public_url : o->url);

@@ -333,10 +333,134 @@ static void dispatch(ai_session_t *s, const char *type, const json_t *e)
     }
 }
 
+/* ---- the audio path: deltas without a JSON tree ------------------------------------------- */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* A string without escapes at p (the opening quote): its text and the byte after it, or NULL
+ * (an escape, which the full parser unescapes, or no closing quote). */
+static const char *plain_string(const char *p, const char *end, const char **text, size_t *n)
+{
+    const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+    if (q == NULL || memchr(p + 1, '\\', (size_t)(q - p - 1)) != NULL)
+        return NULL;
+    *text = p + 1;
+    *n = (size_t)(q - p - 1);
+    return q + 1;
+}
+
+static const char *digits(const char *p, const char *end)
+{
+    const char *start = p;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    return p > start ? p : NULL;
+}
+
+/* A JSON number at p: the byte after it, or NULL. */
+static const char *number(const char *p, const char *end)
+{
+    if (*p == '-')
+        p++;
+    if (p < end && *p == '0')
+        p++;
+    else if ((p = digits(p, end)) == NULL)
+        return NULL;
+    if (p < end && *p == '.' && (p = digits(p + 1, end)) == NULL)
+        return NULL;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        p = digits(p, end);
+    }
+    return p;
+}
+
+static int key_is(const char *k, size_t n, const char *name)
+{
+    return n == strlen(name) && memcmp(k, name, n) == 0;
+}
+
+int openai_fast_delta(const char *msg, size_t len, openai_delta_t *d)
+{
+    const char *p = msg, *end = msg + len, *type = NULL;
+    size_t type_n = 0;
+    d->b64 = NULL;
+    d->len = 0;
+    d->item_id[0] = '\0';
+    p = skip_ws(p, end);
+    if (p == end || *p++ != '{')
+        return 0;
+    for (int first = 1;; first = 0) {
+        p = skip_ws(p, end);
+        if (p < end && *p == '}' && first)
+            break;
+        const char *k, *v;
+        size_t kn, vn;
+        if (p == end || *p != '"' || (p = plain_string(p, end, &k, &kn)) == NULL)
+            return 0;
+        p = skip_ws(p, end);
+        if (p == end || *p++ != ':')
+            return 0;
+        p = skip_ws(p, end);
+        if (p == end)
+            return 0;
+        if (*p == '"') {
+            if ((p = plain_string(p, end, &v, &vn)) == NULL)
+                return 0;
+            if (key_is(k, kn, "type")) {
+                type = v;
+                type_n = vn;
+            } else if (key_is(k, kn, "delta")) {
+                d->b64 = v;
+                d->len = vn;
+            } else if (key_is(k, kn, "item_id")) {
+                if (vn >= sizeof(d->item_id))
+                    return 0;
+                memcpy(d->item_id, v, vn);
+                d->item_id[vn] = '\0';
+            }
+        } else if ((*p >= '0' && *p <= '9') || *p == '-') {
+            if ((p = number(p, end)) == NULL)
+                return 0;
+        } else if (end - p >= 4 && (memcmp(p, "null", 4) == 0 || memcmp(p, "true", 4) == 0)) {
+            p += 4;
+        } else if (end - p >= 5 && memcmp(p, "false", 5) == 0) {
+            p += 5;
+        } else {
+            return 0; /* an object or an array: not a delta's shape */
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',')
+            p++;
+        else if (p < end && *p == '}') {
+            p++;
+            break;
+        } else
+            return 0;
+    }
+    if (skip_ws(p, end) != end || type == NULL || d->b64 == NULL)
+        return 0;
+    return key_is(type, type_n, "response.output_audio.delta") || key_is(type, type_n, "response.audio.delta");
+}
+
 int openai_on_message(ai_session_t *s, const char *msg, size_t len)
 {
     if (!aiws_live(&s->ws))
         return 0;
+    openai_delta_t d;
+    if (openai_fast_delta(msg, len, &d)) {
+        /* the bridge puts this text into Twilio's JSON as it is */
+        if (d.len > 0 && aiws_audio_ok(&s->ws, d.b64, d.len, "out") && s->ws.ev->audio != NULL)
+            s->ws.ev->audio(s->ws.bridge, d.b64, d.len, d.item_id);
+        return s->ws.failed ? -1 : 0;
+    }
     const char *type;
     json_t *e = aiws_parse(&s->ws, msg, len, &type);
     if (e != NULL)

@@ -51,6 +51,16 @@ size_t openai_append_build(char *dst, size_t cap, const char *b64, size_t len);
 ai_session_t *openai_session_new(const ai_open_t *p, const ai_events_t *ev, void *bridge, int beta);
 void openai_session_free(ai_session_t *s);
 
+/* An audio delta (response.output_audio.delta, or the beta's response.audio.delta) read without
+ * a JSON tree: a flat object of strings without escapes, numbers and literals. b64 points into
+ * the message. 1 when msg is one; 0 for anything else (which then takes the full parse). */
+typedef struct openai_delta {
+    const char *b64;
+    size_t len;
+    char item_id[128];
+} openai_delta_t;
+int openai_fast_delta(const char *msg, size_t len, openai_delta_t *d);
+
 /* One received piece of a server message (a fragmented message comes in pieces); final is 1 on
  * its last piece. Returns -1 when the session failed (ev->error fatal was reported). */
 int openai_rx_feed(ai_session_t *s, const char *in, size_t len, int final);

@@ -1,9 +1,11 @@
 #include "server/ws.h"
 #include "server/worker.h"
 
+#include <errno.h>
 #include <h2o/websocket.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* gathered frames are written once this much is waiting, even with more messages queued */
 #define WS_GATHER_MAX 16384
@@ -46,8 +48,26 @@ static void on_written(h2o_socket_t *sock, const char *err)
 
 static void write_out(ws_conn_t *c)
 {
+    h2o_socket_t *sock = c->h->sock;
+    /* A plain socket with nothing in flight is written now: h2o's write would go through
+     * uv_write, whose completion costs a loop turn and an epoll_ctl on every write. What the
+     * socket does not take (or an error, which h2o then reports) goes the usual way. */
+    if (sock->ssl == NULL) {
+        ssize_t n;
+        do
+            n = write(h2o_socket_get_fd(sock), c->out, c->out_len);
+        while (n < 0 && errno == EINTR);
+        if (n == (ssize_t)c->out_len) {
+            c->out_len = 0;
+            return;
+        }
+        if (n > 0) {
+            memmove(c->out, c->out + n, c->out_len - (size_t)n);
+            c->out_len -= (size_t)n;
+        }
+    }
     h2o_iovec_t buf = h2o_iovec_init(c->out, c->out_len);
-    h2o_socket_write(c->h->sock, &buf, 1, on_written);
+    h2o_socket_write(sock, &buf, 1, on_written);
 }
 
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)

@@ -386,6 +386,56 @@ static void audio_deltas(void **state)
     P->close(s);
 }
 
+/* The audio path reads deltas without a JSON tree; whatever it does not take goes to the full
+ * parse, and both report the same audio. */
+static void fast_deltas(void **state)
+{
+    (void)state;
+    openai_delta_t d;
+    const char *ga = "{\"type\":\"response.output_audio.delta\",\"event_id\":\"event_1\",\"response_id\":\"resp_1\","
+                     "\"item_id\":\"item_9\",\"output_index\":0,\"content_index\":-1.5e+3,\"delta\":\"f39/fw==\"}";
+    assert_int_equal(openai_fast_delta(ga, strlen(ga), &d), 1);
+    assert_int_equal(d.len, 8);
+    assert_memory_equal(d.b64, "f39/fw==", 8);
+    assert_string_equal(d.item_id, "item_9");
+    const char *spaced = " { \"delta\" : \"AAAA\" , \"type\" : \"response.audio.delta\", \"x\": null, \"y\": true } \n";
+    assert_int_equal(openai_fast_delta(spaced, strlen(spaced), &d), 1);
+    assert_string_equal(d.item_id, "");
+    /* not taken: other events, nesting, escapes, bad numbers, trailing bytes, truncation */
+    static const char *const other[] = {
+        "{\"type\":\"response.output_audio_transcript.delta\",\"delta\":\"Hi\"}",
+        "{\"type\":\"response.output_audio.delta\",\"delta\":\"AAAA\",\"x\":{}}",
+        "{\"type\":\"response.output_audio.delta\",\"delta\":\"AAAA\",\"x\":[1]}",
+        "{\"type\":\"response.output_audio.delta\",\"item_id\":\"a\\u0041\",\"delta\":\"AAAA\"}",
+        "{\"type\":\"response.output_audio.delta\",\"delta\":\"AAAA\",\"n\":01}",
+        "{\"type\":\"response.output_audio.delta\",\"delta\":\"AAAA\",\"n\":1.}",
+        "{\"type\":\"response.output_audio.delta\",\"delta\":\"AAAA\",\"n\":-}",
+        "{\"type\":\"response.output_audio.delta\",\"delta\":\"AAAA\"}x",
+        "{\"type\":\"response.output_audio.delta\",\"delta\":\"AAAA\",}",
+        "{\"type\":\"response.output_audio.delta\",\"delta\":\"AAAA\"",
+        "{\"type\":\"response.output_audio.delta\"}",
+        "[\"type\"]",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+        assert_int_equal(openai_fast_delta(other[i], strlen(other[i]), &d), 0);
+    /* the same audio either way: an escaped item id takes the full parse */
+    ai_session_t *s = ready_session(0);
+    feed(s, ga);
+    assert_int_equal(got.audio, 1);
+    assert_string_equal(got.audio_b64, "f39/fw==");
+    assert_string_equal(got.audio_item, "item_9");
+    feed(s, other[3]);
+    assert_int_equal(got.audio, 2);
+    assert_string_equal(got.audio_b64, "AAAA");
+    assert_string_equal(got.audio_item, "aA");
+    /* malformed JSON is refused by the full parse too: no audio */
+    feed(s, other[4]);
+    feed(s, other[7]);
+    assert_int_equal(got.audio, 2);
+    P->close(s);
+}
+
 static void transcripts_and_vad(void **state)
 {
     (void)state;
@@ -613,6 +663,7 @@ int main(void)
         cmocka_unit_test(audio_big_frame_is_split),
         cmocka_unit_test(ready_and_greeting),
         cmocka_unit_test(audio_deltas),
+        cmocka_unit_test(fast_deltas),
         cmocka_unit_test(transcripts_and_vad),
         cmocka_unit_test(interrupt_cancels_only_in_flight),
         cmocka_unit_test(tool_calls_ga),

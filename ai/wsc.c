@@ -1,5 +1,6 @@
 #define _GNU_SOURCE /* memmem */
 #include "ai/wsc.h"
+#include "server/wsframe.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -55,78 +56,28 @@ struct wsc {
     size_t pong_len;
 };
 
-/* ---- the frame codec --------------------------------------------------------------------- */
+/* ---- the frame codec: server/wsframe's, the server side's too ------------------------------ */
 
 int wsc_frame_parse(const unsigned char *b, size_t avail, size_t max, wsc_frame_t *f)
 {
-    if (avail < 2)
-        return 0;
-    int op = b[0] & 0x0f;
-    if ((b[0] & 0x70) != 0 || (b[1] & 0x80) != 0 || (op > 2 && op < 8) || op > 10)
-        return 1002; /* reserved bits, a masked server frame, a reserved opcode */
-    uint64_t len = b[1] & 0x7f;
-    size_t head = 2;
-    if (len == 126) {
-        if (avail < 4)
-            return 0;
-        len = (uint64_t)b[2] << 8 | b[3];
-        head = 4;
-    } else if (len == 127) {
-        if (avail < 10)
-            return 0;
-        len = 0;
-        for (int i = 2; i < 10; i++)
-            len = len << 8 | b[i];
-        if (len >> 63)
-            return 1002;
-        head = 10;
+    wsframe_t w;
+    int r = wsframe_parse(b, avail, max, 0, &w);
+    if (r == 1) {
+        f->fin = w.fin;
+        f->opcode = w.opcode;
+        f->head = w.head;
+        f->len = w.len;
     }
-    f->fin = (b[0] & 0x80) != 0;
-    if (op >= 8 && (!f->fin || len > 125))
-        return 1002;
-    if (len > max)
-        return 1009; /* refused on its header: nothing of it is buffered */
-    f->opcode = op;
-    f->head = head;
-    f->len = (size_t)len;
-    return 1;
+    return r;
 }
 
 size_t wsc_frame_write(unsigned char *dst, int opcode, const void *payload, size_t len, uint32_t mask)
 {
-    size_t h = 2;
-    dst[0] = (unsigned char)(0x80 | opcode);
-    if (len < 126) {
-        dst[1] = (unsigned char)(0x80 | len);
-    } else if (len < 65536) {
-        dst[1] = 0x80 | 126;
-        dst[2] = (unsigned char)(len >> 8);
-        dst[3] = (unsigned char)len;
-        h = 4;
-    } else {
-        dst[1] = 0x80 | 127;
-        for (int i = 0; i < 8; i++)
-            dst[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-        h = 10;
-    }
-    unsigned char m[8];
+    unsigned char m[4];
     memcpy(m, &mask, 4);
-    memcpy(m + 4, &mask, 4);
-    memcpy(dst + h, m, 4);
-    unsigned char *o = dst + h + 4;
-    const unsigned char *in = payload;
-    size_t i = 0;
-    uint64_t m8;
-    memcpy(&m8, m, 8);
-    for (; i + 8 <= len; i += 8) { /* the mask repeats every 4 bytes, so 8 at a time line up */
-        uint64_t v;
-        memcpy(&v, in + i, 8);
-        v ^= m8;
-        memcpy(o + i, &v, 8);
-    }
-    for (; i < len; i++)
-        o[i] = in[i] ^ m[i & 3];
-    return h + 4 + len;
+    size_t h = wsframe_head(dst, opcode, len, m);
+    wsframe_mask(dst + h, payload, len, m, 0);
+    return h + len;
 }
 
 /* ---- buffers and small helpers ----------------------------------------------------------- */
@@ -452,7 +403,10 @@ static int upgrade_answer(wsc_t *c)
     const char *head = (const char *)c->in;
     size_t hlen = (size_t)(eoh - c->in) + 2, n;
     int status = 0;
-    if (hlen < 12 || strncmp(head, "HTTP/1.1 ", 9) != 0 || sscanf(head + 9, "%3d", &status) != 1) {
+    /* the three digits by hand: the head is not NUL-terminated (sscanf would run past it) */
+    for (size_t i = 9; i < 12 && i < hlen && status >= 0; i++)
+        status = head[i] >= '0' && head[i] <= '9' ? status * 10 + (head[i] - '0') : -1;
+    if (hlen < 12 || memcmp(head, "HTTP/1.1 ", 9) != 0 || status < 0) {
         fail(c, "%s", "connection failed: not an HTTP answer");
         return -1;
     }
@@ -511,7 +465,10 @@ static void on_close_frame(wsc_t *c, const unsigned char *p, size_t len)
                  len > 2 ? (const char *)p + 2 : "");
         set_why(c, "%s", what);
     }
-    begin_close(c, len >= 2 ? code : 1000, 2000); /* the echo; the server then ends the connection */
+    /* the echo (1005, 1006 and 1015 may not be sent, nor codes under 1000); the server then ends
+     * the connection */
+    int echo = len < 2 ? 1000 : code < 1000 || code == 1005 || code == 1006 || code == 1015 ? 1002 : code;
+    begin_close(c, echo, 2000);
 }
 
 static void on_frame(wsc_t *c, const wsc_frame_t *f, const unsigned char *p)
@@ -579,6 +536,12 @@ static void process(wsc_t *c)
     }
 }
 
+/* What the read buffer may hold: a whole frame of max_msg, or the handshake answer. */
+static size_t in_limit(const wsc_t *c)
+{
+    return (c->max_msg > HEAD_MAX ? c->max_msg : HEAD_MAX) + WSFRAME_HEAD_MAX;
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)hint;
@@ -590,7 +553,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
         *buf = uv_buf_init((char *)c->tls_in, TLS_IN);
         return;
     }
-    if (c->in_len + READ_ROOM > c->max_msg + 14 + READ_ROOM || reserve(&c->in, &c->in_cap, c->in_len + READ_ROOM) != 0)
+    if (c->in_len > in_limit(c) || reserve(&c->in, &c->in_cap, c->in_len + READ_ROOM) != 0)
         return; /* UV_ENOBUFS follows */
     *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
 }
@@ -620,7 +583,7 @@ static void tls_read(wsc_t *c, const unsigned char *data, size_t n)
             return;
     }
     for (;;) {
-        if (c->in_len >= c->max_msg + 14 + READ_ROOM || reserve(&c->in, &c->in_cap, c->in_len + READ_ROOM) != 0) {
+        if (c->in_len > in_limit(c) || reserve(&c->in, &c->in_cap, c->in_len + READ_ROOM) != 0) {
             fail(c, "%s", "out of memory");
             return;
         }

@@ -82,6 +82,8 @@ static const setting_t settings[] = {
       K_ENUM, openai_beta, 0, 0, shape_choices),
     S("AI_CONNECT_TIMEOUT_MS", "3000", 0, "how long the AI may take to answer before the call goes to a person", K_INT,
       ai_connect_timeout_ms, 200, 60000, NULL),
+    S("AI_CA_FILE", NULL, 0, "extra CA certificate (PEM) trusted for the AI and ARI WebSockets; for tests", K_STR,
+      ai_ca_file, 0, 0, NULL),
     S("AI_VOICE", "alloy", 0, "voice of the AI agent", K_STR, ai_voice, 0, 0, NULL),
     S("AI_INSTRUCTIONS", "You are a friendly phone agent. Keep answers short.", 0,
       "system instructions for the AI agent", K_STR, ai_instructions, 0, 0, NULL),
@@ -593,6 +595,7 @@ int config_load(config_t *cfg, const char *env_file, char *err, size_t errsz)
     }
     if (check_readable("TWILIO_CA_FILE", cfg->twilio_ca_file, err, errsz) != 0 ||
         check_readable("JAMBONZ_CA_FILE", cfg->jambonz_ca_file, err, errsz) != 0 ||
+        check_readable("AI_CA_FILE", cfg->ai_ca_file, err, errsz) != 0 ||
         check_readable("TLS_CERT_FILE", cfg->tls_cert_file, err, errsz) != 0 ||
         check_readable("TLS_KEY_FILE", cfg->tls_key_file, err, errsz) != 0)
         goto fail;

@@ -36,6 +36,7 @@ typedef struct config {
     char *openai_api_key, *openai_realtime_url, *openai_realtime_model, *ai_voice, *ai_instructions;
     int openai_beta; /* OPENAI_REALTIME_SHAPE=beta: the beta session shape (g711_ulaw, OpenAI-Beta header) */
     int ai_connect_timeout_ms;
+    char *ai_ca_file; /* extra CA trusted by the client TLS context (AI and ARI WebSockets); NULL: none */
     char *elevenlabs_phone_number, *elevenlabs_agent_id, *elevenlabs_api_key, *elevenlabs_webhook_secret;
     char *elevenlabs_convai_url;
 

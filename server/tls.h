@@ -14,7 +14,8 @@
 
 SSL_CTX *tls_server_ctx(const config_t *cfg, char *err, size_t errsz);
 
-/* Client context for outgoing TLS (AI WebSockets): peer verification on, system CA store.
+/* Client context for outgoing TLS (AI WebSockets): peer verification on, system CA store
+ * (server/main.c adds AI_CA_FILE's CA to it).
  * One per process, shared by the workers' client connections; the caller frees it after they are gone. */
 SSL_CTX *tls_client_ctx(char *err, size_t errsz);
 

@@ -90,6 +90,10 @@ static void on_commit_check(uv_check_t *c)
     worker_t *w = c->data;
     worker_commit(w);
     ws_flush(w);
+    /* a connection that ended there wrote its last events: they must not wait for the next
+     * wake-up, holding the database's write lock meanwhile */
+    if (store_batch_pending(w->store))
+        worker_commit(w);
     uv_idle_stop(&w->flush_soon);
 }
 

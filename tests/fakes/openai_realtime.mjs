@@ -25,6 +25,10 @@
 //
 //   const fake = await startFakeRealtime({ apiKey: 'sk-test' });
 //   env: OPENAI_REALTIME_URL=fake.url (ws://127.0.0.1:PORT/v1/realtime), OPENAI_API_KEY=sk-test
+//   With tls: { cert, key } (PEM; e.g. makeTestPki(dir) from ./tls.mjs) the fake serves
+//   https/wss and fake.url is wss://...; the server under test trusts the CA with
+//   AI_CA_FILE. Handshakes are recorded in fake.tlsConnections (with the SNI name), those the
+//   client gave up on in fake.tlsErrors.
 //   fake.script([
 //     { on: 'response.create', do: 'speak', ms: 2000, transcript: 'Hello, how can I help?' },
 //     { after: 'frames', count: 50, do: 'speech_started', stopAfterFrames: 25 },
@@ -85,6 +89,7 @@
 // with conversation.item.truncated; conversation.item.create is answered with the item
 // (created / added + done); input_audio_buffer.commit / .clear with committed / cleared.
 import http from 'node:http';
+import https from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { WebSocketServer, WebSocket } from 'ws';
 
@@ -853,8 +858,10 @@ function reject(socket, status, body) {
   );
 }
 
-export async function startFakeRealtime({ apiKey, port = 0, host = '127.0.0.1', keepAudio = false, pace = 'realtime' } = {}) {
+// tls: { cert, key } (PEM strings or Buffers): serve https/wss with that certificate.
+export async function startFakeRealtime({ apiKey, port = 0, host = '127.0.0.1', keepAudio = false, pace = 'realtime', tls = null } = {}) {
   if (!apiKey) throw new TypeError('startFakeRealtime: apiKey is required');
+  if (tls && (!tls.cert || !tls.key)) throw new TypeError('startFakeRealtime: tls needs cert and key');
   const sessions = [];
   const rejected = [];
   const queue = [];
@@ -862,13 +869,22 @@ export async function startFakeRealtime({ apiKey, port = 0, host = '127.0.0.1', 
   const fake = { opts: { keepAudio, pace }, conns };
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
 
-  const server = http.createServer((req, res) => {
+  const onRequest = (req, res) => {
     res.writeHead(req.url.split('?')[0] === PATH ? 426 : 404, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ error: { message: 'Expected a WebSocket upgrade.', type: 'invalid_request_error', param: null, code: null } }));
-  });
+  };
+  const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, onRequest) : http.createServer(onRequest);
+  // handshakes done, { servername (the SNI, false without one), protocol, t }, and failed,
+  // e.g. the client refusing the certificate: { code, message, t }
+  const tlsConnections = [];
+  const tlsErrors = [];
+  if (tls) {
+    server.on('secureConnection', (s) => tlsConnections.push({ servername: s.servername, protocol: s.getProtocol(), t: Date.now() }));
+    server.on('tlsClientError', (err) => tlsErrors.push({ code: err.code ?? null, message: err.message, t: Date.now() }));
+  }
 
   server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url, `http://${req.headers.host ?? host}`);
+    const url = new URL(req.url, `${tls ? 'https' : 'http'}://${req.headers.host ?? host}`);
     const rej = { url: req.url, headers: { ...req.headers }, status: 0, t: Date.now() };
     const auth = req.headers.authorization;
     if (url.pathname !== PATH) {
@@ -929,10 +945,13 @@ export async function startFakeRealtime({ apiKey, port = 0, host = '127.0.0.1', 
   const actualPort = server.address().port;
 
   return {
-    url: `ws://${host}:${actualPort}${PATH}`,
+    url: `${tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${actualPort}${PATH}`,
     port: actualPort,
+    tls: !!tls,
     sessions,
     rejected,
+    tlsConnections,
+    tlsErrors,
     // Queue a scenario for the next accepted connection: an array of steps, or { steps, then }.
     script(s) {
       const sc = Array.isArray(s) ? { steps: s, then: 'idle' } : { steps: s?.steps ?? [], then: s?.then ?? 'idle' };

@@ -57,6 +57,16 @@ test('a certificate file that is not a certificate names TLS_CERT_FILE', () => {
   cleanup(dir);
 });
 
+test('AI_CA_FILE: a missing file stops start-up naming it, and so does a file with no certificate', () => {
+  failsNaming({ AI_CA_FILE: '/nonexistent/ai-ca.pem' }, 'AI_CA_FILE');
+  const dir = tempDir();
+  writeFileSync(join(dir, 'ca.pem'), 'not a certificate\n');
+  const r = runExpectingFailure({ dir, env: { AI_CA_FILE: join(dir, 'ca.pem') } });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, new RegExp(`AI_CA_FILE: cannot load ${join(dir, 'ca.pem')}`), r.stderr);
+  cleanup(dir);
+});
+
 test('a port in use stops start-up naming PORT', async () => {
   const blocker = createServer();
   await new Promise((res) => blocker.listen(0, '127.0.0.1', res));

@@ -331,6 +331,7 @@ static void errors_name_the_setting(void **state)
     expect_error("PUBLIC_BASE_URL", "example.com", "PUBLIC_BASE_URL");
     expect_error("MAX_REQUEST_BODY", "lots", "MAX_REQUEST_BODY");
     expect_error("TLS_CERT_FILE", "/nonexistent/cert.pem", "TLS_KEY_FILE"); /* one without the other */
+    expect_error("AI_CA_FILE", "/nonexistent/ca.pem", "AI_CA_FILE");
     expect_error("PRIMARY_TRANSFER_TARGET", "sip:2000@", "PRIMARY_TRANSFER_TARGET");
     expect_error("SECONDARY_TRANSFER_TARGET", "call bob", "SECONDARY_TRANSFER_TARGET");
     expect_error("VOICEMAIL_TARGET", "<sip:vm@pbx.example.com>", "VOICEMAIL_TARGET");

@@ -7,11 +7,13 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #define HEAD_MAX   16384 /* the server's handshake answer */
 #define REQ_MAX    (8192 + 4096)
@@ -254,6 +256,22 @@ static int tls_drain(wsc_t *c)
     return 0;
 }
 
+/* send(2), not write(2): a socket needs neither the VFS layer nor the file's position lock.
+ * Bytes taken, or a negative libuv error (UV_EAGAIN: none). */
+static int try_send(wsc_t *c, const unsigned char *buf, size_t len)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0)
+        return UV_EBADF;
+    ssize_t n;
+    do
+        n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n >= 0)
+        return (int)n;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
+}
+
 void wsc_flush(wsc_t *c)
 {
     while (!c->writing && !c->ended && c->state != S_CONNECTING) {
@@ -280,8 +298,7 @@ void wsc_flush(wsc_t *c)
         }
         if (*len == 0)
             return;
-        uv_buf_t b = uv_buf_init((char *)buf, (unsigned)*len);
-        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        int n = try_send(c, buf, *len);
         if (n == (int)*len) {
             *len = 0;
             if (c->close_sent)
@@ -293,7 +310,7 @@ void wsc_flush(wsc_t *c)
             return;
         }
         n = n < 0 ? 0 : n;
-        b = uv_buf_init((char *)buf + n, (unsigned)(*len - (size_t)n));
+        uv_buf_t b = uv_buf_init((char *)buf + n, (unsigned)(*len - (size_t)n));
         c->wreq.data = c;
         int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
         if (rc != 0) {

@@ -152,7 +152,7 @@ static void flush_one(ws_conn_t *c)
     if (c->sock->ssl == NULL) {
         ssize_t n;
         do
-            n = write(h2o_socket_get_fd(c->sock), c->wbuf, c->wbuf_len);
+            n = send(h2o_socket_get_fd(c->sock), c->wbuf, c->wbuf_len, MSG_DONTWAIT | MSG_NOSIGNAL);
         while (n < 0 && errno == EINTR);
         if (n == (ssize_t)c->wbuf_len) {
             c->wbuf_len = 0;

@@ -25,6 +25,10 @@
 #                          Node's GC and libuv pool too), the load generator, and with it the fake
 #                          OpenAI server, on CPU 1. Needs 2 CPUs; use it when the machine is
 #                          otherwise idle, else a neighbour on CPU 0 lands in the server's figures.
+#   ROUNDS=n               the runs n times over, interleaved (echo, openai, node, echo, ...): the
+#                          summary gives each figure's median and each ratio's median over the
+#                          rounds (this VM's speed drifts by tens of percent from minute to
+#                          minute; runs next to each other in time compare fairly)
 #   JSON=1                 the summary as JSON on stdout (each run's load report inside it)
 #   KEEP=1                 keep the work directory (reports, server logs; path printed)
 # Tables go to stderr, the summary to stdout. The Node peer's packages are installed on first
@@ -159,9 +163,13 @@ if (mode === "table") {
   process.exit(0);
 }
 
-// summary
-const xs = names.map(load);
-const by = Object.fromEntries(xs.map((x) => [x.name, x]));
+// summary: over ROUNDS rounds (the round folders r1, r2, ...), each figure is the median over
+// the rounds, and each ratio the median of the ratios within each round (the runs of a round
+// are next to each other in time, so their ratio is the fairest figure on a machine whose
+// speed drifts)
+const rounds = fs.readdirSync(dir).filter((d) => /^r[0-9]+$/.test(d)).sort((a, b) => a.slice(1) - b.slice(1));
+const dirs = rounds.length ? rounds.map((d) => `${dir}/${d}`) : [dir];
+const loadIn = (d, n) => ({ name: n, label: LABEL[n], r: read(`${d}/${n}.json`), meta: read(`${d}/${n}.meta`) ?? {} });
 const fig = (x) => {
   const r = x.r;
   return {
@@ -176,36 +184,62 @@ const fig = (x) => {
     others_pct: x.meta.others_pct != null ? Number(x.meta.others_pct) : null,
   };
 };
-const F = Object.fromEntries(xs.map((x) => [x.name, fig(x)]));
+const median = (vs) => {
+  const v = vs.filter((x) => x != null && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+const perRound = dirs.map((d) => Object.fromEntries(names.map((n) => [n, fig(loadIn(d, n))])));
+const xs = names.map((n) => ({ name: n, label: LABEL[n], rounds: perRound.map((p) => p[n]) }));
+const F = {};
+for (const x of xs) {
+  const rs = x.rounds, m = (k) => median(rs.map((v) => v[k]));
+  F[x.name] = {
+    ok: rs.every((v) => v.ok), error: rs.map((v) => v.error).find((e) => e),
+    requested: rs[0].requested, set_up: Math.min(...rs.map((v) => v.set_up ?? 0)),
+    cpu_ms_per_call_s: m("cpu_ms_per_call_s"), cpu_pct: m("cpu_pct"), latency_p50_ms: m("latency_p50_ms"),
+    latency_p99_ms: m("latency_p99_ms"), rss_per_call_kib: m("rss_per_call_kib"),
+    frames_lost: rs.reduce((a, v) => a + (v.frames_lost ?? 0), 0), loss_pct: Math.max(...rs.map((v) => v.loss_pct ?? 0)),
+    client_cpu_pct: m("client_cpu_pct"), others_pct: m("others_pct"),
+    rounds: rs.map((v) => v.cpu_ms_per_call_s),
+  };
+}
 const div = (a, b) => (a != null && b != null && b > 0 ? a / b : null);
 const sub = (a, b) => (a != null && b != null ? a - b : null);
-const pair = (a, b) => (F[a] && F[b] ? {
-  cpu: div(F[a].cpu_ms_per_call_s, F[b].cpu_ms_per_call_s),
-  rss_per_call: div(F[a].rss_per_call_kib, F[b].rss_per_call_kib),
-  latency_p50_diff_ms: sub(F[a].latency_p50_ms, F[b].latency_p50_ms),
-  latency_p99_diff_ms: sub(F[a].latency_p99_ms, F[b].latency_p99_ms),
-  latency_p50: div(F[a].latency_p50_ms, F[b].latency_p50_ms),
-  latency_p99: div(F[a].latency_p99_ms, F[b].latency_p99_ms),
-} : null);
+const pair = (a, b) => {
+  if (!F[a] || !F[b]) return null;
+  const per = perRound.map((p) => div(p[a].cpu_ms_per_call_s, p[b].cpu_ms_per_call_s));
+  return {
+    cpu: median(per), cpu_rounds: per,
+    rss_per_call: div(F[a].rss_per_call_kib, F[b].rss_per_call_kib),
+    latency_p50_diff_ms: sub(F[a].latency_p50_ms, F[b].latency_p50_ms),
+    latency_p99_diff_ms: sub(F[a].latency_p99_ms, F[b].latency_p99_ms),
+    latency_p50: div(F[a].latency_p50_ms, F[b].latency_p50_ms),
+    latency_p99: div(F[a].latency_p99_ms, F[b].latency_p99_ms),
+  };
+};
 const ratios = {};
 if (F.openai && F.echo) ratios.openai_over_echo = pair("openai", "echo");
 if (F.openai && F.node) ratios.openai_over_node = pair("openai", "node");
 if (F.node && F.echo) ratios.node_over_echo = pair("node", "echo");
-const allOk = xs.every(ok);
+const allOk = xs.every((x) => F[x.name].ok);
 const env = process.env;
 
 if (env.JSON === "1") {
   console.log(JSON.stringify({
     date: env.BENCH_DATE, machine: env.BENCH_MACHINE, calls: Number(env.BENCH_CALLS), seconds: Number(env.BENCH_SECS),
     ramp_per_s: Number(env.BENCH_RAMP), workers: Number(env.BENCH_WORKERS), pin: env.PIN === "1",
-    runs: Object.fromEntries(xs.map((x) => [x.name, { ...F[x.name], report: x.r }])), ratios, ok: allOk,
+    rounds: dirs.length,
+    runs: Object.fromEntries(xs.map((x) => [x.name, { ...F[x.name], reports: dirs.map((d) => read(`${d}/${x.name}.json`)) }])),
+    ratios, ok: allOk,
   }));
   process.exit(0);
 }
 const cols = [["server", 20], ["set up", 11], ["CPU ms/call-s", 14], ["CPU %", 7], ["latency p50/p99 ms", 20],
   ["RSS KiB/call", 13], ["frames lost", 18], ["others %", 9], ["", 6]];
 const line = (vals) => vals.map((v, i) => String(v).padEnd(cols[i][1])).join(" ").trimEnd();
-const out = ["", line(cols.map((c) => c[0]))];
+const out = ["", (dirs.length > 1 ? `medians of ${dirs.length} rounds\n` : "") + line(cols.map((c) => c[0]))];
 for (const x of xs) {
   const v = F[x.name];
   out.push(line([x.label, v.set_up == null ? "-" : `${v.set_up} of ${v.requested}`, f(v.cpu_ms_per_call_s, 3), f(v.cpu_pct, 1),
@@ -216,7 +250,8 @@ const sign = (v) => (v == null ? "-" : `${v >= 0 ? "+" : ""}${f(v)}`);
 const say = (title, p, a, b) => {
   if (!p) return;
   out.push(`${title}:`);
-  out.push(`  CPU per call-second  ${a} / ${b} = ${f(p.cpu)}` + (p.cpu ? `  (${b} / ${a} = ${f(1 / p.cpu)})` : ""));
+  out.push(`  CPU per call-second  ${a} / ${b} = ${f(p.cpu)}` + (p.cpu ? `  (${b} / ${a} = ${f(1 / p.cpu)})` : "")
+    + (p.cpu_rounds.length > 1 ? `; by round: ${p.cpu_rounds.map((v) => f(v)).join(", ")}` : ""));
   out.push(`  added latency        ${a} - ${b}: p50 ${sign(p.latency_p50_diff_ms)} ms, p99 ${sign(p.latency_p99_diff_ms)} ms; ${a} / ${b}: p50 ${f(p.latency_p50)}, p99 ${f(p.latency_p99)}`);
   out.push(`  RSS per call         ${a} / ${b} = ${f(p.rss_per_call)}`);
 };
@@ -288,10 +323,18 @@ run() {
 }
 
 first=1
-for r in "${runs[@]}"; do
-  [ -n "$first" ] || sleep 1 # the previous server's sockets and CPU out of the way
-  first=
-  run "$r"
+nrounds=${ROUNDS:-1}
+for ((round = 1; round <= nrounds; round++)); do
+  [ "$nrounds" -gt 1 ] && echo "== round $round of $nrounds" >&2
+  for r in "${runs[@]}"; do
+    [ -n "$first" ] || sleep 1 # the previous server's sockets and CPU out of the way
+    first=
+    run "$r"
+    if [ "$nrounds" -gt 1 ]; then
+      mkdir -p "$work/r$round"
+      mv "$work/$r.json" "$work/$r.meta" "$work/r$round/" 2>/dev/null || true
+    fi
+  done
 done
 
 rc=0
@@ -300,8 +343,11 @@ if [ "${JSON:-0}" = 1 ]; then
   JSON=0 node -e "$report_js" summary "$work" "${runs[@]}" >&2 || true
 fi
 for r in "${runs[@]}"; do
-  node -e 'const [f, m] = process.argv.slice(1).map((p) => { try { return JSON.parse(require("fs").readFileSync(p, "utf8")); } catch { return null; } });
-    process.exit(f && f.ok && !(m && m.error) ? 0 : 1)' "$work/$r.json" "$work/$r.meta" || rc=1
+  for d in "$work" "$work"/r[0-9]*; do
+    [ -f "$d/$r.json" ] || [ -f "$d/$r.meta" ] || continue
+    node -e 'const [f, m] = process.argv.slice(1).map((p) => { try { return JSON.parse(require("fs").readFileSync(p, "utf8")); } catch { return null; } });
+      process.exit(f && f.ok && !(m && m.error) ? 0 : 1)' "$d/$r.json" "$d/$r.meta" || rc=1
+  done
 done
 [ -n "${KEEP:-}" ] && echo "reports and server logs kept in $work" >&2
 exit $rc

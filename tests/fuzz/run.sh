@@ -20,11 +20,13 @@ declare -A srcs=(
   [jambonz_hook]="jambonz/hook.c"
   [pcm]="jambonz/pcm.c"
   [wsc_frame]="ai/wsc.c server/wsframe.c"
+  [wsframe_server]="server/wsframe.c"
 )
 declare -A libs=([form]="$(pkg-config --libs openssl)" [target]="" [e164]="" [rtp]="" [ari_event]="$(pkg-config --libs jansson)"
-  [jambonz_hook]="$(pkg-config --libs jansson openssl)" [pcm]="" [wsc_frame]="$(pkg-config --libs openssl libuv)")
+  [jambonz_hook]="$(pkg-config --libs jansson openssl)" [pcm]="" [wsc_frame]="$(pkg-config --libs openssl libuv)"
+  [wsframe_server]="$(pkg-config --libs openssl)")
 
-for t in form target e164 rtp ari_event jambonz_hook pcm wsc_frame; do
+for t in form target e164 rtp ari_event jambonz_hook pcm wsc_frame wsframe_server; do
   src=()
   for f in ${srcs[$t]}; do src+=("$root/$f"); done
   # shellcheck disable=SC2086

@@ -1,27 +1,22 @@
-#define _GNU_SOURCE /* memmem */
 #include "ai/wsc.h"
+#include "ai/wsc_http.h"
 #include "server/wsframe.h"
 
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
-#define HEAD_MAX   16384 /* the server's handshake answer */
 #define REQ_MAX    (8192 + 4096)
 #define READ_ROOM  4096  /* free space offered to each plain read */
 #define TLS_IN     16384 /* one TLS record */
 #define GATHER_MAX 65536 /* frames gathered into one write */
 #define IN_KEEP    65536 /* a read buffer grown past this for one big message is let go after it */
-#define WS_GUID    "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 enum { S_CONNECTING, S_TLS, S_UPGRADE, S_OPEN };
 
@@ -44,8 +39,8 @@ struct wsc {
     char *host, *path;
     int port;
     size_t max_msg;
-    char accept[32]; /* the Sec-WebSocket-Accept we expect */
-    char key[32];
+    char accept[29]; /* the Sec-WebSocket-Accept we expect */
+    char key[25];
     uint64_t rng;
     unsigned char *in; /* received plaintext: a handshake answer, then frames */
     size_t in_len, in_cap;
@@ -83,21 +78,6 @@ size_t wsc_frame_write(unsigned char *dst, int opcode, const void *payload, size
 }
 
 /* ---- buffers and small helpers ----------------------------------------------------------- */
-
-static int reserve(unsigned char **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap > 0 ? *cap : 1024;
-    while (n < need)
-        n *= 2;
-    unsigned char *p = realloc(*buf, n);
-    if (p == NULL)
-        return -1;
-    *buf = p;
-    *cap = n;
-    return 0;
-}
 
 /* Masking keys: RFC 6455 wants them unpredictable to whoever chooses the payload; a generator
  * seeded from OpenSSL's per connection does that without a syscall per frame. */
@@ -211,7 +191,7 @@ static void on_written(uv_write_t *req, int status)
 
 static int frame_out(wsc_t *c, int opcode, const void *payload, size_t len)
 {
-    if (reserve(&c->out, &c->out_cap, c->out_len + len + 14) != 0)
+    if (wsframe_reserve(&c->out, &c->out_cap, c->out_len + len + 14) != 0)
         return -1;
     c->out_len += wsc_frame_write(c->out + c->out_len, opcode, payload, len, next_mask(c));
     return 0;
@@ -248,7 +228,7 @@ static int tls_drain(wsc_t *c)
     size_t n = BIO_ctrl_pending(c->wbio);
     if (n == 0)
         return 0;
-    if (reserve(&c->tls_out, &c->tls_out_cap, c->tls_out_len + n) != 0)
+    if (wsframe_reserve(&c->tls_out, &c->tls_out_cap, c->tls_out_len + n) != 0)
         return -1;
     int r = BIO_read(c->wbio, c->tls_out + c->tls_out_len, (int)n);
     if (r > 0)
@@ -331,24 +311,17 @@ static void send_request(wsc_t *c)
         fail(c, "%s", "cannot build the request headers");
         return;
     }
-    int v6 = strchr(c->host, ':') != NULL;
-    int dflt = c->port == (c->ssl != NULL ? 443 : 80);
-    char port[16] = "";
-    if (!dflt)
-        snprintf(port, sizeof(port), ":%d", c->port);
-    if (reserve(&c->out, &c->out_cap, REQ_MAX) != 0) {
+    if (wsframe_reserve(&c->out, &c->out_cap, REQ_MAX) != 0) {
         fail(c, "%s", "out of memory");
         return;
     }
-    int len = snprintf((char *)c->out, REQ_MAX,
-                       "GET %s HTTP/1.1\r\nHost: %s%s%s%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                       "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%.*s\r\n",
-                       c->path, v6 ? "[" : "", c->host, v6 ? "]" : "", port, c->key, n, extra);
-    if (len < 0 || len >= REQ_MAX) {
+    size_t len = wsc_http_request((char *)c->out, REQ_MAX, c->path, c->host, c->port, c->ssl != NULL ? 443 : 80, c->key,
+                                  extra, (size_t)n);
+    if (len == 0) {
         fail(c, "%s", "the request does not fit");
         return;
     }
-    c->out_len = (size_t)len;
+    c->out_len = len;
     c->state = S_UPGRADE;
     wsc_flush(c);
 }
@@ -375,85 +348,20 @@ static void tls_step(wsc_t *c)
     }
 }
 
-/* The value of header `name` in the head (lines after the status line), or NULL; *n its length. */
-static const char *header(const char *head, size_t len, const char *name, size_t *n)
-{
-    size_t k = strlen(name);
-    const char *end = head + len, *p = memchr(head, '\n', len);
-    while (p != NULL && ++p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (eol == NULL)
-            eol = end;
-        if ((size_t)(eol - p) > k && p[k] == ':' && strncasecmp(p, name, k) == 0) {
-            const char *v = p + k + 1, *e = eol;
-            while (v < e && (*v == ' ' || *v == '\t'))
-                v++;
-            while (e > v && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            *n = (size_t)(e - v);
-            return v;
-        }
-        p = eol;
-    }
-    return NULL;
-}
-
-static int has_token(const char *v, size_t n, const char *token)
-{
-    size_t k = strlen(token);
-    for (size_t i = 0; i + k <= n; i++)
-        if (strncasecmp(v + i, token, k) == 0 && (i == 0 || v[i - 1] == ',' || v[i - 1] == ' ') &&
-            (i + k == n || v[i + k] == ',' || v[i + k] == ' '))
-            return 1;
-    return 0;
-}
-
 /* The server's answer to the upgrade: 1 accepted (the head consumed), 0 incomplete, -1 failed. */
 static int upgrade_answer(wsc_t *c)
 {
-    const unsigned char *eoh = memmem(c->in, c->in_len, "\r\n\r\n", 4);
-    if (eoh == NULL) {
-        if (c->in_len > HEAD_MAX)
-            fail(c, "%s", "connection failed: the handshake answer is too large");
-        return c->ended ? -1 : 0;
+    char why[128];
+    long used = wsc_http_answer((const char *)c->in, c->in_len, c->accept, why, sizeof(why));
+    if (used <= 0) {
+        if (used < 0)
+            fail(c, "%s", why);
+        return (int)used;
     }
-    const char *head = (const char *)c->in;
-    size_t hlen = (size_t)(eoh - c->in) + 2, n;
-    int status = 0;
-    /* the three digits by hand: the head is not NUL-terminated (sscanf would run past it) */
-    for (size_t i = 9; i < 12 && i < hlen && status >= 0; i++)
-        status = head[i] >= '0' && head[i] <= '9' ? status * 10 + (head[i] - '0') : -1;
-    if (hlen < 12 || memcmp(head, "HTTP/1.1 ", 9) != 0 || status < 0) {
-        fail(c, "%s", "connection failed: not an HTTP answer");
-        return -1;
-    }
-    if (status != 101) {
-        fail(c, "connection failed: HTTP %d", status);
-        return -1;
-    }
-    const char *v = header(head, hlen, "Upgrade", &n);
-    if (v == NULL || !has_token(v, n, "websocket")) {
-        fail(c, "%s", "connection failed: no Upgrade: websocket");
-        return -1;
-    }
-    v = header(head, hlen, "Connection", &n);
-    if (v == NULL || !has_token(v, n, "upgrade")) {
-        fail(c, "%s", "connection failed: no Connection: upgrade");
-        return -1;
-    }
-    v = header(head, hlen, "Sec-WebSocket-Accept", &n);
-    if (v == NULL || n != strlen(c->accept) || memcmp(v, c->accept, n) != 0) {
-        fail(c, "%s", "connection failed: wrong Sec-WebSocket-Accept");
-        return -1;
-    }
-    if (header(head, hlen, "Sec-WebSocket-Extensions", &n) != NULL) {
-        fail(c, "%s", "connection failed: an extension we did not offer");
-        return -1;
-    }
-    size_t used = hlen + 2;
-    memmove(c->in, c->in + used, c->in_len - used);
-    c->in_len -= used;
+    memmove(c->in, c->in + used, c->in_len - (size_t)used);
+    c->in_len -= (size_t)used;
     c->state = S_OPEN;
+    uv_timer_stop(&c->timer); /* the handshake's; the owner's from now on */
     if (c->ops->open != NULL)
         c->ops->open(c->owner);
     if (!c->ended)
@@ -556,7 +464,7 @@ static void process(wsc_t *c)
 /* What the read buffer may hold: a whole frame of max_msg, or the handshake answer. */
 static size_t in_limit(const wsc_t *c)
 {
-    return (c->max_msg > HEAD_MAX ? c->max_msg : HEAD_MAX) + WSFRAME_HEAD_MAX;
+    return (c->max_msg > WSC_HTTP_HEAD_MAX ? c->max_msg : WSC_HTTP_HEAD_MAX) + WSFRAME_HEAD_MAX;
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -570,7 +478,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
         *buf = uv_buf_init((char *)c->tls_in, TLS_IN);
         return;
     }
-    if (c->in_len > in_limit(c) || reserve(&c->in, &c->in_cap, c->in_len + READ_ROOM) != 0)
+    if (c->in_len > in_limit(c) || wsframe_reserve(&c->in, &c->in_cap, c->in_len + READ_ROOM) != 0)
         return; /* UV_ENOBUFS follows */
     *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
 }
@@ -600,7 +508,7 @@ static void tls_read(wsc_t *c, const unsigned char *data, size_t n)
             return;
     }
     for (;;) {
-        if (c->in_len > in_limit(c) || reserve(&c->in, &c->in_cap, c->in_len + READ_ROOM) != 0) {
+        if (c->in_len > in_limit(c) || wsframe_reserve(&c->in, &c->in_cap, c->in_len + READ_ROOM) != 0) {
             fail(c, "%s", "out of memory");
             return;
         }
@@ -665,6 +573,13 @@ static void on_connect(uv_connect_t *req, int status)
     }
 }
 
+static void on_handshake_timeout(uv_timer_t *t)
+{
+    wsc_t *c = t->data;
+    if (!c->ended && c->state != S_OPEN)
+        fail(c, "%s", "connection failed: the handshake timed out");
+}
+
 static void on_timer(uv_timer_t *t)
 {
     wsc_t *c = t->data;
@@ -679,15 +594,9 @@ static void on_timer(uv_timer_t *t)
 
 static int make_key(wsc_t *c)
 {
-    unsigned char raw[16], sha[SHA_DIGEST_LENGTH];
-    char cat[sizeof(c->key) + sizeof(WS_GUID)];
-    if (RAND_bytes(raw, sizeof(raw)) != 1 || RAND_bytes((unsigned char *)&c->rng, sizeof(c->rng)) != 1)
+    if (RAND_bytes((unsigned char *)&c->rng, sizeof(c->rng)) != 1)
         return -1;
-    EVP_EncodeBlock((unsigned char *)c->key, raw, sizeof(raw)); /* 24 characters */
-    snprintf(cat, sizeof(cat), "%s%s", c->key, WS_GUID);
-    SHA1((const unsigned char *)cat, strlen(cat), sha);
-    EVP_EncodeBlock((unsigned char *)c->accept, sha, sizeof(sha)); /* 28 characters */
-    return 0;
+    return wsc_http_key(c->key, c->accept);
 }
 
 static int tls_setup(wsc_t *c, SSL_CTX *ctx)
@@ -744,6 +653,8 @@ wsc_t *wsc_connect(const wsc_params_t *p, const char **why)
     c->tcp.data = c->timer.data = c->creq.data = c;
     c->handles = 2;
     int rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&ss, on_connect);
+    if (rc == 0) /* a server that takes the connection and never answers must not hold it */
+        uv_timer_start(&c->timer, on_handshake_timeout, p->handshake_ms > 0 ? p->handshake_ms : 10000, 0);
     if (rc != 0) {
         *why = "cannot connect";
         c->silent = 1; /* we return NULL: the owner hears nothing more */

@@ -57,8 +57,9 @@ typedef struct wsc_params {
     const char *host;    /* for Host, SNI and the certificate's name check */
     const char *path;    /* path and query */
     int port;
-    SSL_CTX *ssl;   /* NULL: plain TCP; else TLS with this context, the peer verified */
-    size_t max_msg; /* largest frame (and message, for the owner to enforce) accepted */
+    SSL_CTX *ssl;          /* NULL: plain TCP; else TLS with this context, the peer verified */
+    size_t max_msg;        /* largest frame (and message, for the owner to enforce) accepted */
+    unsigned handshake_ms; /* connect, TLS and upgrade must be done by then; 0: 10 s */
     const wsc_ops_t *ops;
     void *owner;
 } wsc_params_t;

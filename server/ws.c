@@ -39,21 +39,6 @@ static void mark_pending(ws_conn_t *c)
     }
 }
 
-static int reserve(unsigned char **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap > 0 ? *cap : 1024;
-    while (n < need)
-        n *= 2;
-    unsigned char *p = realloc(*buf, n);
-    if (p == NULL)
-        return -1;
-    *buf = p;
-    *cap = n;
-    return 0;
-}
-
 /* ---- the end ----------------------------------------------------------------------------- */
 
 static void destroy(ws_conn_t *c, int notify)
@@ -91,7 +76,7 @@ static void on_close_wait(h2o_timeout_entry_t *e)
 
 static int frame_out(ws_conn_t *c, int opcode, const void *payload, size_t len)
 {
-    if (reserve(&c->out, &c->out_cap, c->out_len + len + WSFRAME_HEAD_MAX) != 0)
+    if (wsframe_reserve(&c->out, &c->out_cap, c->out_len + len + WSFRAME_HEAD_MAX) != 0)
         return -1;
     c->out_len += wsframe_head(c->out + c->out_len, opcode, len, NULL);
     memcpy(c->out + c->out_len, payload, len);
@@ -241,7 +226,7 @@ static void on_frame(ws_conn_t *c, const wsframe_t *f, unsigned char *p)
             refuse(c, "message too big", 1009);
             return;
         }
-        if (reserve(&c->frag, &c->frag_cap, c->frag_len + f->len) != 0) {
+        if (wsframe_reserve(&c->frag, &c->frag_cap, c->frag_len + f->len) != 0) {
             refuse(c, "out of memory", 1011);
             return;
         }

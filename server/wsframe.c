@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -99,4 +100,19 @@ void wsframe_mask(unsigned char *dst, const unsigned char *src, size_t len, cons
     }
     for (; i < len; i++)
         dst[i] = src[i] ^ m[i & 7];
+}
+
+int wsframe_reserve(unsigned char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap > 0 ? *cap : 1024;
+    while (n < need)
+        n *= 2;
+    unsigned char *p = realloc(*buf, n);
+    if (p == NULL)
+        return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
 }

@@ -28,6 +28,10 @@ size_t wsframe_head(unsigned char *dst, int opcode, size_t len, const unsigned c
 /* dst[i] = src[i] ^ mask[(i + off) % 4] for len bytes; dst may be src. */
 void wsframe_mask(unsigned char *dst, const unsigned char *src, size_t len, const unsigned char mask[4], size_t off);
 
+/* Grows a frame buffer to hold need bytes (doubling, from 1 KiB): 0, or -1 out of memory with
+ * the buffer as it was. */
+int wsframe_reserve(unsigned char **buf, size_t *cap, size_t need);
+
 /* Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 section 4.2.2): 28 characters and a
  * NUL into out. */
 void wsframe_accept(const char *key, size_t key_len, char out[29]);

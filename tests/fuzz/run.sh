@@ -19,14 +19,15 @@ declare -A srcs=(
   [ari_event]="asterisk/ari_event.c asterisk/ari_url.c"
   [jambonz_hook]="jambonz/hook.c"
   [pcm]="jambonz/pcm.c"
-  [wsc_frame]="ai/wsc.c server/wsframe.c"
+  [wsc_frame]="ai/wsc.c ai/wsc_http.c server/wsframe.c"
+  [wsc_http]="ai/wsc_http.c server/wsframe.c"
   [wsframe_server]="server/wsframe.c"
 )
 declare -A libs=([form]="$(pkg-config --libs openssl)" [target]="" [e164]="" [rtp]="" [ari_event]="$(pkg-config --libs jansson)"
   [jambonz_hook]="$(pkg-config --libs jansson openssl)" [pcm]="" [wsc_frame]="$(pkg-config --libs openssl libuv)"
-  [wsframe_server]="$(pkg-config --libs openssl)")
+  [wsframe_server]="$(pkg-config --libs openssl)" [wsc_http]="$(pkg-config --libs openssl)")
 
-for t in form target e164 rtp ari_event jambonz_hook pcm wsc_frame wsframe_server; do
+for t in form target e164 rtp ari_event jambonz_hook pcm wsc_frame wsframe_server wsc_http; do
   src=()
   for f in ${srcs[$t]}; do src+=("$root/$f"); done
   # shellcheck disable=SC2086

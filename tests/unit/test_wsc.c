@@ -578,9 +578,12 @@ static void own_queue(const char *m, size_t len)
     own.qn++;
 }
 
+static unsigned handshake_ms; /* 0: wsc's default */
+
 static void client_connect(int port)
 {
     wsc_params_t p = {
+        .handshake_ms = handshake_ms,
         .loop = loop,
         .address = "127.0.0.1",
         .host = HOST,
@@ -1046,6 +1049,27 @@ static void connection_refused(void **state)
     finish();
 }
 
+/* ---- 10b. a server that takes the connection and never answers the upgrade -------------- */
+
+static void script_mute(srv_t *s)
+{
+    (void)srv_request(s); /* reads the request, answers nothing */
+}
+
+static void handshake_timeout(void **state)
+{
+    (void)state;
+    srv_start(script_mute);
+    own_reset();
+    handshake_ms = 200;
+    client_connect(srv.port);
+    run_until_closed();
+    handshake_ms = 0;
+    assert_int_equal(own.opened, 0);
+    assert_string_equal(own.why, "connection failed: the handshake timed out");
+    finish();
+}
+
 /* ---- 11. large messages both ways (the 64-bit length form, buffers that grow) -------------- */
 
 #define BIG_OUT 100000
@@ -1132,6 +1156,7 @@ int main(void)
         cmocka_unit_test(close_grace),
         cmocka_unit_test(abort_while_connecting),
         cmocka_unit_test(connection_refused),
+        cmocka_unit_test(handshake_timeout),
         cmocka_unit_test(big_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -310,10 +310,9 @@ static void on_upgraded(void *data, h2o_socket_t *sock, size_t reqsize)
     sock->data = c;
     h2o_buffer_consume(&sock->input, reqsize);
     h2o_socket_read_start(sock, on_read);
+    mark_pending(c); /* what was queued before the upgrade completed goes out this turn */
     if (sock->input->size > 0)
         on_read(sock, NULL); /* frames that came with the request */
-    else
-        flush_one(c);
 }
 
 /* ---- the public entry points ------------------------------------------------------------- */

@@ -1,10 +1,12 @@
 /*
- * ws: server-side WebSockets on h2o (HTTP/1.1 upgrade, wslay framing) for the worker.
- * Messages from the peer arrive whole (wslay reassembles fragments) through the handler;
- * text over max_msg bytes, binary frames and protocol errors end the connection with the
- * matching status code after telling the handler why. Outgoing messages are queued (bounded)
- * and flushed once per loop iteration by ws_flush() (the worker calls it); their frames are
- * gathered into one buffer, so a burst of sends (an audio frame and its mark) costs one write.
+ * ws: server-side WebSockets for the worker: h2o's HTTP/1.1 upgrade, then our own framing on
+ * its socket (server/wsframe.h). Messages from the peer arrive whole through the handler, an
+ * unfragmented one unmasked where it lies in the read buffer (valid during the call only);
+ * a frame announcing more than max_msg bytes (1009, at once, nothing buffered), binary frames
+ * without on_binary (1003) and protocol errors (1002) end the connection with that status code
+ * after telling the handler why. Outgoing messages are queued (bounded) and flushed once per
+ * loop iteration by ws_flush() (the worker calls it); their frames are gathered into one
+ * buffer, so a burst of sends (an audio frame and its mark) costs one write.
  *
  * Lifetime: the connection belongs to the worker; the handler's on_closed is the last call
  * for it, after which the ws_conn_t is gone. Never use a ws_conn_t after on_closed.

@@ -7,6 +7,8 @@
 #include "server/twilio_rest.h"
 #include "server/worker.h"
 
+#include "server/isotime.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,20 +25,28 @@ static int digits(const char *s, int n)
     return 1;
 }
 
-/* YYYY-MM-DD, then optionally THH:MM, :SS, .fff and Z; compared as text with started_at */
+/* YYYY-MM-DD, then optionally THH:MM, :SS, .fff and Z, a real moment (2026-02-30 and 25:61 are
+ * refused); compared as text with started_at */
 static int date_ok(const char *s)
 {
-    if (strlen(s) > 24 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' || !digits(s + 8, 2))
+    char day[11];
+    if (strlen(s) < 10)
+        return 0;
+    memcpy(day, s, 10);
+    day[10] = '\0';
+    if (strlen(s) > 24 || !isotime_date(day))
         return 0;
     s += 10;
     if (*s == '\0')
         return 1;
     if (*s != 'T' || !digits(s + 1, 2) || s[3] != ':' || !digits(s + 4, 2))
         return 0;
+    int hour = atoi(s + 1), minute = atoi(s + 4), second = 0;
     s += 6;
     if (*s == ':') {
         if (!digits(s + 1, 2))
             return 0;
+        second = atoi(s + 1);
         s += 3;
         if (*s == '.') {
             if (!digits(s + 1, 3))
@@ -46,7 +56,7 @@ static int date_ok(const char *s)
     }
     if (*s == 'Z')
         s++;
-    return *s == '\0';
+    return *s == '\0' && isotime_valid(2000, 1, 1, hour, minute, second);
 }
 
 void api_calls_list(http_req_t *r)

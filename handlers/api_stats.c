@@ -1,6 +1,7 @@
 #define _GNU_SOURCE /* strptime, timegm */
 #include "handlers/api_stats.h"
 #include "server/form.h"
+#include "server/isotime.h"
 #include "server/log.h"
 #include "server/worker.h"
 
@@ -41,7 +42,8 @@ static int instant(const char *s, time_t *t)
     } else {
         return -1;
     }
-    if (*p != '\0' || tm.tm_sec > 60)
+    /* strptime takes any day up to 31 and timegm rolls it over: the calendar decides here */
+    if (*p != '\0' || !isotime_valid(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec))
         return -1;
     time_t v = timegm(&tm);
     if (v == (time_t)-1)

@@ -1,4 +1,5 @@
 #include "handlers/post_call.h"
+#include "server/isotime.h"
 #include "server/log.h"
 #include "server/worker.h"
 #include "server/e164.h"
@@ -248,13 +249,7 @@ static int digits(const char *s, int n)
 
 static int date_ok(const char *s)
 {
-    if (strlen(s) != 10 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' || !digits(s + 8, 2))
-        return 0;
-    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
-        return 0;
-    return !(m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+    return isotime_date(s);
 }
 
 static int time_ok(const char *s)

@@ -143,6 +143,14 @@ test('calls list: tenant-scoped, newest first, filters and cursor pagination', a
   assert.equal((await api(srv, 'GET', '/api/calls?status=simulation&until=2999-01-01T00:00:00Z')).json.calls.length >= 5, true);
   for (const q of ['limit=0', 'limit=500', 'cursor=abc', 'direction=sideways', 'since=yesterday'])
     assert.equal((await api(srv, 'GET', '/api/calls?' + q)).status, 400, q);
+  // instants that are not real moments are refused naming the field, not rolled over or compared as text
+  for (const [q, field] of [['since=2026-13-45', 'since'], ['until=2026-02-30T25:61:00Z', 'until'], ['since=2026-02-29', 'since'],
+    ['until=2026-01-01T24:00:00Z', 'until'], ['since=2026-04-31T10:00', 'since'], ['until=2026-01-01T10:00:61Z', 'until']]) {
+    const r = await api(srv, 'GET', '/api/calls?' + q);
+    assert.equal(r.status, 400, q);
+    assert.equal(r.json.error.field, field, q);
+  }
+  assert.equal((await api(srv, 'GET', '/api/calls?since=2028-02-29T23:59:60Z')).status, 200, 'a leap day and a leap second are real');
 });
 
 test('calls carry their platform; the list filters on it and names the field it cannot use', async () => {

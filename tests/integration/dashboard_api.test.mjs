@@ -186,6 +186,8 @@ test('stats: validation names the field; per-hour buckets and outcome shares', a
   const q = (s) => api(srv, 'GET', '/api/stats' + s, { tok });
   assert.equal((await q('')).json.error.field, 'since');
   assert.equal((await q('?since=yesterday&until=2026-11-23T00:00:00Z')).json.error.field, 'since');
+  assert.equal((await q('?since=2026-02-30T00:00:00Z&until=2026-03-02T00:00:00Z')).json.error.field, 'since'); // not rolled over to March 2
+  assert.equal((await q('?since=2026-11-22T00:00:00Z&until=2026-11-22T25:61:00Z')).json.error.field, 'until');
   assert.equal((await q('?since=2026-11-22T00:00:00Z')).json.error.field, 'until');
   assert.equal((await q('?since=2026-11-22T00:00:00Z&until=2026-11-21T00:00:00Z')).json.error.field, 'until');
   assert.equal((await q('?since=2026-11-01T00:00:00Z&until=2026-11-22T00:00:00Z')).status, 400); // over 7 days

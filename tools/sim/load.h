@@ -51,28 +51,16 @@ size_t ws_client_frame(unsigned char *dst, int opcode, const void *payload, size
 
 typedef struct ws_frame {
     int opcode, fin;
-    size_t head, len;      /* header bytes, payload bytes */
-    unsigned char mask[4]; /* a client frame's masking key (ws_parse_client_head) */
+    size_t head, len; /* header bytes, payload bytes */
 } ws_frame_t;
 /* 1 a whole server frame is at buf, 0 need more bytes, -1 not a valid server frame */
 int ws_parse(const unsigned char *buf, size_t avail, ws_frame_t *f);
 /* the same for the frame's header alone (head and len set): a long binary frame is read as
  * its payload arrives, not buffered whole */
 int ws_parse_head(const unsigned char *buf, size_t avail, ws_frame_t *f);
-/* The header of a client frame (the fake OpenAI server's side): 1 whole header at buf (head,
- * len, fin, opcode, mask set), 0 need more bytes, -1 not a valid client frame (unmasked,
- * reserved bits, an unknown opcode, a control frame fragmented or over 125 bytes). len is not
- * capped here: the caller compares it with what it accepts. */
-int ws_parse_client_head(const unsigned char *buf, size_t avail, ws_frame_t *f);
-/* XORs len bytes at p with a client frame's mask, in place (p is the payload's start) */
-void ws_unmask(unsigned char *p, size_t len, const unsigned char mask[4]);
-/* An unmasked server frame's header (FIN set) for len payload bytes into dst (10 bytes at most);
- * returns its length */
-size_t ws_server_head(unsigned char *dst, int opcode, size_t len);
-/* Builds client frames with ws_client_frame and reads them back with ws_parse_client_head and
- * ws_unmask (7-, 16- and 64-bit lengths, fragments, split headers, refusals); 0, or -1 after
- * saying on stderr which case failed */
-int ws_client_selfcheck(void);
+/* Checks json_top_string on a document with nesting and decoys; 0, or -1 after saying on
+ * stderr what failed. The fake OpenAI server's frames use server/wsframe.h, tested there. */
+int load_selfcheck(void);
 
 /* The head of an HTTP/1.1 response: 1 complete (status, head_len, content_length or -1),
  * 0 need more, -1 not HTTP */

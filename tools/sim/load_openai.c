@@ -1,6 +1,7 @@
 /* switchboard-sim load --openai-port: the fake OpenAI Realtime server; see load_openai.h */
 #define _GNU_SOURCE /* memmem, pthread_getcpuclockid */
 #include "tools/sim/load_openai.h"
+#include "server/wsframe.h"
 
 #include <uv.h>
 
@@ -155,7 +156,7 @@ static int put_frame(conn_t *c, int opcode, const void *payload, size_t len)
     unsigned char *p = reserve(c, len + 10);
     if (p == NULL)
         return -1;
-    size_t h = ws_server_head(p, opcode, len);
+    size_t h = wsframe_head(p, opcode, len, NULL);
     memcpy(p + h, payload, len);
     c->olen += h + len;
     return 0;
@@ -240,7 +241,7 @@ static int put_delta(conn_t *c, const char *b64, size_t len)
     unsigned char *p = reserve(c, n + 10);
     if (p == NULL)
         return -1;
-    p += ws_server_head(p, 1, n);
+    p += wsframe_head(p, 1, n, NULL);
     memcpy(p, d1, sizeof(d1) - 1);
     p += sizeof(d1) - 1;
     memcpy(p, id, idl);
@@ -436,15 +437,16 @@ static void on_frames(conn_t *c)
 {
     size_t off = 0, want = 0;
     while (c->state == S_OPEN && off < c->rlen) {
-        ws_frame_t fr;
-        int r = ws_parse_client_head(c->rbuf + off, c->rlen - off, &fr);
+        wsframe_t w; /* the server's own codec: client frames are masked */
+        int r = wsframe_parse(c->rbuf + off, c->rlen - off, MSG_MAX, 1, &w);
         if (r == 0)
             break;
-        if (r < 0) {
-            protocol_error(c, 1002); /* unmasked, reserved bits or opcode, a bad control frame */
+        if (r != 1) {
+            protocol_error(c, r); /* 1002: unmasked, reserved bits or opcode, a bad control frame; 1009 */
             break;
         }
-        if (fr.len > MSG_MAX || (fr.opcode < 8 && c->mlen + fr.len > MSG_MAX)) {
+        ws_frame_t fr = {.opcode = w.opcode, .fin = w.fin, .head = w.head, .len = w.len};
+        if (fr.opcode < 8 && c->mlen + fr.len > MSG_MAX) {
             protocol_error(c, 1009);
             break;
         }
@@ -453,7 +455,7 @@ static void on_frames(conn_t *c)
             break;
         }
         unsigned char *p = c->rbuf + off + fr.head;
-        ws_unmask(p, fr.len, fr.mask);
+        wsframe_mask(p, p, fr.len, w.mask, 0);
         on_frame(c, &fr, p);
         off += fr.head + fr.len;
     }
@@ -629,7 +631,7 @@ static void fake_free(openai_fake_t *f)
 
 openai_fake_t *openai_fake_start(int port, int delay_ms, size_t ring)
 {
-    if (ws_client_selfcheck() != 0)
+    if (load_selfcheck() != 0)
         return NULL;
     openai_fake_t *f = calloc(1, sizeof(*f));
     if (f == NULL || (f->ring = malloc((ring ? ring : 1) * sizeof(pend_t))) == NULL || uv_loop_init(&f->loop) != 0) {

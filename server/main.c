@@ -2,7 +2,6 @@
  * database and listeners on this thread, runs the workers and waits for SIGTERM/SIGINT. */
 #include <curl/curl.h>
 #include <errno.h>
-#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -169,24 +168,6 @@ static int wait_and_checkpoint(const config_t *cfg, const sigset_t *sigs)
     return sig;
 }
 
-/* AI_CA_FILE: one more CA for the client context (the AI and ARI WebSockets), beside the
- * system's, which stay trusted. */
-static int client_ca_add(SSL_CTX *ctx, const char *file, char *err, size_t errsz)
-{
-    if (file == NULL)
-        return 0;
-    ERR_clear_error();
-    if (SSL_CTX_load_verify_locations(ctx, file, NULL) == 1)
-        return 0;
-    char why[256] = "no certificate found";
-    unsigned long e = ERR_get_error();
-    if (e != 0)
-        ERR_error_string_n(e, why, sizeof(why));
-    ERR_clear_error();
-    snprintf(err, errsz, "AI_CA_FILE: cannot load %s: %s", file, why);
-    return -1;
-}
-
 static int serve(app_t *app)
 {
     config_t *cfg = &app->cfg;
@@ -201,8 +182,7 @@ static int serve(app_t *app)
         goto fail;
     if (cfg->tls_port >= 0 && (app->ssl = tls_server_ctx(cfg, err, sizeof(err))) == NULL)
         goto fail;
-    if ((app->client_ssl = tls_client_ctx(err, sizeof(err))) == NULL ||
-        client_ca_add(app->client_ssl, cfg->ai_ca_file, err, sizeof(err)) != 0)
+    if ((app->client_ssl = tls_client_ctx(cfg->ai_ca_file, err, sizeof(err))) == NULL)
         goto fail;
     if (listen_open("PORT", cfg->bind_address, &cfg->port, fds_plain, nworkers, err, sizeof(err)) != 0)
         goto fail;

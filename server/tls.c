@@ -143,7 +143,7 @@ fail:
     return NULL;
 }
 
-SSL_CTX *tls_client_ctx(char *err, size_t errsz)
+SSL_CTX *tls_client_ctx(const char *extra_ca, char *err, size_t errsz)
 {
     char why[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -155,5 +155,11 @@ SSL_CTX *tls_client_ctx(char *err, size_t errsz)
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (extra_ca != NULL && SSL_CTX_load_verify_locations(ctx, extra_ca, NULL) != 1) {
+        ssl_errstr(why, sizeof(why));
+        snprintf(err, errsz, "AI_CA_FILE: cannot load %s: %s", extra_ca, why);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     return ctx;
 }

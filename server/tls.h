@@ -14,10 +14,10 @@
 
 SSL_CTX *tls_server_ctx(const config_t *cfg, char *err, size_t errsz);
 
-/* Client context for outgoing TLS (AI WebSockets): peer verification on, system CA store
- * (server/main.c adds AI_CA_FILE's CA to it).
+/* Client context for outgoing TLS (the AI and ARI WebSockets): peer verification on, the system
+ * CA store, and extra_ca's certificates beside it when not NULL (AI_CA_FILE, for tests).
  * One per process, shared by the workers' client connections; the caller frees it after they are gone. */
-SSL_CTX *tls_client_ctx(char *err, size_t errsz);
+SSL_CTX *tls_client_ctx(const char *extra_ca, char *err, size_t errsz);
 
 /* Writes a new self-signed certificate and key (mode 0600) unless both files exist. 1: created, 0: kept, -1: error. */
 int tls_ensure_self_signed(const char *cert_path, const char *key_path, char *err, size_t errsz);

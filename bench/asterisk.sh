@@ -64,19 +64,13 @@ echo "other processes above 5 % CPU just before:" \
 sb_pid=$!
 port=$(bench_wait_port "$sb_pid" "$work/sb.log") || exit 1
 sleep 0.3
-# what else ran meanwhile: every other process's CPU time (utime stime cutime cstime: a process
-# that ends shows in its parent's once reaped), less this script's (sim-load is its child) and
-# the server's; kernel threads apart (softirq work, ours too, lands there). /proc/stat's busy
-# time would be simpler, but it is sampled at the timer tick and undercounts this load.
-others() { awk -v a="$$" -v b="$sb_pid" 'FNR == 1 { split(FILENAME, p, "/"); if (p[3] != a && p[3] != b) {
-  sub(/.*\) /, ""); if (p[3] == 2 || $2 == 2) k += $12 + $13; else s += $12 + $13 + $14 + $15 } }
-  END { print s + 0, k + 0 }' /proc/[0-9]*/stat 2>/dev/null; }
-read -r o0 k0 < <(others)
+# what else ran meanwhile (bench_others, bench/lib.sh)
+read -r o0 k0 < <(bench_others "$sb_pid")
 w0=$(date +%s.%N)
 rc=0
 ${gen_pin[@]+"${gen_pin[@]}"} "$build/switchboard-sim-load" --url "http://127.0.0.1:$port" --calls "$calls" \
   --ramp "$ramp" --duration "$secs" --pid "$sb_pid" --json >"$work/twilio.json" || rc=$?
-read -r o1 k1 < <(others)
+read -r o1 k1 < <(bench_others "$sb_pid")
 w1=$(date +%s.%N)
 pct() { awk -v o="$1" -v w0="$w0" -v w1="$w1" -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", 100 * o / t / (w1 - w0) }'; }
 # shown in the table: over the whole load generator run, set-up included

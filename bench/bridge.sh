@@ -89,16 +89,6 @@ free_port() {
   node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'
 }
 
-# Every other process's CPU time in ticks (utime stime cutime cstime: a process that ends shows
-# in its parent's once reaped), less this script's (sim-load is its child) and the server's;
-# kernel threads apart (softirq work, ours too, lands there). As bench/asterisk.sh, but read
-# through cat: a process ending between the glob and the read must not stop the sum.
-others() {
-  cat /proc/[0-9]*/stat 2>/dev/null | awk -v a="$$" -v b="$srv_pid" '{ pid = $1; if (pid != a && pid != b) {
-    sub(/.*\) /, ""); if (pid == 2 || $2 == 2) k += $12 + $13; else s += $12 + $13 + $14 + $15 } }
-    END { print s + 0, k + 0 }'
-}
-
 # The port the Node peer prints (`listening <port>`), waited for up to 10 s
 node_wait_port() {
   local pid=$1 out=$2 err=$3 p
@@ -295,11 +285,11 @@ run() {
   local o0 k0 o1 k1 w0 w1 pct_o=- pct_k=-
   if [ -z "$err" ]; then
     sleep 0.3
-    read -r o0 k0 < <(others)
+    read -r o0 k0 < <(bench_others "$srv_pid")
     w0=$(date +%s.%N)
     ${gen_pin[@]+"${gen_pin[@]}"} "$build/switchboard-sim-load" --url "http://127.0.0.1:$port" --calls "$calls" \
       --ramp "${RAMP:-200}" --duration "$secs" --pid "$srv_pid" ${gen[@]+"${gen[@]}"} --json >"$out" || true
-    read -r o1 k1 < <(others)
+    read -r o1 k1 < <(bench_others "$srv_pid")
     w1=$(date +%s.%N)
     pct() { awk -v o="$1" -v w0="$w0" -v w1="$w1" -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", 100 * o / t / (w1 - w0) }'; }
     pct_o=$(pct $((o1 - o0)))

@@ -65,18 +65,6 @@ echo "$(date -u +%FT%TZ) $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | 
 echo "other processes above 5 % CPU just before:" \
   "$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 > 5 && $2 != "ps" { printf "%s %s%%, ", $2, $1 }' | sed 's/, $//')" >&2
 
-# What else ran during a leg: every other process's CPU time (utime stime cutime cstime: one
-# that ends shows in its parent's once reaped), less this script's (the load generator is its
-# child) and the server's; kernel threads apart (softirq work, ours too, lands there). getline:
-# a process that ends between the glob and the read is skipped, not an error.
-others() {
-  awk -v a="$$" -v b="$sb_pid" 'BEGIN { for (i = 1; i < ARGC; i++) { f = ARGV[i]; split(f, p, "/")
-      if (p[3] != a && p[3] != b && (getline l < f) > 0) { sub(/.*\) /, "", l); split(l, x, " ")
-        if (p[3] == 2 || x[2] == 2) k += x[12] + x[13]; else s += x[12] + x[13] + x[14] + x[15] }
-      close(f) }
-    print s + 0, k + 0; exit }' /proc/[0-9]*/stat
-}
-
 rc=0
 # run_leg NAME SERVER_ENV... -- LOAD_ARGS...: one server, one load run, NAME.json and NAME.others
 run_leg() {
@@ -92,11 +80,11 @@ run_leg() {
   local port
   port=$(bench_wait_port "$sb_pid" "$work/$name.log") || exit 1
   sleep 0.3
-  read -r o0 k0 < <(others)
+  read -r o0 k0 < <(bench_others "$sb_pid")
   w0=$(date +%s.%N)
   ${gen_pin[@]+"${gen_pin[@]}"} "$build/switchboard-sim-load" --url "http://127.0.0.1:$port" --calls "$calls" \
     --ramp "$ramp" --duration "$secs" --pid "$sb_pid" --json ${largs[@]+"${largs[@]}"} >"$work/$name.json" || rc=$?
-  read -r o1 k1 < <(others)
+  read -r o1 k1 < <(bench_others "$sb_pid")
   w1=$(date +%s.%N)
   awk -v o=$((o1 - o0)) -v k=$((k1 - k0)) -v w0="$w0" -v w1="$w1" -v t="$(getconf CLK_TCK)" \
     'BEGIN { printf "%.1f %.1f\n", 100 * o / t / (w1 - w0), 100 * k / t / (w1 - w0) }' >"$work/$name.others"

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <uv.h>
 
 typedef struct store store_t;
 
@@ -26,17 +27,49 @@ typedef struct store_migration {
 extern const store_migration_t store_migrations[];
 extern const size_t store_migrations_count;
 
-/*
- * Opens (creating when missing) the SQLite file in WAL mode with a busy timeout and foreign
- * keys on. Connections never checkpoint on their own (that fsyncs): the process runs
- * store_checkpoint() from a thread that serves no requests.
- */
-int store_open(const char *path, store_t **out, char *err, size_t errsz);
-void store_close(store_t *st);
-const char *store_errmsg(store_t *st);
+/* The same for PostgreSQL (db/migrations/pg/ where a file must differ). */
+extern const store_migration_t store_migrations_pg[];
+extern const size_t store_migrations_pg_count;
 
 /*
- * Applies the migrations not yet recorded in schema_migrations, all in one transaction:
+ * target is a postgres:// or postgresql:// URL (DATABASE_URL): PostgreSQL, connected on first
+ * use; anything else is a SQLite file (DATABASE_PATH), opened (created when missing) in WAL mode
+ * with a busy timeout and foreign keys on. SQLite connections never checkpoint on their own
+ * (that fsyncs): the process runs store_checkpoint() from a thread that serves no requests.
+ */
+int store_open(const char *target, store_t **out, char *err, size_t errsz);
+void store_close(store_t *st);
+const char *store_errmsg(store_t *st);
+/* "sqlite" or "postgresql". */
+const char *store_engine_name(const store_t *st);
+
+/*
+ * How a store waits without blocking its loop: the caller's fibers. current() is the running
+ * fiber (NULL on the thread's own stack); suspend() returns when resume() is called on it.
+ */
+typedef struct store_sched {
+    void *(*current)(void *ctx);
+    void (*suspend)(void *ctx);
+    void (*resume)(void *ctx, void *fiber);
+    void *ctx;
+} store_sched_t;
+
+/*
+ * PostgreSQL: from now on the store lives on `loop` (the caller's thread) with up to
+ * `connections` connections; a call made on a fiber sends its queries asynchronously and
+ * suspends the fiber until the answer is in. A call on the thread's own stack still works but
+ * waits in poll(2): start-up and tools only. SQLite: nothing changes (0). 0 or -1 (errmsg).
+ */
+int store_attach(store_t *st, uv_loop_t *loop, const store_sched_t *sched, int connections);
+/* The calling fiber is done with the store: its statement state is recycled. PostgreSQL only. */
+void store_release(store_t *st);
+
+/* Applies the embedded migrations of the store's engine (store_migrate). */
+int store_migrate_embedded(store_t *st, int *applied, char *err, size_t errsz);
+
+/*
+ * Applies the migrations not yet recorded in schema_migrations, all in one transaction (on
+ * PostgreSQL under an advisory lock, so instances starting together do not race):
  * on any failure nothing is applied and -1 is returned with the failing migration named.
  * *applied (may be NULL) receives how many ran.
  */

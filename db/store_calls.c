@@ -11,10 +11,10 @@
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
-static void read_tenant(sqlite3_stmt *s, store_tenant_t *t)
+static void read_tenant(dbstmt_t *s, store_tenant_t *t)
 {
     memset(t, 0, sizeof(*t));
-    t->id = (long)sqlite3_column_int64(s, 0);
+    t->id = db_col_int(s, 0);
     store_col_text(s, 1, t->name, sizeof(t->name));
     store_col_text(s, 2, t->greeting, sizeof(t->greeting));
     store_col_text(s, 3, t->ai_provider, sizeof(t->ai_provider));
@@ -23,7 +23,7 @@ static void read_tenant(sqlite3_stmt *s, store_tenant_t *t)
     store_col_text(s, 6, t->secondary_target, sizeof(t->secondary_target));
     store_col_text(s, 7, t->voicemail_target, sizeof(t->voicemail_target));
     store_col_text(s, 8, t->caller_id_policy, sizeof(t->caller_id_policy));
-    t->max_concurrent_calls = (long)sqlite3_column_int64(s, 9);
+    t->max_concurrent_calls = db_col_int(s, 9);
     store_col_text(s, 10, t->amd_action, sizeof(t->amd_action));
     store_col_text(s, 11, t->amd_message, sizeof(t->amd_message));
     store_col_text(s, 12, t->agent_instructions, sizeof(t->agent_instructions));
@@ -32,21 +32,21 @@ static void read_tenant(sqlite3_stmt *s, store_tenant_t *t)
     store_col_text(s, 15, t->platform, sizeof(t->platform));
 }
 
-void store_read_call(sqlite3_stmt *s, store_call_t *c)
+void store_read_call(dbstmt_t *s, store_call_t *c)
 {
     memset(c, 0, sizeof(*c));
-    c->id = (long)sqlite3_column_int64(s, 0);
+    c->id = db_col_int(s, 0);
     store_col_text(s, 1, c->session_id, sizeof(c->session_id));
-    c->tenant_id = (long)sqlite3_column_int64(s, 2);
+    c->tenant_id = db_col_int(s, 2);
     store_col_text(s, 3, c->direction, sizeof(c->direction));
     store_col_text(s, 4, c->call_sid, sizeof(c->call_sid));
     store_col_text(s, 5, c->from_number, sizeof(c->from_number));
     store_col_text(s, 6, c->to_number, sizeof(c->to_number));
     store_col_text(s, 7, c->status, sizeof(c->status));
-    c->status_seq = (long)sqlite3_column_int64(s, 8);
-    c->ended = sqlite3_column_int(s, 9);
+    c->status_seq = db_col_int(s, 8);
+    c->ended = (int)db_col_int(s, 9);
     store_col_text(s, 10, c->next_action, sizeof(c->next_action));
-    c->transfer_attempt = sqlite3_column_int(s, 11);
+    c->transfer_attempt = (int)db_col_int(s, 11);
     store_col_text(s, 12, c->transfer_target, sizeof(c->transfer_target));
     store_col_text(s, 13, c->transfer_reason, sizeof(c->transfer_reason));
     store_col_text(s, 14, c->agent_type, sizeof(c->agent_type));
@@ -54,25 +54,25 @@ void store_read_call(sqlite3_stmt *s, store_call_t *c)
 }
 
 /* Steps a one-row query: 0 row read, 1 no row, -1 error. */
-static int one_row(store_t *st, sqlite3_stmt *s, const char *what)
+static int one_row(store_t *st, dbstmt_t *s, const char *what)
 {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
+    int rc = db_step(s);
+    if (rc == DB_ROW)
         return 0;
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 1 : store_fail(st, what);
+    db_reset(s);
+    return rc == DB_DONE ? 1 : store_fail(st, what);
 }
 
 int store_tenant_get(store_t *st, long id, store_tenant_t *out)
 {
-    sqlite3_stmt *s = store_stmt_sql(st, Q_TENANT_GET, "SELECT " TENANT_COLS " FROM tenants WHERE id = ?1");
+    dbstmt_t *s = store_stmt_sql(st, Q_TENANT_GET, "SELECT " TENANT_COLS " FROM tenants WHERE id = ?1");
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, id);
+    db_bind_int(s, 1, id);
     int rc = one_row(st, s, "tenant");
     if (rc == 0) {
         read_tenant(s, out);
-        sqlite3_reset(s);
+        db_reset(s);
     }
     return rc;
 }
@@ -80,31 +80,31 @@ int store_tenant_get(store_t *st, long id, store_tenant_t *out)
 int store_tenant_for_number(store_t *st, const char *number, long fallback_id, store_tenant_t *out)
 {
     /* one statement for both: the number's tenant if it has one, else the fallback */
-    sqlite3_stmt *s = store_stmt_sql(st, Q_TENANT_BY_NUMBER,
+    dbstmt_t *s = store_stmt_sql(st, Q_TENANT_BY_NUMBER,
                                      "SELECT " TENANT_COLS " FROM tenants WHERE id = COALESCE("
                                      "(SELECT tenant_id FROM tenant_numbers WHERE number = ?1), ?2)");
     if (s == NULL)
         return -1;
-    store_bind_text(s, 1, number);
-    sqlite3_bind_int64(s, 2, fallback_id);
+    db_bind_text(s, 1, number);
+    db_bind_int(s, 2, fallback_id);
     int rc = one_row(st, s, "tenant by number");
     if (rc == 0) {
         read_tenant(s, out);
-        sqlite3_reset(s);
+        db_reset(s);
     }
     return rc;
 }
 
 static int get_call(store_t *st, query_id_t q, const char *sql, const char *key, store_call_t *out)
 {
-    sqlite3_stmt *s = store_stmt_sql(st, q, sql);
+    dbstmt_t *s = store_stmt_sql(st, q, sql);
     if (s == NULL)
         return -1;
-    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    db_bind_text(s, 1, key);
     int rc = one_row(st, s, "call");
     if (rc == 0) {
         store_read_call(s, out);
-        sqlite3_reset(s);
+        db_reset(s);
     }
     return rc;
 }
@@ -122,14 +122,14 @@ int store_call_by_sid(store_t *st, const char *call_sid, store_call_t *out)
 
 int store_event_add(store_t *st, long call_id, const char *type, const char *detail_json)
 {
-    sqlite3_stmt *s =
+    dbstmt_t *s =
         store_stmt_sql(st, Q_EVENT_INSERT, "INSERT INTO call_events (call_id, type, detail) VALUES (?1, ?2, ?3)");
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, call_id);
-    sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
+    db_bind_int(s, 1, call_id);
+    db_bind_text(s, 2, type);
     if (detail_json != NULL)
-        sqlite3_bind_text(s, 3, detail_json, -1, SQLITE_STATIC);
+        db_bind_text(s, 3, detail_json);
     return store_exec_stmt(st, s, "call event");
 }
 
@@ -150,42 +150,43 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
     const char *platform = in->platform != NULL ? in->platform : "twilio";
     if (store_begin(st) != 0)
         return -1;
-    long live = 0;
-    if (in->limit > 0) {
-        sqlite3_stmt *s =
-            store_stmt_sql(st, Q_TENANT_LIVE, "SELECT COUNT(*) FROM calls WHERE tenant_id = ?1 AND ended_at IS NULL");
-        if (s == NULL)
-            goto fail;
-        sqlite3_bind_int64(s, 1, in->tenant_id);
-        if (one_row(st, s, "live calls") != 0)
-            goto fail;
-        live = (long)sqlite3_column_int64(s, 0);
-        sqlite3_reset(s);
-    }
-    int over = in->limit > 0 && live >= in->limit;
-    sqlite3_stmt *s = store_stmt_sql(
+    /* several instances share the database: the tenant's row lock makes the count below see
+     * every call another instance admitted (PostgreSQL; SQLite's writer lock already does) */
+    if (in->limit > 0 && store_lock_tenant(st, in->tenant_id) != 0)
+        goto fail;
+    /* one statement counts the tenant's live calls and writes the call, admitted or busy */
+    dbstmt_t *s = store_stmt_sql(
         st, Q_CALL_INSERT,
         "INSERT INTO calls (session_id, tenant_id, direction, call_sid, from_number, to_number, status, ended_at, "
-        "platform) VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, CASE WHEN ?7 THEN " NOW " END, ?8) "
-        "ON CONFLICT (call_sid) DO NOTHING");
+        "platform) SELECT ?1, ?2, 'inbound', ?3, ?4, ?5, CASE WHEN l.over THEN 'busy' ELSE ?6 END, "
+        "CASE WHEN l.over THEN " NOW " END, ?8 FROM (SELECT ?7 > 0 AND (SELECT COUNT(*) FROM calls "
+        "WHERE tenant_id = ?2 AND ended_at IS NULL) >= ?7 AS over) l WHERE true "
+        "ON CONFLICT (call_sid) DO NOTHING RETURNING id, ended_at IS NOT NULL");
     if (s == NULL)
         goto fail;
-    sqlite3_bind_text(s, 1, in->session_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, in->tenant_id);
-    sqlite3_bind_text(s, 3, in->call_sid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, in->from_number, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, in->to_number, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 6, over ? "busy" : (in->status ? in->status : "ringing"), -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 7, over);
-    sqlite3_bind_text(s, 8, platform, -1, SQLITE_STATIC);
-    if (store_exec_stmt(st, s, "insert call") != 0)
-        goto fail;
-    if (sqlite3_changes(st->db) == 0) {
+    db_bind_text(s, 1, in->session_id);
+    db_bind_int(s, 2, in->tenant_id);
+    db_bind_text(s, 3, in->call_sid);
+    db_bind_text(s, 4, in->from_number);
+    db_bind_text(s, 5, in->to_number);
+    db_bind_text(s, 6, in->status ? in->status : "ringing");
+    db_bind_int(s, 7, in->limit);
+    db_bind_text(s, 8, platform);
+    int rc = db_step(s);
+    if (rc == DB_DONE) {
         /* a retried webhook: its CallSid is known; answer with the first row */
+        db_reset(s);
         store_rollback(st);
         return store_call_by_sid(st, in->call_sid, out);
     }
-    long id = (long)sqlite3_last_insert_rowid(st->db);
+    if (rc != DB_ROW) {
+        store_fail(st, "insert call");
+        db_reset(s);
+        goto fail;
+    }
+    long id = db_col_int(s, 0);
+    int over = db_col_int(s, 1) != 0;
+    db_reset(s);
     if (store_event_add(st, id, "call.started", in->event_json) != 0 ||
         (over && store_event_add(st, id, "call.rejected", "{\"reason\":\"concurrency_limit\"}") != 0))
         goto fail;
@@ -212,10 +213,10 @@ fail:
     return -1;
 }
 
-int store_update_with_event(store_t *st, sqlite3_stmt *s, long call_id, const char *type, const char *event_json)
+int store_update_with_event(store_t *st, dbstmt_t *s, long call_id, const char *type, const char *event_json)
 {
     if (store_begin(st) != 0) {
-        sqlite3_reset(s);
+        db_reset(s);
         return -1;
     }
     if (store_exec_stmt(st, s, type) != 0 || store_event_add(st, call_id, type, event_json) != 0 ||
@@ -228,44 +229,44 @@ int store_update_with_event(store_t *st, sqlite3_stmt *s, long call_id, const ch
 
 int store_call_transfer_begin(store_t *st, long call_id, int attempt, const char *target, const char *event_json)
 {
-    sqlite3_stmt *s = store_stmt_sql(st, Q_TRANSFER_BEGIN,
+    dbstmt_t *s = store_stmt_sql(st, Q_TRANSFER_BEGIN,
                                      "UPDATE calls SET transfer_attempt = ?2, transfer_target = ?3, "
                                      "transfer_result = NULL, updated_at = " NOW " WHERE id = ?1");
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, call_id);
-    sqlite3_bind_int(s, 2, attempt);
-    sqlite3_bind_text(s, 3, target, -1, SQLITE_STATIC);
+    db_bind_int(s, 1, call_id);
+    db_bind_int(s, 2, attempt);
+    db_bind_text(s, 3, target);
     return store_update_with_event(st, s, call_id, "transfer.attempt", event_json);
 }
 
 int store_call_transfer_end(store_t *st, long call_id, int attempt, const char *outcome, const char *event_json)
 {
     /* only the attempt in progress sets the result: a late duplicate for an older attempt does not */
-    sqlite3_stmt *s = store_stmt_sql(st, Q_TRANSFER_END,
+    dbstmt_t *s = store_stmt_sql(st, Q_TRANSFER_END,
                                      "UPDATE calls SET transfer_result = ?3, updated_at = " NOW
                                      " WHERE id = ?1 AND transfer_attempt = ?2");
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, call_id);
-    sqlite3_bind_int(s, 2, attempt);
-    sqlite3_bind_text(s, 3, outcome, -1, SQLITE_STATIC);
+    db_bind_int(s, 1, call_id);
+    db_bind_int(s, 2, attempt);
+    db_bind_text(s, 3, outcome);
     return store_update_with_event(st, s, call_id, "transfer.outcome", event_json);
 }
 
 int store_call_set_next_action(store_t *st, long call_id, const char *action, const char *reason)
 {
-    sqlite3_stmt *s = store_stmt_sql(st, Q_NEXT_ACTION,
+    dbstmt_t *s = store_stmt_sql(st, Q_NEXT_ACTION,
                                      "UPDATE calls SET next_action = ?2, transfer_reason = COALESCE(?3, "
                                      "transfer_reason), updated_at = " NOW " WHERE id = ?1");
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, call_id);
-    sqlite3_bind_text(s, 2, action, -1, SQLITE_STATIC);
+    db_bind_int(s, 1, call_id);
+    db_bind_text(s, 2, action);
     if (reason != NULL)
-        sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+        db_bind_text(s, 3, reason);
     if (store_begin(st) != 0) {
-        sqlite3_reset(s);
+        db_reset(s);
         return -1;
     }
     if (store_exec_stmt(st, s, "next action") != 0 || store_commit(st) != 0) {
@@ -303,11 +304,11 @@ int store_call_status(store_t *st, const store_status_t *in, int *applied)
     }
     /* an outbound call's first callbacks can beat the REST answer that names its sid */
     if (c.call_sid[0] == '\0' && in->call_sid != NULL) {
-        sqlite3_stmt *s = store_stmt_sql(st, Q_SET_SID, "UPDATE calls SET call_sid = ?2 WHERE id = ?1");
+        dbstmt_t *s = store_stmt_sql(st, Q_SET_SID, "UPDATE calls SET call_sid = ?2 WHERE id = ?1");
         if (s == NULL)
             goto fail;
-        sqlite3_bind_int64(s, 1, c.id);
-        sqlite3_bind_text(s, 2, in->call_sid, -1, SQLITE_STATIC);
+        db_bind_int(s, 1, c.id);
+        db_bind_text(s, 2, in->call_sid);
         if (store_exec_stmt(st, s, "set sid") != 0)
             goto fail;
     }
@@ -317,23 +318,23 @@ int store_call_status(store_t *st, const store_status_t *in, int *applied)
     int newer = in->seq < 0 || c.status_seq < 0 || in->seq > c.status_seq;
     int apply = new_rank >= 0 && old_rank < 4 && newer && new_rank >= old_rank;
     if (apply) {
-        sqlite3_stmt *s = store_stmt_sql(
+        dbstmt_t *s = store_stmt_sql(
             st, Q_STATUS_UPDATE,
-            "UPDATE calls SET status = ?2, status_seq = MAX(status_seq, ?3), "
+            "UPDATE calls SET status = ?2, status_seq = CASE WHEN status_seq > ?3 THEN status_seq ELSE ?3 END, "
             "answered_at = CASE WHEN ?4 = 3 THEN COALESCE(answered_at, " NOW ") ELSE answered_at END, "
             "ended_at = CASE WHEN ?4 = 4 THEN COALESCE(ended_at, " NOW ") ELSE ended_at END, "
             "duration_s = COALESCE(?5, duration_s), sip_response_code = COALESCE(?6, sip_response_code), "
             "updated_at = " NOW " WHERE id = ?1");
         if (s == NULL)
             goto fail;
-        sqlite3_bind_int64(s, 1, c.id);
-        sqlite3_bind_text(s, 2, in->status, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 3, in->seq);
-        sqlite3_bind_int(s, 4, new_rank);
+        db_bind_int(s, 1, c.id);
+        db_bind_text(s, 2, in->status);
+        db_bind_int(s, 3, in->seq);
+        db_bind_int(s, 4, new_rank);
         if (in->duration_s >= 0)
-            sqlite3_bind_int64(s, 5, in->duration_s);
+            db_bind_int(s, 5, in->duration_s);
         if (in->sip_code >= 0)
-            sqlite3_bind_int64(s, 6, in->sip_code);
+            db_bind_int(s, 6, in->sip_code);
         if (store_exec_stmt(st, s, "status") != 0)
             goto fail;
     }
@@ -354,16 +355,16 @@ int store_call_recording(store_t *st, const store_recording_t *r)
                                                        : store_call_by_sid(st, r->call_sid, &c);
     if (rc != 0)
         return rc;
-    sqlite3_stmt *s = store_stmt_sql(st, Q_RECORDING_UPDATE,
+    dbstmt_t *s = store_stmt_sql(st, Q_RECORDING_UPDATE,
                                      "UPDATE calls SET recording_sid = COALESCE(?2, recording_sid), recording_url = "
                                      "COALESCE(?3, recording_url), recording_duration_s = COALESCE(?4, "
                                      "recording_duration_s), updated_at = " NOW " WHERE id = ?1");
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, c.id);
-    sqlite3_bind_text(s, 2, r->recording_sid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, r->url, -1, SQLITE_STATIC);
+    db_bind_int(s, 1, c.id);
+    db_bind_text(s, 2, r->recording_sid);
+    db_bind_text(s, 3, r->url);
     if (r->duration_s >= 0)
-        sqlite3_bind_int64(s, 4, r->duration_s);
+        db_bind_int(s, 4, r->duration_s);
     return store_update_with_event(st, s, c.id, "call.recording", r->event_json);
 }

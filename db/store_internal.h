@@ -4,7 +4,6 @@
 
 #include "db/store.h"
 
-#include <sqlite3.h>
 
 /* Every statement the store runs; SQL text is in store_sqlite.c's table, same order. */
 typedef enum {
@@ -69,6 +68,8 @@ typedef enum {
     /* store_live.c */
     Q_LIVE_CURSOR,
     Q_LIVE_CHANGES,
+    Q_TENANT_LOCK,
+    Q_TENANT_SEQ,
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -78,35 +79,91 @@ typedef enum {
     Q__COUNT
 } query_id_t;
 
+/* A statement of either engine. Text bound with db_bind_text() is not copied: it must stay valid
+ * until the statement is stepped (as SQLITE_STATIC). */
+typedef struct dbstmt dbstmt_t;
+enum { DB_DONE = 0, DB_ROW = 1 };
+
+/* What one engine does; db/store_sqlite.c and db/store_pg.c each define one. */
+typedef struct store_engine {
+    const char *name;
+    dbstmt_t *(*stmt)(store_t *st, query_id_t q, const char *sql); /* q < 0: one-off, db_finalize() it */
+    void (*bind_int)(dbstmt_t *s, int i, long long v);
+    void (*bind_text)(dbstmt_t *s, int i, const char *v); /* NULL binds NULL */
+    int (*step)(dbstmt_t *s);                             /* DB_ROW, DB_DONE or -1 (store_fail done) */
+    void (*reset)(dbstmt_t *s);
+    void (*finalize)(dbstmt_t *s);
+    long long (*col_int)(dbstmt_t *s, int col); /* booleans read as 0/1 */
+    const char *(*col_text)(dbstmt_t *s, int col, size_t *len); /* NULL for NULL */
+    int (*col_kind)(dbstmt_t *s, int col);                      /* DB_NULL, DB_INT, DB_REAL, DB_TEXT */
+    int (*col_count)(dbstmt_t *s);
+    const char *(*col_name)(dbstmt_t *s, int col);
+    int (*begin)(store_t *st);
+    int (*commit)(store_t *st);
+    void (*rollback)(store_t *st);
+    int (*lock_tenant)(store_t *st, long tenant_id);
+    const char *(*last_error)(store_t *st);
+    /* group commit (SQLite); PostgreSQL commits each unit itself */
+    void (*set_batching)(store_t *st, int on);
+    int (*batch_pending)(const store_t *st);
+    int (*batch_commit)(store_t *st);
+    void (*close)(store_t *st);
+} store_engine_t;
+enum { DB_NULL, DB_INT, DB_REAL, DB_TEXT };
+
+extern const store_engine_t store_sqlite_engine, store_pg_engine;
+
 struct store {
-    sqlite3 *db;
-    sqlite3_stmt *stmts[Q__COUNT];
-    int batching;   /* units join one transaction until store_batch_commit() */
-    int batch_open; /* that transaction has begun */
+    const store_engine_t *e;
+    void *impl; /* the engine's own state */
     char errbuf[256];
 };
 
+static inline int store_is_pg(const store_t *st)
+{
+    return st->e == &store_pg_engine;
+}
+
 /* Returns the cached statement, reset and with bindings cleared, or NULL (errmsg set). */
-sqlite3_stmt *store_stmt(store_t *st, query_id_t q);
-/* The same for statements whose SQL is kept by the caller; sql is used on first use only. */
-sqlite3_stmt *store_stmt_sql(store_t *st, query_id_t q, const char *sql);
+dbstmt_t *store_stmt(store_t *st, query_id_t q);
+/* The same for statements whose SQL is kept by the caller; sql is used on first use only. SQL is
+ * written for SQLite with numbered parameters (?1); PostgreSQL's engine rewrites it. */
+dbstmt_t *store_stmt_sql(store_t *st, query_id_t q, const char *sql);
+/* A statement prepared for one use: db_finalize() it. */
+dbstmt_t *store_stmt_once(store_t *st, const char *sql);
 int store_fail(store_t *st, const char *what);
 
+void db_bind_int(dbstmt_t *s, int i, long long v);
+void db_bind_text(dbstmt_t *s, int i, const char *v);
+void db_bind_null(dbstmt_t *s, int i);
+int db_step(dbstmt_t *s);
+void db_reset(dbstmt_t *s);
+void db_finalize(dbstmt_t *s);
+long long db_col_int(dbstmt_t *s, int col);
+const char *db_col_text(dbstmt_t *s, int col);
+int db_col_count(dbstmt_t *s);
+
 /* Runs a statement that returns no rows. 0 or -1 (errmsg set). */
-int store_exec_stmt(store_t *st, sqlite3_stmt *s, const char *what);
-/* A unit of work: atomic on its own. Without batching BEGIN IMMEDIATE / COMMIT / ROLLBACK;
- * with batching a savepoint inside the open batch transaction (begun on first use). */
+int store_exec_stmt(store_t *st, dbstmt_t *s, const char *what);
+/* Runs an INSERT ... RETURNING id (or an UPDATE ... RETURNING id): *id is 0 when no row was written. */
+int store_exec_id(store_t *st, dbstmt_t *s, const char *what, long *id);
+/* A unit of work: atomic on its own. SQLite without batching: BEGIN IMMEDIATE / COMMIT / ROLLBACK;
+ * with batching a savepoint inside the open batch transaction (begun on first use). PostgreSQL:
+ * a transaction of its own on one connection. */
 int store_begin(store_t *st);
 int store_commit(store_t *st);
 void store_rollback(store_t *st);
+/* Inside a unit: holds the tenant's row until the unit ends, so a count of its calls sees every
+ * other instance's committed calls (a no-op where one writer at a time is the rule). */
+int store_lock_tenant(store_t *st, long tenant_id);
 /* Copies a text column into a fixed buffer ("" for NULL), truncating. */
-void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t dstsz);
+void store_col_text(dbstmt_t *s, int col, char *dst, size_t dstsz);
 /* Column i of the current row as a JSON value (null, integer, real or string). */
-json_t *store_col_json(sqlite3_stmt *s, int col);
+json_t *store_col_json(dbstmt_t *s, int col);
 /* The current row as a JSON object keyed by column names. */
-json_t *store_row_json(sqlite3_stmt *s);
+json_t *store_row_json(dbstmt_t *s);
 /* Fills a store_call_t from a row selected with the STORE_CALL_COLS columns (store_calls.c). */
-void store_read_call(sqlite3_stmt *s, store_call_t *c);
+void store_read_call(dbstmt_t *s, store_call_t *c);
 #define STORE_CALL_COLS                                                                                                \
     "id, session_id, tenant_id, direction, call_sid, from_number, to_number, status, status_seq, "                     \
     "ended_at IS NOT NULL, next_action, transfer_attempt, transfer_target, transfer_reason, agent_type, platform"
@@ -116,12 +173,23 @@ void store_read_call(sqlite3_stmt *s, store_call_t *c);
     "c.id, c.session_id AS id_public, c.direction, c.call_sid, c.from_number, c.to_number, c.agent_type, c.status, "   \
     "c.started_at, c.answered_at, c.ended_at, c.duration_s, c.transfer_target, c.transfer_result, c.amd_result, "      \
     "c.error_code, c.error_message, cu.external_id AS customer_id, c.platform"
-json_t *store_list_row(sqlite3_stmt *s);
+json_t *store_list_row(dbstmt_t *s);
 /* Appends to a call's timeline (inside the caller's unit). */
 int store_event_add(store_t *st, long call_id, const char *type, const char *detail_json);
 /* Runs `s` (bindings done) and the call event `type` as one unit. */
-int store_update_with_event(store_t *st, sqlite3_stmt *s, long call_id, const char *type, const char *event_json);
-/* Binds a text or NULL. */
-void store_bind_text(sqlite3_stmt *s, int i, const char *v);
+int store_update_with_event(store_t *st, dbstmt_t *s, long call_id, const char *type, const char *event_json);
+
+/* The engines' own entry points used by store_db.c. */
+int store_is_url(const char *target);
+int store_sqlite_open(store_t *st, const char *path, char *err, size_t errsz);
+int store_pg_open(store_t *st, const char *url, char *err, size_t errsz);
+int store_sqlite_migrate(store_t *st, const store_migration_t *list, size_t n, int *applied, char *err, size_t errsz);
+int store_pg_migrate(store_t *st, const store_migration_t *list, size_t n, int *applied, char *err, size_t errsz);
+/* 1 when schema_migrations exists, 0 when not, -1 error. */
+int store_sqlite_has_migrations(store_t *st);
+int store_pg_has_migrations(store_t *st);
+/* Applies the migrations after version `current` with exec (a migration's whole text), recording each. */
+int store_migrate_apply(store_t *st, const store_migration_t *list, size_t n, int current,
+                        int (*exec)(store_t *st, const char *sql), int *applied, char *err, size_t errsz);
 
 #endif

@@ -4,30 +4,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define ISO_OF(p) "strftime('%Y-%m-%dT%H:%M:%fZ', " p ", 'unixepoch')"
+/* Unix seconds as the stored instants' text (UTC, milliseconds), compared as text. */
+static void iso_of(long t, char *buf, size_t n)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%S.000Z", &tm) == 0)
+        snprintf(buf, n, "%s", t < 0 ? "0000" : "9999");
+}
 
 /* 0 found (out filled), 1 none, -1 error. */
-static int call_row(store_t *st, sqlite3_stmt *s, const char *what, store_call_t *out)
+static int call_row(store_t *st, dbstmt_t *s, const char *what, store_call_t *out)
 {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    int rc = db_step(s);
+    if (rc == DB_ROW) {
         store_read_call(s, out);
-        sqlite3_reset(s);
+        db_reset(s);
         return 0;
     }
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 1 : store_fail(st, what);
+    db_reset(s);
+    return rc == DB_DONE ? 1 : store_fail(st, what);
 }
 
 /* A single integer (or 0 when no row); 0 ok, -1 error. */
-static int one_long(store_t *st, sqlite3_stmt *s, const char *what, long *v, int *found)
+static int one_long(store_t *st, dbstmt_t *s, const char *what, long *v, int *found)
 {
-    int rc = sqlite3_step(s);
-    *found = rc == SQLITE_ROW;
-    *v = *found ? (long)sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_fail(st, what);
+    int rc = db_step(s);
+    *found = rc == DB_ROW;
+    *v = *found ? db_col_int(s, 0) : 0;
+    db_reset(s);
+    return rc == DB_ROW || rc == DB_DONE ? 0 : store_fail(st, what);
 }
 
 static int find_session(store_t *st, const store_post_call_t *in, store_call_t *call, store_post_call_result_t *out)
@@ -40,12 +48,12 @@ static int find_session(store_t *st, const store_post_call_t *in, store_call_t *
             return rc;
         }
     }
-    sqlite3_stmt *s = store_stmt_sql(st, Q_PC_BY_CONVERSATION,
+    dbstmt_t *s = store_stmt_sql(st, Q_PC_BY_CONVERSATION,
                                      "SELECT " STORE_CALL_COLS " FROM calls WHERE conversation_id = ?1 "
                                      "ORDER BY id DESC LIMIT 1");
     if (s == NULL)
         return -1;
-    sqlite3_bind_text(s, 1, in->conversation_id, -1, SQLITE_STATIC);
+    db_bind_text(s, 1, in->conversation_id);
     rc = call_row(st, s, "call by conversation", call);
     if (rc <= 0) {
         snprintf(out->matched_by, sizeof(out->matched_by), "conversation_id");
@@ -58,7 +66,7 @@ static int find_session(store_t *st, const store_post_call_t *in, store_call_t *
         s = store_stmt_sql(st, Q_PC_TENANT_OF_NUMBER, "SELECT tenant_id FROM tenant_numbers WHERE number = ?1");
         if (s == NULL)
             return -1;
-        sqlite3_bind_text(s, 1, in->agent_number, -1, SQLITE_STATIC);
+        db_bind_text(s, 1, in->agent_number);
         long t;
         int found;
         if (one_long(st, s, "tenant of number", &t, &found) != 0)
@@ -69,15 +77,17 @@ static int find_session(store_t *st, const store_post_call_t *in, store_call_t *
     s = store_stmt_sql(st, Q_PC_BY_PHONE,
                        "SELECT " STORE_CALL_COLS " FROM calls WHERE tenant_id = ?1 "
                        "AND (from_number = ?2 OR to_number = ?2) "
-                       "AND started_at >= " ISO_OF("?3 - ?4") " AND started_at <= " ISO_OF(
-                           "?3 + ?4") " "
-                                      "ORDER BY started_at DESC, id DESC LIMIT 1");
+                       "AND started_at >= ?3 AND started_at <= ?4 "
+                       "ORDER BY started_at DESC, id DESC LIMIT 1");
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, tenant);
-    sqlite3_bind_text(s, 2, in->external_number, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, in->ref_time);
-    sqlite3_bind_int64(s, 4, in->window_s);
+    db_bind_int(s, 1, tenant);
+    db_bind_text(s, 2, in->external_number);
+    char lo[32], hi[32];
+    iso_of(in->ref_time - in->window_s, lo, sizeof(lo));
+    iso_of(in->ref_time + in->window_s, hi, sizeof(hi));
+    db_bind_text(s, 3, lo);
+    db_bind_text(s, 4, hi);
     rc = call_row(st, s, "call by phone", call);
     if (rc == 0)
         snprintf(out->matched_by, sizeof(out->matched_by), "phone");
@@ -87,7 +97,7 @@ static int find_session(store_t *st, const store_post_call_t *in, store_call_t *
 /* The conversation row: processed (call_id > 0) or orphan. */
 static int record(store_t *st, const store_post_call_t *in, long call_id, long tenant_id, const char *payload)
 {
-    sqlite3_stmt *s = store_stmt_sql(
+    dbstmt_t *s = store_stmt_sql(
         st, Q_PC_RECORD,
         "INSERT INTO post_call_conversations (conversation_id, call_id, tenant_id, outcome, intent, agent_id, "
         "call_sid, "
@@ -95,66 +105,66 @@ static int record(store_t *st, const store_post_call_t *in, long call_id, long t
         "ELSE 'processed' END, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     if (s == NULL)
         return -1;
-    sqlite3_bind_text(s, 1, in->conversation_id, -1, SQLITE_STATIC);
+    db_bind_text(s, 1, in->conversation_id);
     if (call_id > 0)
-        sqlite3_bind_int64(s, 2, call_id);
+        db_bind_int(s, 2, call_id);
     if (tenant_id > 0)
-        sqlite3_bind_int64(s, 3, tenant_id);
-    store_bind_text(s, 4, in->intent);
-    store_bind_text(s, 5, in->agent_id);
-    store_bind_text(s, 6, in->call_sid);
-    store_bind_text(s, 7, in->external_number);
+        db_bind_int(s, 3, tenant_id);
+    db_bind_text(s, 4, in->intent);
+    db_bind_text(s, 5, in->agent_id);
+    db_bind_text(s, 6, in->call_sid);
+    db_bind_text(s, 7, in->external_number);
     if (in->event_timestamp > 0)
-        sqlite3_bind_int64(s, 8, in->event_timestamp);
-    store_bind_text(s, 9, in->summary);
-    store_bind_text(s, 10, payload);
+        db_bind_int(s, 8, in->event_timestamp);
+    db_bind_text(s, 9, in->summary);
+    db_bind_text(s, 10, payload);
     return store_exec_stmt(st, s, "post-call record");
 }
 
 static int customer_by_phone(store_t *st, long tenant_id, const char *phone, const char *name, long *id)
 {
-    sqlite3_stmt *s = store_stmt_sql(
+    dbstmt_t *s = store_stmt_sql(
         st, Q_PC_CUSTOMER_FIND, "SELECT id FROM customers WHERE tenant_id = ?1 AND phone = ?2 ORDER BY id LIMIT 1");
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, tenant_id);
-    sqlite3_bind_text(s, 2, phone, -1, SQLITE_STATIC);
+    db_bind_int(s, 1, tenant_id);
+    db_bind_text(s, 2, phone);
     int found;
     if (one_long(st, s, "customer by phone", id, &found) != 0)
         return -1;
     if (found)
         return 0;
-    s = store_stmt_sql(st, Q_PC_CUSTOMER_INSERT, "INSERT INTO customers (tenant_id, phone, name) VALUES (?1, ?2, ?3)");
+    s = store_stmt_sql(st, Q_PC_CUSTOMER_INSERT, "INSERT INTO customers (tenant_id, phone, name) VALUES (?1, ?2, ?3) RETURNING id");
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, tenant_id);
-    sqlite3_bind_text(s, 2, phone, -1, SQLITE_STATIC);
-    store_bind_text(s, 3, name);
-    if (store_exec_stmt(st, s, "insert customer") != 0)
-        return -1;
-    *id = (long)sqlite3_last_insert_rowid(st->db);
-    return 0;
+    db_bind_int(s, 1, tenant_id);
+    db_bind_text(s, 2, phone);
+    db_bind_text(s, 3, name);
+    return store_exec_id(st, s, "insert customer", id);
 }
 
-static int bind_customer(sqlite3_stmt *s, int i, long customer)
+static void bind_customer(dbstmt_t *s, int i, long customer)
 {
-    return customer > 0 ? sqlite3_bind_int64(s, i, customer) : sqlite3_bind_null(s, i);
+    if (customer > 0)
+        db_bind_int(s, i, customer);
+    else
+        db_bind_null(s, i);
 }
 
 static int process(store_t *st, const store_post_call_t *in, const store_call_t *call, store_post_call_result_t *out)
 {
     json_t *d = in->detail;
     /* the call row: summary, conversation id, recording URL (a Twilio recording is kept) */
-    sqlite3_stmt *s = store_stmt_sql(st, Q_PC_CALL_UPDATE,
+    dbstmt_t *s = store_stmt_sql(st, Q_PC_CALL_UPDATE,
                                      "UPDATE calls SET conversation_id = ?2, summary = COALESCE(?3, summary), "
                                      "recording_url = COALESCE(recording_url, ?4), "
                                      "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1");
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, call->id);
-    sqlite3_bind_text(s, 2, in->conversation_id, -1, SQLITE_STATIC);
-    store_bind_text(s, 3, in->summary);
-    store_bind_text(s, 4, in->recording_url);
+    db_bind_int(s, 1, call->id);
+    db_bind_text(s, 2, in->conversation_id);
+    db_bind_text(s, 3, in->summary);
+    db_bind_text(s, 4, in->recording_url);
     if (store_exec_stmt(st, s, "post-call update") != 0)
         return -1;
 
@@ -162,7 +172,7 @@ static int process(store_t *st, const store_post_call_t *in, const store_call_t 
     s = store_stmt_sql(st, Q_PC_HAS_TRANSCRIPT, "SELECT count(*) FROM transcripts WHERE call_id = ?1");
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, call->id);
+    db_bind_int(s, 1, call->id);
     long have;
     int found;
     if (one_long(st, s, "transcript count", &have, &found) != 0)
@@ -175,9 +185,9 @@ static int process(store_t *st, const store_post_call_t *in, const store_call_t 
                                "INSERT INTO transcripts (call_id, role, text) VALUES (?1, ?2, ?3)");
             if (s == NULL)
                 return -1;
-            sqlite3_bind_int64(s, 1, call->id);
-            sqlite3_bind_text(s, 2, in->roles[i], -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 3, in->texts[i], -1, SQLITE_STATIC);
+            db_bind_int(s, 1, call->id);
+            db_bind_text(s, 2, in->roles[i]);
+            db_bind_text(s, 3, in->texts[i]);
             if (store_exec_stmt(st, s, "post-call transcript") != 0)
                 return -1;
         }
@@ -192,8 +202,8 @@ static int process(store_t *st, const store_post_call_t *in, const store_call_t 
                            "UPDATE calls SET customer_id = ?2 WHERE id = ?1 AND customer_id IS NULL");
         if (s == NULL)
             return -1;
-        sqlite3_bind_int64(s, 1, call->id);
-        sqlite3_bind_int64(s, 2, customer);
+        db_bind_int(s, 1, call->id);
+        db_bind_int(s, 2, customer);
         if (store_exec_stmt(st, s, "call customer") != 0)
             return -1;
     }
@@ -204,35 +214,33 @@ static int process(store_t *st, const store_post_call_t *in, const store_call_t 
     if (in->make_booking) {
         s = store_stmt_sql(st, Q_PC_BOOKING,
                            "INSERT INTO bookings (tenant_id, call_id, customer_id, name, date, time, notes) VALUES "
-                           "(?1, ?2, COALESCE(?3, (SELECT customer_id FROM calls WHERE id = ?2)), ?4, ?5, ?6, ?7)");
+                           "(?1, ?2, COALESCE(?3, (SELECT customer_id FROM calls WHERE id = ?2)), ?4, ?5, ?6, ?7) RETURNING id");
         if (s == NULL)
             return -1;
-        sqlite3_bind_int64(s, 1, call->tenant_id);
-        sqlite3_bind_int64(s, 2, call->id);
+        db_bind_int(s, 1, call->tenant_id);
+        db_bind_int(s, 2, call->id);
         bind_customer(s, 3, customer);
-        store_bind_text(s, 4, in->booking_name);
-        store_bind_text(s, 5, in->booking_date);
-        store_bind_text(s, 6, in->booking_time);
-        store_bind_text(s, 7, in->booking_notes);
-        if (store_exec_stmt(st, s, "post-call booking") != 0)
+        db_bind_text(s, 4, in->booking_name);
+        db_bind_text(s, 5, in->booking_date);
+        db_bind_text(s, 6, in->booking_time);
+        db_bind_text(s, 7, in->booking_notes);
+        if (store_exec_id(st, s, "post-call booking", &out->booking_id) != 0)
             return -1;
-        out->booking_id = (long)sqlite3_last_insert_rowid(st->db);
         json_object_set_new(d, "booking_id", json_integer(out->booking_id));
     }
     if (in->make_ticket) {
         s = store_stmt_sql(st, Q_PC_TICKET,
                            "INSERT INTO tickets (tenant_id, call_id, customer_id, summary, priority) VALUES "
-                           "(?1, ?2, COALESCE(?3, (SELECT customer_id FROM calls WHERE id = ?2)), ?4, ?5)");
+                           "(?1, ?2, COALESCE(?3, (SELECT customer_id FROM calls WHERE id = ?2)), ?4, ?5) RETURNING id");
         if (s == NULL)
             return -1;
-        sqlite3_bind_int64(s, 1, call->tenant_id);
-        sqlite3_bind_int64(s, 2, call->id);
+        db_bind_int(s, 1, call->tenant_id);
+        db_bind_int(s, 2, call->id);
         bind_customer(s, 3, customer);
-        store_bind_text(s, 4, in->ticket_summary);
-        store_bind_text(s, 5, in->ticket_priority);
-        if (store_exec_stmt(st, s, "post-call ticket") != 0)
+        db_bind_text(s, 4, in->ticket_summary);
+        db_bind_text(s, 5, in->ticket_priority);
+        if (store_exec_id(st, s, "post-call ticket", &out->ticket_id) != 0)
             return -1;
-        out->ticket_id = (long)sqlite3_last_insert_rowid(st->db);
         json_object_set_new(d, "ticket_id", json_integer(out->ticket_id));
     }
 
@@ -252,11 +260,11 @@ int store_post_call(store_t *st, const store_post_call_t *in, store_post_call_re
     memset(out, 0, sizeof(*out));
     if (store_begin(st) != 0)
         return -1;
-    sqlite3_stmt *s =
+    dbstmt_t *s =
         store_stmt_sql(st, Q_PC_SEEN, "SELECT id FROM post_call_conversations WHERE conversation_id = ?1");
     if (s == NULL)
         goto fail;
-    sqlite3_bind_text(s, 1, in->conversation_id, -1, SQLITE_STATIC);
+    db_bind_text(s, 1, in->conversation_id);
     long seen;
     int found;
     if (one_long(st, s, "post-call seen", &seen, &found) != 0)

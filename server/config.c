@@ -48,6 +48,10 @@ static const setting_t settings[] = {
     S("BIND_ADDRESS", "0.0.0.0", 0, "address the listeners bind to", K_STR, bind_address, 0, 0, NULL),
     S("DATABASE_PATH", "data/switchboard.db", 0, "SQLite file; its folder is the data folder", K_STR, database_path, 0,
       0, NULL),
+    S("DATABASE_URL", NULL, 1,
+      "postgresql://user:password@host:port/db: PostgreSQL, shared by several instances; wins over DATABASE_PATH",
+      K_STR, database_url, 0, 0, NULL),
+    S("DATABASE_POOL", "4", 0, "PostgreSQL connections per worker", K_INT, database_pool, 1, 64, NULL),
     S("WORKERS", NULL, 0, "worker threads, each with its own event loop (default: number of cores)", K_INT, workers, 1,
       256, NULL),
     S("LOG_LEVEL", "info", 0, "debug, info, warn or error", K_LOGLEVEL, log_level, 0, 0, NULL),
@@ -651,6 +655,11 @@ int config_load(config_t *cfg, const char *env_file, char *err, size_t errsz)
         cfg->twilio_phone_number = strdup(e164);
     }
 
+    if (cfg->database_url != NULL && strncmp(cfg->database_url, "postgresql://", 13) != 0 &&
+        strncmp(cfg->database_url, "postgres://", 11) != 0) {
+        bad(err, errsz, "DATABASE_URL: must begin with postgresql:// or postgres://");
+        goto fail;
+    }
     const char *slash = strrchr(cfg->database_path, '/');
     cfg->data_dir = slash == NULL ? strdup(".")
                                   : strndup(cfg->database_path,
@@ -662,6 +671,11 @@ fail:
     dotenv_free(&d);
     config_free(cfg);
     return -1;
+}
+
+const char *config_store_target(const config_t *cfg)
+{
+    return cfg->database_url != NULL ? cfg->database_url : cfg->database_path;
 }
 
 void config_free(config_t *cfg)

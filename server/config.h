@@ -20,6 +20,8 @@ typedef struct config {
     char *tls_cert_file, *tls_key_file;
     char *public_base_url;
     char *database_path;
+    char *database_url; /* PostgreSQL when set (wins over database_path) */
+    int database_pool;  /* PostgreSQL connections per worker */
     char *data_dir; /* directory of database_path; generated TLS certificate goes here */
     int workers;
     int log_level; /* log_level_t */
@@ -88,6 +90,8 @@ const config_setting_t *config_setting_at(size_t i); /* NULL past the end */
  */
 int config_load(config_t *cfg, const char *env_file, char *err, size_t errsz);
 void config_free(config_t *cfg);
+/* What store_open() takes: DATABASE_URL when set, else DATABASE_PATH. */
+const char *config_store_target(const config_t *cfg);
 
 /* Twilio REST credentials present (account SID plus auth token or API key pair). */
 int config_twilio_configured(const config_t *cfg);

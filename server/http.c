@@ -39,6 +39,21 @@ static void on_dispose(void *p)
              (unsigned long long)((now_ns() - r->start_ns) / 1000));
 }
 
+/* The request's pool is being cleared while a fiber still holds r (see on_req). */
+static void on_req_cleared(void *p)
+{
+    http_req_t *r = *(http_req_t **)p;
+    r->req_gone = 1;
+    h2o_mem_release_shared(r);
+}
+
+static void dispatch_on_fiber(void *p)
+{
+    http_req_t *r = p;
+    router_dispatch(r);
+    h2o_mem_release_shared(r);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
@@ -54,7 +69,21 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     copy_bounded(r->method, sizeof(r->method), req->method);
     copy_bounded(r->path, sizeof(r->path), req->path);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, r->rid, strlen(r->rid));
-    router_dispatch(r);
+    if (w->fibers == NULL) {
+        router_dispatch(r);
+        return 0;
+    }
+    /* The handler may wait for PostgreSQL on a fiber and h2o may drop the request meanwhile (the
+     * client left): r stays alive while the fiber or the pool's sentinel holds it, and the
+     * sentinel marks it gone so nothing answers into a freed request. */
+    http_req_t **sentinel = h2o_mem_alloc_shared(&req->pool, sizeof(*sentinel), on_req_cleared);
+    *sentinel = r;
+    h2o_mem_addref_shared(r); /* the sentinel's */
+    h2o_mem_addref_shared(r); /* the fiber's */
+    if (worker_run(w, dispatch_on_fiber, r) != 0) {
+        h2o_mem_release_shared(r);
+        http_send_error(r, 503, "busy", "the server cannot take this request now", NULL);
+    }
     return 0;
 }
 
@@ -112,6 +141,8 @@ static const char *reason_of(int status)
 
 void http_add_header(http_req_t *r, const char *name, const char *value)
 {
+    if (r->req_gone)
+        return;
     h2o_req_t *req = r->req;
     /* name and value must outlive the response: copy into the request pool */
     h2o_iovec_t n = h2o_strdup(&req->pool, name, SIZE_MAX);
@@ -121,6 +152,8 @@ void http_add_header(http_req_t *r, const char *name, const char *value)
 
 static void send_now(http_req_t *r, int status, const char *content_type, const char *body, size_t len)
 {
+    if (r->req_gone)
+        return;
     h2o_req_t *req = r->req;
     r->status = status;
     req->res.status = status;
@@ -137,6 +170,8 @@ static void send_now(http_req_t *r, int status, const char *content_type, const 
 
 void http_send(http_req_t *r, int status, const char *content_type, const char *body, size_t len)
 {
+    if (r->req_gone)
+        return;
     if (!store_batch_pending(r->w->store)) {
         send_now(r, status, content_type, body, len);
         return;
@@ -167,6 +202,10 @@ void http_flush_deferred(worker_t *w, int committed)
 
 void http_send_json(http_req_t *r, int status, json_t *body)
 {
+    if (r->req_gone) {
+        json_decref(body);
+        return;
+    }
     size_t n = json_dumpb(body, NULL, 0, JSON_COMPACT);
     char *buf = h2o_mem_alloc_pool(&r->req->pool, n + 1);
     json_dumpb(body, buf, n, JSON_COMPACT);

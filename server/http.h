@@ -37,6 +37,7 @@ struct http_req {
     /* a handler answering later (after a REST call) learns here that the request is gone */
     void (*on_gone)(void *data);
     void *gone_data;
+    int req_gone; /* h2o has let go of req (a handler on a fiber outlived it): answer nothing */
     /* the bearer token's claims, on routes that require one */
     long tenant_id;
     int role; /* jwt_role_t */

@@ -126,10 +126,10 @@ static int prepare_store(const config_t *cfg, char *err, size_t errsz)
         return -1;
     }
     store_t *st;
-    if (store_open(cfg->database_path, &st, err, errsz) != 0)
+    if (store_open(config_store_target(cfg), &st, err, errsz) != 0)
         return -1;
     int applied = 0, rc = -1;
-    if (store_migrate(st, store_migrations, store_migrations_count, &applied, err, errsz) != 0)
+    if (store_migrate_embedded(st, &applied, err, errsz) != 0)
         goto out;
     log_info("db.migrated", "applied=%d schema_version=%d", applied, store_schema_version(st));
     int created = store_tenant_ensure(st, cfg->default_tenant_id, "default");
@@ -146,16 +146,29 @@ out:
 }
 
 /* The main thread waits for a signal and meanwhile checkpoints the WAL once a second: the
- * checkpoint's fsync stays off the workers' loops. Returns the signal. */
-static int wait_and_checkpoint(const config_t *cfg, const sigset_t *sigs)
+ * checkpoint's fsync stays off the workers' loops. With PostgreSQL it instead prepares the
+ * database (migrations, the default tenant) until that succeeds, backing off from 1 s to 16 s:
+ * an instance started while the database is down serves (/health answers 503) and waits.
+ * Returns the signal. */
+static int wait_and_checkpoint(const config_t *cfg, const sigset_t *sigs, int prepared)
 {
-    char err[256];
+    char err[512];
     store_t *st = NULL;
-    if (store_open(cfg->database_path, &st, err, sizeof(err)) != 0)
+    if (cfg->database_url == NULL && store_open(cfg->database_path, &st, err, sizeof(err)) != 0)
         log_error("db.checkpointer", "error=\"%s\"", err);
     struct timespec tick = {1, 0};
-    int sig;
+    int sig, wait_s = 1, waited = 0;
     while ((sig = sigtimedwait(sigs, NULL, &tick)) < 0) {
+        if (!prepared && ++waited >= wait_s) {
+            waited = 0;
+            if (prepare_store(cfg, err, sizeof(err)) == 0) {
+                prepared = 1;
+                log_info("db.ready", "engine=postgresql");
+            } else {
+                wait_s = wait_s < 16 ? wait_s * 2 : 16;
+                log_warn("db.unavailable", "retry_s=%d error=\"%s\"", wait_s, err);
+            }
+        }
         int frames = 0, done = 0;
         if (st != NULL && store_checkpoint(st, &frames, &done) != 0)
             log_error("db.checkpoint_failed", "error=\"%s\"", store_errmsg(st));
@@ -178,7 +191,22 @@ static int serve(app_t *app)
     for (int i = 0; i < nworkers; i++)
         fds_plain[i] = fds_tls[i] = -1;
 
-    if (prepare_store(cfg, err, sizeof(err)) != 0 || auth_ensure_secret(cfg, err, sizeof(err)) != 0)
+    /* PostgreSQL: a first try here; if the database is not up yet the main thread keeps trying */
+    int prepared = 0;
+    if (cfg->database_url != NULL) {
+        if (mkdir_p(cfg->data_dir) != 0) {
+            snprintf(err, sizeof(err), "data folder %s: %s", cfg->data_dir, strerror(errno));
+            goto fail;
+        }
+        prepared = prepare_store(cfg, err, sizeof(err)) == 0;
+        if (!prepared)
+            log_warn("db.unavailable", "retry_s=1 error=\"%s\"", err);
+    } else if (prepare_store(cfg, err, sizeof(err)) != 0) {
+        goto fail;
+    } else {
+        prepared = 1;
+    }
+    if (auth_ensure_secret(cfg, err, sizeof(err)) != 0)
         goto fail;
     if (cfg->tls_port >= 0 && (app->ssl = tls_server_ctx(cfg, err, sizeof(err))) == NULL)
         goto fail;
@@ -215,7 +243,7 @@ static int serve(app_t *app)
     if (started == nworkers) {
         log_info("server.listening", "port=%d tls_port=%d workers=%d version=%s", cfg->port, cfg->tls_port, nworkers,
                  SB_VERSION);
-        int sig = wait_and_checkpoint(cfg, &sigs);
+        int sig = wait_and_checkpoint(cfg, &sigs, prepared);
         log_info("server.stopping", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         rc = 0;
     }

@@ -1,4 +1,5 @@
 #include "server/worker.h"
+#include "server/fiber.h"
 #include "server/live.h"
 #include "server/http.h"
 #include "server/log.h"
@@ -145,6 +146,9 @@ static void release_resources(worker_t *w)
     w->curl = NULL;
     store_close(w->store);
     w->store = NULL;
+    if (fiber_pool_free(w->fibers) != 0)
+        log_warn("worker.fibers_left", "worker=%d", w->id); /* still waiting: their stacks are left */
+    w->fibers = NULL;
     w->state = WORKER_DONE;
 }
 
@@ -230,6 +234,44 @@ static void run(void *arg)
     log_thread_end();
 }
 
+static void *sched_current(void *ctx)
+{
+    return fiber_current(ctx);
+}
+
+static void sched_suspend(void *ctx)
+{
+    fiber_suspend(ctx);
+}
+
+static void sched_resume(void *ctx, void *f)
+{
+    fiber_resume(ctx, f);
+}
+
+typedef struct run_arg {
+    worker_t *w;
+    void (*fn)(void *arg);
+    void *arg;
+} run_arg_t;
+
+static void run_on_fiber(void *p)
+{
+    run_arg_t a = *(run_arg_t *)p; /* the caller's copy is gone once this fiber first waits */
+    a.fn(a.arg);
+    store_release(a.w->store);
+}
+
+int worker_run(worker_t *w, void (*fn)(void *arg), void *arg)
+{
+    if (w->fibers == NULL || fiber_current(w->fibers) != NULL) {
+        fn(arg);
+        return 0;
+    }
+    run_arg_t a = {w, fn, arg};
+    return fiber_run(w->fibers, run_on_fiber, &a);
+}
+
 int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls)
 {
     memset(w, 0, sizeof(*w));
@@ -241,10 +283,22 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
     h2o_linklist_init_anchor(&w->deferred);
     h2o_linklist_init_anchor(&w->ws_conns);
     h2o_linklist_init_anchor(&w->ws_pending);
-    if (store_open(app->cfg.database_path, &w->store, w->errbuf, sizeof(w->errbuf)) != 0)
+    if (store_open(config_store_target(&app->cfg), &w->store, w->errbuf, sizeof(w->errbuf)) != 0)
         return -1;
     store_set_batching(w->store, 1);
     uv_loop_init(&w->loop);
+    if (strcmp(store_engine_name(w->store), "postgresql") == 0) {
+        static const store_sched_t sched = {sched_current, sched_suspend, sched_resume, NULL};
+        store_sched_t sc = sched;
+        sc.ctx = w->fibers = fiber_pool_new(FIBER_STACK_DEFAULT, 64);
+        if (w->fibers == NULL || store_attach(w->store, &w->loop, &sc, app->cfg.database_pool) != 0) {
+            snprintf(w->errbuf, sizeof(w->errbuf), "database: %s", w->fibers ? store_errmsg(w->store) : "no memory");
+            store_close(w->store);
+            fiber_pool_free(w->fibers);
+            uv_loop_close(&w->loop);
+            return -1;
+        }
+    }
     uv_check_init(&w->loop, &w->commit_check);
     w->commit_check.data = w;
     uv_check_start(&w->commit_check, on_commit_check);

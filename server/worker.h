@@ -75,6 +75,7 @@ typedef struct worker {
     curlm_t *curl;
     struct trest *twilio; /* NULL without Twilio credentials (simulation) */
     store_t *store;
+    struct fiber_pool *fibers; /* request logic waiting on PostgreSQL runs on these (NULL: SQLite) */
     uv_check_t commit_check;   /* group commit after each loop iteration's I/O */
     uv_idle_t flush_soon;      /* active while output waits: the loop must not block in poll first */
     uv_prepare_t log_prepare;  /* writes the thread's buffered log lines before poll can block */
@@ -101,6 +102,11 @@ void worker_join(worker_t *w);
 /* Commits the store's open batch now and sends the answers that waited for it; 0 or -1. Used
  * before an action that must not start unless the writes before it are durable. */
 int worker_commit(worker_t *w);
+
+/* Runs fn(arg) where it may wait for the database: on a fiber when the store is PostgreSQL (fn
+ * may then return to the loop before it is done), directly otherwise. 0, or -1 when no fiber
+ * could be had (fn did not run). */
+int worker_run(worker_t *w, void (*fn)(void *arg), void *arg);
 
 /* Output was queued outside the I/O phase (a timer, a curl callback): flush it this turn. */
 void worker_flush_soon(worker_t *w);

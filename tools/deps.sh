@@ -3,8 +3,8 @@
 #   tools/deps.sh run    build and run the server (C libraries only: no node, no test tools)
 #   tools/deps.sh sim    node and tools/sim's npm packages, for tools/switchboard-sim (which runs this itself
 #                        on first use)
-#   tools/deps.sh test   all of the above and the test tools (cmocka, sqlite3 CLI, clang for fuzzing,
-#                        chromium, the tests' npm packages)
+#   tools/deps.sh test   all of the above and the test tools (cmocka, sqlite3 CLI, PostgreSQL server and
+#                        psql, clang for fuzzing, chromium, the tests' npm packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
@@ -14,7 +14,8 @@ want=()
 if [ "$mode" != sim ]; then
   want+=(build-essential cmake pkg-config ca-certificates openssl curl
          libh2o-dev libuv1-dev libwslay-dev
-         libxml2-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libjwt-dev libjansson-dev)
+         libxml2-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libjwt-dev libjansson-dev
+         libpq-dev) # the server links libpq for its PostgreSQL store
 fi
 if [ "$mode" != run ]; then
   command -v node >/dev/null 2>&1 || want+=(nodejs)
@@ -22,6 +23,7 @@ if [ "$mode" != run ]; then
 fi
 if [ "$mode" = test ]; then
   want+=(libcmocka-dev sqlite3 clang wrk)
+  want+=(postgresql) # server binaries + psql: tests/pg/pg.sh starts a throwaway cluster per test run
   want+=(chromium fonts-dejavu-core) # the dashboard's browser tests (playwright-core drives Debian's chromium)
 fi
 

@@ -1,11 +1,14 @@
 /* store: WAL, migrations applied once and atomically, default tenant, health probe, calls' and
- * tenants' platform. */
+ * tenants' platform. The suite runs on SQLite, then on PostgreSQL (a fresh database per test on
+ * the cluster named by SB_PG_URL_FILE, which CTest's pg fixture starts). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <libpq-fe.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +16,41 @@
 #include <unistd.h>
 
 #include "db/store.h"
+#include "server/fiber.h"
 
-static char dir[64], path[128];
+static char dir[64], path[512];
+static char pg_admin[256]; /* the cluster's URL, "" while the SQLite pass runs */
+static char pg_db[64];
+static int pg_seq;
+
+static int is_pg(void)
+{
+    return pg_admin[0] != '\0';
+}
+
+static void admin_exec(const char *sql)
+{
+    PGconn *c = PQconnectdb(pg_admin);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
 
 static int setup(void **state)
 {
     (void)state;
+    if (is_pg()) {
+        snprintf(pg_db, sizeof(pg_db), "sb_store_%d_%d", (int)getpid(), ++pg_seq);
+        char sql[128];
+        snprintf(sql, sizeof(sql), "CREATE DATABASE %s", pg_db);
+        admin_exec(sql);
+        const char *slash = strrchr(pg_admin, '/');
+        snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - pg_admin), pg_admin, pg_db);
+        return 0;
+    }
     snprintf(dir, sizeof(dir), "/tmp/sb-store-XXXXXX");
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/t.db", dir);
@@ -28,14 +60,39 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    if (is_pg()) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", pg_db);
+        admin_exec(sql);
+        return 0;
+    }
     char cmd[160];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     return system(cmd) == 0 ? 0 : -1;
 }
 
+static const store_migration_t *migrations(void)
+{
+    return is_pg() ? store_migrations_pg : store_migrations;
+}
+
+static size_t migrations_count(void)
+{
+    return is_pg() ? store_migrations_pg_count : store_migrations_count;
+}
+
 /* Reads one integer with a separate connection, as another process would. */
 static long query_long(const char *sql)
 {
+    if (is_pg()) {
+        PGconn *c = PQconnectdb(path);
+        assert_int_equal(PQstatus(c), CONNECTION_OK);
+        PGresult *r = PQexec(c, sql);
+        long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 ? atol(PQgetvalue(r, 0, 0)) : -1;
+        PQclear(r);
+        PQfinish(c);
+        return v;
+    }
     sqlite3 *db;
     sqlite3_stmt *s;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -46,6 +103,25 @@ static long query_long(const char *sql)
     return v;
 }
 
+/* Runs SQL on a separate connection, as another process would. */
+static void exec_other(const char *sql)
+{
+    if (is_pg()) {
+        PGconn *c = PQconnectdb(path);
+        assert_int_equal(PQstatus(c), CONNECTION_OK);
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(c);
+        return;
+    }
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 static void migrations_apply_once(void **state)
 {
     (void)state;
@@ -54,23 +130,26 @@ static void migrations_apply_once(void **state)
     int applied = -1;
     assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
     assert_int_equal(store_schema_version(st), 0);
-    assert_int_equal(store_migrate(st, store_migrations, store_migrations_count, &applied, err, sizeof(err)), 0);
-    assert_int_equal(applied, (int)store_migrations_count);
+    assert_int_equal(store_migrate(st, migrations(), migrations_count(), &applied, err, sizeof(err)), 0);
+    assert_int_equal(applied, (int)migrations_count());
     assert_int_equal(store_schema_version(st), store_migrations[store_migrations_count - 1].version);
-    assert_int_equal(store_migrate(st, store_migrations, store_migrations_count, &applied, err, sizeof(err)), 0);
+    assert_int_equal(store_migrate(st, migrations(), migrations_count(), &applied, err, sizeof(err)), 0);
     assert_int_equal(applied, 0);
     store_close(st);
 
     /* a restart: new connection, nothing to apply */
     assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
-    assert_int_equal(store_migrate(st, store_migrations, store_migrations_count, &applied, err, sizeof(err)), 0);
+    assert_int_equal(store_migrate(st, migrations(), migrations_count(), &applied, err, sizeof(err)), 0);
     assert_int_equal(applied, 0);
     store_close(st);
-    assert_int_equal(query_long("SELECT COUNT(*) FROM schema_migrations"), (long)store_migrations_count);
+    assert_int_equal(query_long("SELECT COUNT(*) FROM schema_migrations"), (long)migrations_count());
     const char *tables[] = {"tenants", "customers", "calls", "call_events", "transcripts", "bookings", "tickets"};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         char sql[128];
-        snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='%s'", tables[i]);
+        snprintf(sql, sizeof(sql),
+                 is_pg() ? "SELECT COUNT(*) FROM information_schema.tables WHERE table_name='%s'"
+                         : "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='%s'",
+                 tables[i]);
         if (query_long(sql) != 1)
             fail_msg("table %s missing", tables[i]);
     }
@@ -79,6 +158,8 @@ static void migrations_apply_once(void **state)
 static void wal_and_busy_timeout(void **state)
 {
     (void)state;
+    if (is_pg())
+        skip(); /* SQLite's journal */
     store_t *st;
     char err[256];
     assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
@@ -109,8 +190,13 @@ static void failed_migration_changes_nothing(void **state)
     assert_int_equal(applied, 0);
     assert_int_equal(store_schema_version(st), 0);
     store_close(st);
-    assert_int_equal(query_long("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('a','b')"), 0);
-    assert_int_equal(query_long("SELECT COUNT(*) FROM sqlite_master"), 0); /* not even schema_migrations */
+    if (is_pg()) {
+        assert_int_equal(query_long("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'"),
+                         0); /* not even schema_migrations */
+    } else {
+        assert_int_equal(query_long("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('a','b')"), 0);
+        assert_int_equal(query_long("SELECT COUNT(*) FROM sqlite_master"), 0); /* not even schema_migrations */
+    }
 
     /* fixed, the same database migrates */
     const store_migration_t fixed[] = {list[0], {2, "bad", "CREATE TABLE b (y INTEGER);"}};
@@ -128,24 +214,17 @@ static void tenant_and_active_calls(void **state)
     char err[256];
     long n = -1;
     assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
-    assert_int_equal(store_migrate(st, store_migrations, store_migrations_count, NULL, err, sizeof(err)), 0);
+    assert_int_equal(store_migrate(st, migrations(), migrations_count(), NULL, err, sizeof(err)), 0);
     assert_int_equal(store_tenant_ensure(st, 7, "default"), 1);
     assert_int_equal(store_tenant_ensure(st, 7, "default"), 0);
     assert_int_equal(store_active_calls(st, &n), 0);
     assert_int_equal(n, 0);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "INSERT INTO calls (session_id, tenant_id, direction) VALUES ('s1', 7, 'inbound');"
-                                  "INSERT INTO calls (session_id, tenant_id, direction, ended_at) "
-                                  "VALUES ('s2', 7, 'inbound', 'x');",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    exec_other("INSERT INTO calls (session_id, tenant_id, direction) VALUES ('s1', 7, 'inbound');"
+               "INSERT INTO calls (session_id, tenant_id, direction, ended_at) VALUES ('s2', 7, 'inbound', 'x');");
     assert_int_equal(store_active_calls(st, &n), 0);
     assert_int_equal(n, 1);
     /* the probe reports a broken schema instead of hiding it */
-    assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys=OFF; DROP TABLE calls;", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    exec_other(is_pg() ? "DROP TABLE calls CASCADE" : "PRAGMA foreign_keys=OFF; DROP TABLE calls;");
     assert_int_equal(store_active_calls(st, &n), -1);
     assert_non_null(strstr(store_errmsg(st), "calls"));
     store_close(st);
@@ -156,7 +235,7 @@ static store_t *open_migrated(void)
     store_t *st;
     char err[256];
     assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
-    assert_int_equal(store_migrate(st, store_migrations, store_migrations_count, NULL, err, sizeof(err)), 0);
+    assert_int_equal(store_migrate(st, migrations(), migrations_count(), NULL, err, sizeof(err)), 0);
     assert_int_equal(store_tenant_ensure(st, 1, "default"), 1);
     return st;
 }
@@ -232,6 +311,8 @@ static void status_machine(void **state)
 static void group_commit(void **state)
 {
     (void)state;
+    if (is_pg())
+        skip(); /* SQLite's; PostgreSQL commits each unit and groups the flushes itself */
     store_t *st = open_migrated();
     store_set_batching(st, 1);
     store_call_t c;
@@ -365,7 +446,8 @@ static void call_platform(void **state)
     json_t *rows;
     long next;
     store_call_filter_t f = {.tenant_id = 1, .limit = 10};
-    assert_int_equal(store_calls_list(st, &f, &rows, &next), 0);
+    if (store_calls_list(st, &f, &rows, &next) != 0)
+        fail_msg("%s", store_errmsg(st));
     assert_int_equal(json_array_size(rows), 4);
     assert_string_equal(row_str(json_array_get(rows, 0), "platform"), "twilio"); /* s-out2, newest first */
     assert_string_equal(row_str(json_array_get(rows, 3), "platform"), "twilio"); /* s-tw */
@@ -443,8 +525,169 @@ static void tenant_platform(void **state)
     store_close(st);
 }
 
+/* ---- several instances on one PostgreSQL: real threads, one store each ---- */
+
+typedef struct racer {
+    int id, admitted, rejected, errors, existing;
+    char sessions[20][40];
+} racer_t;
+
+static void *race_inbound(void *p)
+{
+    racer_t *r = p;
+    store_t *st;
+    char err[256];
+    if (store_open(path, &st, err, sizeof(err)) != 0) {
+        r->errors++;
+        return NULL;
+    }
+    for (int i = 0; i < 20; i++) {
+        char sid[32], sess[40];
+        snprintf(sid, sizeof(sid), "CA-limit-%d-%d", r->id, i);
+        snprintf(sess, sizeof(sess), "s-limit-%d-%d", r->id, i);
+        store_inbound_t in = {sess, 2, sid, "+1", "+2", NULL, 5, NULL};
+        store_call_t c;
+        int created, rejected;
+        if (store_call_start_inbound(st, &in, &c, &created, &rejected) != 0)
+            r->errors++;
+        else if (rejected)
+            r->rejected++;
+        else
+            r->admitted++;
+        /* the same CallSid, retried at once by the other instance */
+        snprintf(sid, sizeof(sid), "CA-retry-%d", i);
+        snprintf(sess, sizeof(sess), "s-retry-%d-%d", r->id, i);
+        store_inbound_t again = {sess, 1, sid, "+1", "+2", NULL, 0, NULL};
+        if (store_call_start_inbound(st, &again, &c, &created, &rejected) != 0)
+            r->errors++;
+        snprintf(r->sessions[i], sizeof(r->sessions[i]), "%s", c.session_id);
+        /* and an API client's Idempotency-Key, sent to both */
+        char key[32];
+        snprintf(key, sizeof(key), "key-%d", i);
+        snprintf(sess, sizeof(sess), "s-out-%d-%d", r->id, i);
+        store_outbound_t out = {.session_id = sess, .tenant_id = 1, .to = "+3", .from = "+4", .idempotency_key = key};
+        char saved[64];
+        int existing;
+        if (store_outbound_create(st, &out, &c, &existing, saved, sizeof(saved)) != 0)
+            r->errors++;
+        r->existing += existing;
+    }
+    store_close(st);
+    return NULL;
+}
+
+/* The tenant's limit, a retried webhook's CallSid and an Idempotency-Key hold across instances. */
+static void several_instances(void **state)
+{
+    (void)state;
+    store_t *st = open_migrated();
+    assert_int_equal(store_tenant_ensure(st, 2, "limited"), 1);
+    store_close(st);
+    racer_t r[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&r[i], 0, sizeof(r[i]));
+        r[i].id = i;
+        assert_int_equal(pthread_create(&t[i], NULL, race_inbound, &r[i]), 0);
+    }
+    int admitted = 0, rejected = 0, existing = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(r[i].errors, 0);
+        admitted += r[i].admitted;
+        rejected += r[i].rejected;
+        existing += r[i].existing;
+    }
+    assert_int_equal(admitted, 5);
+    assert_int_equal(rejected, 75);
+    assert_int_equal(query_long("SELECT COUNT(*) FROM calls WHERE call_sid LIKE 'CA-limit-%' AND ended_at IS NULL"), 5);
+    /* one row per retried CallSid, and every instance was answered with it */
+    assert_int_equal(query_long("SELECT COUNT(*) FROM calls WHERE call_sid LIKE 'CA-retry-%'"), 20);
+    for (int i = 0; i < 20; i++)
+        for (int k = 1; k < 4; k++)
+            assert_string_equal(r[k].sessions[i], r[0].sessions[i]);
+    assert_int_equal(query_long("SELECT COUNT(*) FROM calls WHERE idempotency_key IS NOT NULL"), 20);
+    assert_int_equal(existing, 60);
+}
+
+/* Attached to a loop: queries go out asynchronously, fibers wait, the loop never blocks. */
+typedef struct afib {
+    store_t *st;
+    int n, ok, done;
+} afib_t;
+
+static fiber_pool_t *fpool;
+static void *s_current(void *ctx)
+{
+    return fiber_current(ctx);
+}
+static void s_suspend(void *ctx)
+{
+    fiber_suspend(ctx);
+}
+static void s_resume(void *ctx, void *f)
+{
+    fiber_resume(ctx, f);
+}
+
+static void fiber_call(void *p)
+{
+    afib_t *a = p;
+    int n = a->n++;
+    char sid[32], sess[32];
+    snprintf(sid, sizeof(sid), "CA-fib-%d", n);
+    snprintf(sess, sizeof(sess), "s-fib-%d", n);
+    store_inbound_t in = {sess, 1, sid, "+1", "+2", NULL, 0, "{}"};
+    store_call_t c;
+    int created, rejected, applied;
+    store_status_t stt = {.call_sid = sid, .status = "in-progress", .seq = 1, .duration_s = -1, .sip_code = -1};
+    if (store_call_start_inbound(a->st, &in, &c, &created, &rejected) == 0 && created &&
+        store_call_status(a->st, &stt, &applied) == 0 && applied &&
+        store_transcript_add(a->st, c.id, "caller", "hello") == 0 && store_call_by_sid(a->st, sid, &c) == 0 &&
+        strcmp(c.status, "in-progress") == 0)
+        a->ok++;
+    store_release(a->st);
+    a->done++;
+}
+
+static void async_on_a_loop(void **state)
+{
+    (void)state;
+    store_t *st = open_migrated();
+    store_close(st);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    fpool = fiber_pool_new(FIBER_STACK_DEFAULT, 8);
+    char err[256];
+    assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
+    store_sched_t sc = {s_current, s_suspend, s_resume, fpool};
+    assert_int_equal(store_attach(st, &loop, &sc, 4), 0);
+    afib_t a = {.st = st};
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(fiber_run(fpool, fiber_call, &a), 0);
+    fiber_stats_t fs;
+    fiber_stats(fpool, &fs);
+    assert_true(fs.suspended > 1); /* they all wait at once, on the loop, not in turn */
+    assert_int_equal(a.done, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(a.done, 50);
+    assert_int_equal(a.ok, 50);
+    fiber_stats(fpool, &fs);
+    assert_int_equal(fs.suspended, 0);
+    assert_true(fs.peak_suspended >= 4);
+    store_close(st);
+    uv_run(&loop, UV_RUN_DEFAULT); /* the connections' poll handles close */
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(fiber_pool_free(fpool), 0);
+    assert_int_equal(query_long("SELECT COUNT(*) FROM transcripts"), 50);
+}
+
 int main(void)
 {
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test_setup_teardown(several_instances, setup, teardown),
+        cmocka_unit_test_setup_teardown(async_on_a_loop, setup, teardown),
+    };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(migrations_apply_once, setup, teardown),
         cmocka_unit_test_setup_teardown(wal_and_busy_timeout, setup, teardown),
@@ -457,5 +700,23 @@ int main(void)
         cmocka_unit_test_setup_teardown(call_platform, setup, teardown),
         cmocka_unit_test_setup_teardown(tenant_platform, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
+    /* the same suite on PostgreSQL: SB_PG_URL_FILE names the test cluster's URL */
+    const char *file = getenv("SB_PG_URL_FILE");
+    FILE *f = file != NULL ? fopen(file, "r") : NULL;
+    if (f == NULL) {
+        fprintf(stderr, "SB_PG_URL_FILE unset or unreadable: the PostgreSQL pass cannot run\n");
+        return 1;
+    }
+    if (fgets(pg_admin, sizeof(pg_admin), f) == NULL)
+        pg_admin[0] = '\0';
+    fclose(f);
+    pg_admin[strcspn(pg_admin, "\r\n")] = '\0';
+    if (!is_pg()) {
+        fprintf(stderr, "%s is empty\n", file);
+        return 1;
+    }
+    failed += cmocka_run_group_tests_name("postgresql", tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("postgresql, several instances", pg_tests, NULL, NULL);
+    return failed;
 }

@@ -146,10 +146,10 @@ int store_outbound_failed(store_t *st, long call_id, const char *status, int err
                           const char *response_json, int release_key)
 {
     dbstmt_t *s = store_stmt_sql(st, Q_OUTBOUND_FAILED,
-                                     "UPDATE calls SET status = ?2, error_code = ?3, error_message = ?4, "
-                                     "idempotent_response = ?5, ended_at = COALESCE(ended_at, " NOW "), "
-                                     "idempotency_key = CASE WHEN ?6 = 1 THEN NULL ELSE idempotency_key END, "
-                                     "updated_at = " NOW " WHERE id = ?1");
+                                 "UPDATE calls SET status = ?2, error_code = ?3, error_message = ?4, "
+                                 "idempotent_response = ?5, ended_at = COALESCE(ended_at, " NOW "), "
+                                 "idempotency_key = CASE WHEN ?6 = 1 THEN NULL ELSE idempotency_key END, "
+                                 "updated_at = " NOW " WHERE id = ?1");
     if (s == NULL)
         return -1;
     db_bind_int(s, 1, call_id);
@@ -178,7 +178,8 @@ int store_calls_list(store_t *st, const store_call_filter_t *f, json_t **rows, l
      * PostgreSQL knows what an unset one is) */
     static const char sql[] =
         "SELECT " STORE_LIST_COLS ", c.id AS cursor FROM calls c LEFT JOIN customers cu ON cu.id = c.customer_id "
-        "WHERE c.tenant_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR c.status = ?2) AND (CAST(?3 AS TEXT) IS NULL OR c.direction = ?3) "
+        "WHERE c.tenant_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR c.status = ?2) AND (CAST(?3 AS TEXT) IS NULL OR "
+        "c.direction = ?3) "
         "AND (CAST(?4 AS TEXT) IS NULL OR c.from_number = ?4) AND (CAST(?5 AS TEXT) IS NULL OR c.to_number = ?5) "
         "AND (CAST(?6 AS TEXT) IS NULL OR c.started_at >= ?6) AND (CAST(?7 AS TEXT) IS NULL OR c.started_at < ?7) "
         "AND (?8 = 0 OR c.id < ?8) AND (CAST(?10 AS TEXT) IS NULL OR c.platform = ?10) ORDER BY c.id DESC LIMIT ?9";
@@ -327,7 +328,7 @@ static int add_numbers(store_t *st, json_t *tenant)
 int store_tenants_list(store_t *st, long only_id, json_t **rows)
 {
     dbstmt_t *s = store_stmt_sql(st, Q_TENANTS_LIST,
-                                     "SELECT " TENANT_JSON_COLS " FROM tenants WHERE ?1 = 0 OR id = ?1 ORDER BY id");
+                                 "SELECT " TENANT_JSON_COLS " FROM tenants WHERE ?1 = 0 OR id = ?1 ORDER BY id");
     if (s == NULL)
         return -1;
     db_bind_int(s, 1, only_id);
@@ -421,8 +422,7 @@ int store_tenant_save(store_t *st, long id, const store_tenant_input_t *in, long
         return 1;
     }
     if (in->numbers != NULL) {
-        dbstmt_t *owner =
-            store_stmt_sql(st, Q_NUMBER_OWNER, "SELECT tenant_id FROM tenant_numbers WHERE number = ?1");
+        dbstmt_t *owner = store_stmt_sql(st, Q_NUMBER_OWNER, "SELECT tenant_id FROM tenant_numbers WHERE number = ?1");
         dbstmt_t *del = store_stmt_sql(st, Q_NUMBERS_DELETE, "DELETE FROM tenant_numbers WHERE tenant_id = ?1");
         dbstmt_t *ins =
             store_stmt_sql(st, Q_NUMBER_INSERT, "INSERT INTO tenant_numbers (number, tenant_id) VALUES (?1, ?2)");

@@ -81,8 +81,8 @@ int store_tenant_for_number(store_t *st, const char *number, long fallback_id, s
 {
     /* one statement for both: the number's tenant if it has one, else the fallback */
     dbstmt_t *s = store_stmt_sql(st, Q_TENANT_BY_NUMBER,
-                                     "SELECT " TENANT_COLS " FROM tenants WHERE id = COALESCE("
-                                     "(SELECT tenant_id FROM tenant_numbers WHERE number = ?1), ?2)");
+                                 "SELECT " TENANT_COLS " FROM tenants WHERE id = COALESCE("
+                                 "(SELECT tenant_id FROM tenant_numbers WHERE number = ?1), ?2)");
     if (s == NULL)
         return -1;
     db_bind_text(s, 1, number);
@@ -230,8 +230,8 @@ int store_update_with_event(store_t *st, dbstmt_t *s, long call_id, const char *
 int store_call_transfer_begin(store_t *st, long call_id, int attempt, const char *target, const char *event_json)
 {
     dbstmt_t *s = store_stmt_sql(st, Q_TRANSFER_BEGIN,
-                                     "UPDATE calls SET transfer_attempt = ?2, transfer_target = ?3, "
-                                     "transfer_result = NULL, updated_at = " NOW " WHERE id = ?1");
+                                 "UPDATE calls SET transfer_attempt = ?2, transfer_target = ?3, "
+                                 "transfer_result = NULL, updated_at = " NOW " WHERE id = ?1");
     if (s == NULL)
         return -1;
     db_bind_int(s, 1, call_id);
@@ -244,8 +244,8 @@ int store_call_transfer_end(store_t *st, long call_id, int attempt, const char *
 {
     /* only the attempt in progress sets the result: a late duplicate for an older attempt does not */
     dbstmt_t *s = store_stmt_sql(st, Q_TRANSFER_END,
-                                     "UPDATE calls SET transfer_result = ?3, updated_at = " NOW
-                                     " WHERE id = ?1 AND transfer_attempt = ?2");
+                                 "UPDATE calls SET transfer_result = ?3, updated_at = " NOW
+                                 " WHERE id = ?1 AND transfer_attempt = ?2");
     if (s == NULL)
         return -1;
     db_bind_int(s, 1, call_id);
@@ -257,8 +257,8 @@ int store_call_transfer_end(store_t *st, long call_id, int attempt, const char *
 int store_call_set_next_action(store_t *st, long call_id, const char *action, const char *reason)
 {
     dbstmt_t *s = store_stmt_sql(st, Q_NEXT_ACTION,
-                                     "UPDATE calls SET next_action = ?2, transfer_reason = COALESCE(?3, "
-                                     "transfer_reason), updated_at = " NOW " WHERE id = ?1");
+                                 "UPDATE calls SET next_action = ?2, transfer_reason = COALESCE(?3, "
+                                 "transfer_reason), updated_at = " NOW " WHERE id = ?1");
     if (s == NULL)
         return -1;
     db_bind_int(s, 1, call_id);
@@ -356,9 +356,9 @@ int store_call_recording(store_t *st, const store_recording_t *r)
     if (rc != 0)
         return rc;
     dbstmt_t *s = store_stmt_sql(st, Q_RECORDING_UPDATE,
-                                     "UPDATE calls SET recording_sid = COALESCE(?2, recording_sid), recording_url = "
-                                     "COALESCE(?3, recording_url), recording_duration_s = COALESCE(?4, "
-                                     "recording_duration_s), updated_at = " NOW " WHERE id = ?1");
+                                 "UPDATE calls SET recording_sid = COALESCE(?2, recording_sid), recording_url = "
+                                 "COALESCE(?3, recording_url), recording_duration_s = COALESCE(?4, "
+                                 "recording_duration_s), updated_at = " NOW " WHERE id = ?1");
     if (s == NULL)
         return -1;
     db_bind_int(s, 1, c.id);

@@ -28,8 +28,8 @@ int store_open(const char *target, store_t **out, char *err, size_t errsz)
         return -1;
     }
     st->e = store_is_url(target) ? &store_pg_engine : &store_sqlite_engine;
-    int rc = st->e == &store_pg_engine ? store_pg_open(st, target, err, errsz)
-                                       : store_sqlite_open(st, target, err, errsz);
+    int rc =
+        st->e == &store_pg_engine ? store_pg_open(st, target, err, errsz) : store_sqlite_open(st, target, err, errsz);
     if (rc != 0) {
         free(st);
         return -1;

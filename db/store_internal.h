@@ -4,7 +4,6 @@
 
 #include "db/store.h"
 
-
 /* Every statement the store runs; SQL text is in store_sqlite.c's table, same order. */
 typedef enum {
     Q_HAS_MIGRATIONS,
@@ -93,7 +92,7 @@ typedef struct store_engine {
     int (*step)(dbstmt_t *s);                             /* DB_ROW, DB_DONE or -1 (store_fail done) */
     void (*reset)(dbstmt_t *s);
     void (*finalize)(dbstmt_t *s);
-    long long (*col_int)(dbstmt_t *s, int col); /* booleans read as 0/1 */
+    long long (*col_int)(dbstmt_t *s, int col);                 /* booleans read as 0/1 */
     const char *(*col_text)(dbstmt_t *s, int col, size_t *len); /* NULL for NULL */
     int (*col_kind)(dbstmt_t *s, int col);                      /* DB_NULL, DB_INT, DB_REAL, DB_TEXT */
     int (*col_count)(dbstmt_t *s);

@@ -7,8 +7,8 @@
 int store_live_cursor(store_t *st, store_live_cursor_t *c)
 {
     dbstmt_t *s = store_stmt_sql(st, Q_LIVE_CURSOR,
-                                     "SELECT (SELECT COALESCE(MAX(id), 0) FROM call_events), "
-                                     "(SELECT COALESCE(MAX(id), 0) FROM transcripts)");
+                                 "SELECT (SELECT COALESCE(MAX(id), 0) FROM call_events), "
+                                 "(SELECT COALESCE(MAX(id), 0) FROM transcripts)");
     if (s == NULL)
         return -1;
     int rc = db_step(s);
@@ -81,17 +81,24 @@ int store_call_stats(store_t *st, long tenant_id, const char *since, const char 
     /* one-off: a dashboard load, not a hot path */
     static const char sql_lite[] =
         "SELECT (CAST(strftime('%s', c.started_at) AS INTEGER) - CAST(strftime('%s', ?2) AS INTEGER)) / 3600 AS "
-        "bucket, " OUTCOME("json_extract(e.detail, '$.stage') = 'voicemail_record' OR "
-                           "json_extract(e.detail, '$.voicemail') = 1") " AS outcome, COUNT(*) FROM calls c "
-        "WHERE c.tenant_id = ?1 "
-        "AND c.started_at >= strftime('%Y-%m-%dT%H:%M:%fZ', ?2) AND c.started_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?3) "
-        "GROUP BY bucket, outcome";
-    static const char sql_pg[] =
-        "SELECT floor((extract(epoch FROM c.started_at::timestamptz) - extract(epoch FROM ?2::timestamptz)) / 3600) "
-        "AS bucket, " OUTCOME("e.detail::jsonb ->> 'stage' = 'voicemail_record' OR "
-                              "e.detail::jsonb ->> 'voicemail' IN ('true', '1')") " AS outcome, COUNT(*) FROM calls c "
-        "WHERE c.tenant_id = ?1 AND c.started_at >= " PG_ISO("?2") " AND c.started_at < " PG_ISO("?3") " "
-        "GROUP BY bucket, outcome";
+        "bucket, " OUTCOME(
+            "json_extract(e.detail, '$.stage') = 'voicemail_record' OR "
+            "json_extract(e.detail, '$.voicemail') = 1") " AS outcome, COUNT(*) FROM calls c "
+                                                         "WHERE c.tenant_id = ?1 "
+                                                         "AND c.started_at >= strftime('%Y-%m-%dT%H:%M:%fZ', ?2) AND "
+                                                         "c.started_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?3) "
+                                                         "GROUP BY bucket, outcome";
+    static const char
+        sql_pg[] =
+            "SELECT floor((extract(epoch FROM c.started_at::timestamptz) - extract(epoch FROM ?2::timestamptz)) / "
+            "3600) "
+            "AS bucket, " OUTCOME(
+                "e.detail::jsonb ->> 'stage' = 'voicemail_record' OR "
+                "e.detail::jsonb ->> 'voicemail' IN ('true', '1')") " AS outcome, COUNT(*) FROM calls c "
+                                                                    "WHERE c.tenant_id = ?1 AND c.started_at "
+                                                                    ">= " PG_ISO("?2") " AND c.started_at < " PG_ISO(
+                                                                        "?3") " "
+                                                                              "GROUP BY bucket, outcome";
     dbstmt_t *s = store_stmt_once(st, store_is_pg(st) ? sql_pg : sql_lite);
     if (s == NULL)
         return -1;
@@ -125,9 +132,9 @@ int store_call_stats(store_t *st, long tenant_id, const char *since, const char 
     db_finalize(s);
     /* bucket start times, from SQLite's own date arithmetic so they agree with the grouping */
     json_t *buckets = json_array(), *outcomes = json_object();
-    dbstmt_t *t = store_stmt_once(st, store_is_pg(st)
-                                          ? "SELECT " PG_ISO("?1::timestamptz + make_interval(hours => ?2::int)")
-                                          : "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, '+' || ?2 || ' hours')");
+    dbstmt_t *t =
+        store_stmt_once(st, store_is_pg(st) ? "SELECT " PG_ISO("?1::timestamptz + make_interval(hours => ?2::int)")
+                                            : "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, '+' || ?2 || ' hours')");
     if (t == NULL) {
         json_decref(buckets);
         json_decref(outcomes);

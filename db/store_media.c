@@ -37,9 +37,10 @@ int store_transcript_add(store_t *st, long call_id, const char *role, const char
 int store_booking_add(store_t *st, long tenant_id, long call_id, const char *name, const char *date, const char *time,
                       const char *notes, long *id)
 {
-    dbstmt_t *s = store_stmt_sql(st, Q_BOOKING_ADD,
-                                     "INSERT INTO bookings (tenant_id, call_id, customer_id, name, date, time, notes) "
-                                     "VALUES (?1, ?2, (SELECT customer_id FROM calls WHERE id = ?2), ?3, ?4, ?5, ?6) RETURNING id");
+    dbstmt_t *s =
+        store_stmt_sql(st, Q_BOOKING_ADD,
+                       "INSERT INTO bookings (tenant_id, call_id, customer_id, name, date, time, notes) "
+                       "VALUES (?1, ?2, (SELECT customer_id FROM calls WHERE id = ?2), ?3, ?4, ?5, ?6) RETURNING id");
     if (s == NULL)
         return -1;
     db_bind_int(s, 1, tenant_id);
@@ -54,8 +55,8 @@ int store_booking_add(store_t *st, long tenant_id, long call_id, const char *nam
 int store_ticket_add(store_t *st, long tenant_id, long call_id, const char *summary, const char *priority, long *id)
 {
     dbstmt_t *s = store_stmt_sql(st, Q_TICKET_ADD,
-                                     "INSERT INTO tickets (tenant_id, call_id, customer_id, summary, priority) "
-                                     "VALUES (?1, ?2, (SELECT customer_id FROM calls WHERE id = ?2), ?3, ?4) RETURNING id");
+                                 "INSERT INTO tickets (tenant_id, call_id, customer_id, summary, priority) "
+                                 "VALUES (?1, ?2, (SELECT customer_id FROM calls WHERE id = ?2), ?3, ?4) RETURNING id");
     if (s == NULL)
         return -1;
     db_bind_int(s, 1, tenant_id);
@@ -88,8 +89,8 @@ int store_call_recording_path(store_t *st, long call_id, const char *path)
 int store_call_recording_file(store_t *st, long tenant_id, const char *session_id, char *path, size_t pathsz)
 {
     dbstmt_t *s = store_stmt_sql(st, Q_RECORDING_FILE,
-                                     "SELECT recording_path FROM calls WHERE tenant_id = ?1 AND session_id = ?2 "
-                                     "AND recording_path IS NOT NULL");
+                                 "SELECT recording_path FROM calls WHERE tenant_id = ?1 AND session_id = ?2 "
+                                 "AND recording_path IS NOT NULL");
     if (s == NULL)
         return -1;
     db_bind_int(s, 1, tenant_id);

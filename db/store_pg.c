@@ -15,7 +15,7 @@
 #include <uv.h>
 
 #define PG_MAX_PARAMS 20
-#define PG_ERR 256
+#define PG_ERR        256
 
 typedef struct pgconn pgconn_t;
 typedef struct pgsess pgsess_t;
@@ -283,8 +283,9 @@ static int wait_socket(pgconn_t *c, int uv_events)
         pg->sched.suspend(pg->sched.ctx);
         return c->broken ? -1 : 0;
     }
-    struct pollfd p = {.fd = PQsocket(c->c), .events = (short)((uv_events & UV_READABLE ? POLLIN : 0) |
-                                                               (uv_events & UV_WRITABLE ? POLLOUT : 0))};
+    struct pollfd p = {.fd = PQsocket(c->c),
+                       .events =
+                           (short)((uv_events & UV_READABLE ? POLLIN : 0) | (uv_events & UV_WRITABLE ? POLLOUT : 0))};
     int rc = poll(&p, 1, 30000);
     return rc > 0 ? 0 : -1;
 }

@@ -49,8 +49,8 @@ static int find_session(store_t *st, const store_post_call_t *in, store_call_t *
         }
     }
     dbstmt_t *s = store_stmt_sql(st, Q_PC_BY_CONVERSATION,
-                                     "SELECT " STORE_CALL_COLS " FROM calls WHERE conversation_id = ?1 "
-                                     "ORDER BY id DESC LIMIT 1");
+                                 "SELECT " STORE_CALL_COLS " FROM calls WHERE conversation_id = ?1 "
+                                 "ORDER BY id DESC LIMIT 1");
     if (s == NULL)
         return -1;
     db_bind_text(s, 1, in->conversation_id);
@@ -123,8 +123,8 @@ static int record(store_t *st, const store_post_call_t *in, long call_id, long t
 
 static int customer_by_phone(store_t *st, long tenant_id, const char *phone, const char *name, long *id)
 {
-    dbstmt_t *s = store_stmt_sql(
-        st, Q_PC_CUSTOMER_FIND, "SELECT id FROM customers WHERE tenant_id = ?1 AND phone = ?2 ORDER BY id LIMIT 1");
+    dbstmt_t *s = store_stmt_sql(st, Q_PC_CUSTOMER_FIND,
+                                 "SELECT id FROM customers WHERE tenant_id = ?1 AND phone = ?2 ORDER BY id LIMIT 1");
     if (s == NULL)
         return -1;
     db_bind_int(s, 1, tenant_id);
@@ -134,7 +134,8 @@ static int customer_by_phone(store_t *st, long tenant_id, const char *phone, con
         return -1;
     if (found)
         return 0;
-    s = store_stmt_sql(st, Q_PC_CUSTOMER_INSERT, "INSERT INTO customers (tenant_id, phone, name) VALUES (?1, ?2, ?3) RETURNING id");
+    s = store_stmt_sql(st, Q_PC_CUSTOMER_INSERT,
+                       "INSERT INTO customers (tenant_id, phone, name) VALUES (?1, ?2, ?3) RETURNING id");
     if (s == NULL)
         return -1;
     db_bind_int(s, 1, tenant_id);
@@ -156,9 +157,9 @@ static int process(store_t *st, const store_post_call_t *in, const store_call_t 
     json_t *d = in->detail;
     /* the call row: summary, conversation id, recording URL (a Twilio recording is kept) */
     dbstmt_t *s = store_stmt_sql(st, Q_PC_CALL_UPDATE,
-                                     "UPDATE calls SET conversation_id = ?2, summary = COALESCE(?3, summary), "
-                                     "recording_url = COALESCE(recording_url, ?4), "
-                                     "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1");
+                                 "UPDATE calls SET conversation_id = ?2, summary = COALESCE(?3, summary), "
+                                 "recording_url = COALESCE(recording_url, ?4), "
+                                 "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1");
     if (s == NULL)
         return -1;
     db_bind_int(s, 1, call->id);
@@ -212,9 +213,10 @@ static int process(store_t *st, const store_post_call_t *in, const store_call_t 
         json_object_set_new(d, "customer_id", json_integer(customer));
 
     if (in->make_booking) {
-        s = store_stmt_sql(st, Q_PC_BOOKING,
-                           "INSERT INTO bookings (tenant_id, call_id, customer_id, name, date, time, notes) VALUES "
-                           "(?1, ?2, COALESCE(?3, (SELECT customer_id FROM calls WHERE id = ?2)), ?4, ?5, ?6, ?7) RETURNING id");
+        s = store_stmt_sql(
+            st, Q_PC_BOOKING,
+            "INSERT INTO bookings (tenant_id, call_id, customer_id, name, date, time, notes) VALUES "
+            "(?1, ?2, COALESCE(?3, (SELECT customer_id FROM calls WHERE id = ?2)), ?4, ?5, ?6, ?7) RETURNING id");
         if (s == NULL)
             return -1;
         db_bind_int(s, 1, call->tenant_id);
@@ -229,9 +231,10 @@ static int process(store_t *st, const store_post_call_t *in, const store_call_t 
         json_object_set_new(d, "booking_id", json_integer(out->booking_id));
     }
     if (in->make_ticket) {
-        s = store_stmt_sql(st, Q_PC_TICKET,
-                           "INSERT INTO tickets (tenant_id, call_id, customer_id, summary, priority) VALUES "
-                           "(?1, ?2, COALESCE(?3, (SELECT customer_id FROM calls WHERE id = ?2)), ?4, ?5) RETURNING id");
+        s = store_stmt_sql(
+            st, Q_PC_TICKET,
+            "INSERT INTO tickets (tenant_id, call_id, customer_id, summary, priority) VALUES "
+            "(?1, ?2, COALESCE(?3, (SELECT customer_id FROM calls WHERE id = ?2)), ?4, ?5) RETURNING id");
         if (s == NULL)
             return -1;
         db_bind_int(s, 1, call->tenant_id);
@@ -260,8 +263,7 @@ int store_post_call(store_t *st, const store_post_call_t *in, store_post_call_re
     memset(out, 0, sizeof(*out));
     if (store_begin(st) != 0)
         return -1;
-    dbstmt_t *s =
-        store_stmt_sql(st, Q_PC_SEEN, "SELECT id FROM post_call_conversations WHERE conversation_id = ?1");
+    dbstmt_t *s = store_stmt_sql(st, Q_PC_SEEN, "SELECT id FROM post_call_conversations WHERE conversation_id = ?1");
     if (s == NULL)
         goto fail;
     db_bind_text(s, 1, in->conversation_id);

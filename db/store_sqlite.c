@@ -272,8 +272,8 @@ int store_sqlite_open(store_t *st, const char *path, char *err, size_t errsz)
 
 int store_sqlite_has_migrations(store_t *st)
 {
-    dbstmt_t *s = store_stmt_sql(st, Q_HAS_MIGRATIONS,
-                                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+    dbstmt_t *s = store_stmt_sql(
+        st, Q_HAS_MIGRATIONS, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
     if (s == NULL)
         return -1;
     int rc = db_step(s);

@@ -1,0 +1,98 @@
+// Two switchboard instances sharing one PostgreSQL (a real server started by the tests' pg
+// fixture): a call's voice webhook lands on one and its status callbacks on the other, a
+// retried webhook finds the first instance's row, the tenant's limit holds across both, and
+// an instance started before its database waits, answering /health with 503.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, cleanup, sleep, curl } from './lib/harness.mjs';
+import { pgDatabase, pgDrop, psql } from './lib/pg.mjs';
+import { AUTH_TOKEN, PUBLIC_BASE_URL, callSid, webhook, find, voiceParams, sessionOf } from './lib/twilio.mjs';
+
+const servers = [];
+const dbs = [];
+async function server(url, env = {}) {
+  const srv = await startServer({
+    env: {
+      DATABASE_URL: url, TWILIO_AUTH_TOKEN: AUTH_TOKEN, PUBLIC_BASE_URL, TLS_PORT: 'off', AI_PROVIDER: 'echo',
+      TWILIO_PHONE_NUMBER: '+14155550100', ...env,
+    },
+  });
+  servers.push(srv);
+  return srv;
+}
+after(async () => {
+  for (const s of servers) {
+    const r = await s.stop();
+    assert.equal(r.code, 0, s.stderr);
+    cleanup(s.dir);
+  }
+  for (const d of dbs) pgDrop(d);
+});
+
+test('a call whose webhook goes to one instance and whose callbacks go to the other', async () => {
+  const url = await pgDatabase('sb_two');
+  dbs.push(url);
+  const [a, b] = [await server(url), await server(url)];
+  for (const s of [a, b]) {
+    const h = curl([`http://127.0.0.1:${s.port}/health`]);
+    assert.equal(h.status, 200, h.body);
+    assert.match(h.body, /"db":"ok"/);
+  }
+  const sid = callSid();
+  const r = await webhook(a, '/twilio/voice', voiceParams(sid));
+  assert.equal(r.status, 200);
+  const session = sessionOf(r.xml);
+  assert.ok(find(r.xml, 'Stream'));
+  // Twilio retries the webhook and the load balancer picks the other instance: same session
+  const again = await webhook(b, '/twilio/voice', voiceParams(sid));
+  assert.equal(sessionOf(again.xml), session);
+  assert.equal(psql(url, `SELECT COUNT(*) FROM calls WHERE call_sid='${sid}'`), '1');
+  // the callbacks land on b; a's view of the call moves with them
+  const st = await webhook(b, '/twilio/status', { CallSid: sid, CallStatus: 'in-progress', SequenceNumber: '1', AccountSid: 'AC00000000000000000000000000000000' });
+  assert.equal(st.status, 200);
+  const done = await webhook(a, '/twilio/status', { CallSid: sid, CallStatus: 'completed', SequenceNumber: '2', CallDuration: '7', AccountSid: 'AC00000000000000000000000000000000' });
+  assert.equal(done.status, 200);
+  // a late, older callback on b changes nothing
+  await webhook(b, '/twilio/status', { CallSid: sid, CallStatus: 'ringing', SequenceNumber: '0', AccountSid: 'AC00000000000000000000000000000000' });
+  assert.equal(psql(url, `SELECT status||','||duration_s||','||CASE WHEN ended_at IS NOT NULL THEN 'ended' END FROM calls WHERE call_sid='${sid}'`), 'completed,7,ended');
+  assert.equal(psql(url, `SELECT string_agg(type, ',' ORDER BY e.id) FROM call_events e JOIN calls c ON c.id = e.call_id WHERE call_sid='${sid}'`),
+    'call.started,call.status,call.status,call.status_ignored');
+});
+
+test("the tenant's concurrency limit holds across instances", async () => {
+  const url = await pgDatabase('sb_limit');
+  dbs.push(url);
+  const [a, b] = [await server(url, { MAX_CONCURRENT_CALLS: '3' }), await server(url, { MAX_CONCURRENT_CALLS: '3' })];
+  // twenty callers at once, alternating between the instances
+  const sids = Array.from({ length: 20 }, () => callSid());
+  const answers = await Promise.all(sids.map((sid, i) => webhook(i % 2 ? b : a, '/twilio/voice', voiceParams(sid))));
+  for (const r of answers) assert.equal(r.status, 200);
+  const admitted = answers.filter((r) => find(r.xml, 'Stream')).length;
+  assert.equal(admitted, 3);
+  assert.equal(psql(url, "SELECT COUNT(*) FROM calls WHERE ended_at IS NULL"), '3');
+  assert.equal(psql(url, "SELECT COUNT(*) FROM calls WHERE status = 'busy'"), '17');
+});
+
+test('started before its database exists: /health is 503, then it comes up by itself', async () => {
+  const url = await pgDatabase('sb_late');
+  dbs.push(url);
+  const missing = url.replace(/\/([^/]+)$/, '/$1_later');
+  const srv = await server(missing);
+  const h = curl([`http://127.0.0.1:${srv.port}/health`]);
+  assert.equal(h.status, 503);
+  // a webhook meanwhile gets valid TwiML (the apology and fallback), not an error page
+  const r = await webhook(srv, '/twilio/voice', voiceParams(callSid()));
+  assert.equal(r.status, 200);
+  assert.match(r.type, /^text\/xml/);
+  psql(url, `CREATE DATABASE ${missing.split('/').pop()}`);
+  dbs.push(missing);
+  let ok = false;
+  for (let i = 0; i < 60 && !ok; i++) {
+    await sleep(250);
+    ok = curl([`http://127.0.0.1:${srv.port}/health`]).status === 200;
+  }
+  assert.ok(ok, srv.stderr);
+  const sid = callSid();
+  const again = await webhook(srv, '/twilio/voice', voiceParams(sid));
+  assert.ok(find(again.xml, 'Stream'));
+});

@@ -29,7 +29,10 @@ int store_customer_upsert(store_t *st, long tenant_id, const char *external_id, 
     if (rc != DB_DONE)
         return store_fail(st, "customer");
     s = store_stmt_sql(st, Q_CUSTOMER_INSERT,
-                       "INSERT INTO customers (tenant_id, external_id, phone) VALUES (?1, ?2, ?3) RETURNING id");
+                       "INSERT INTO customers (tenant_id, external_id, phone) VALUES (?1, ?2, ?3) "
+                       /* another instance may have added it meanwhile: then its row is the answer */
+                       "ON CONFLICT (tenant_id, external_id) DO UPDATE SET external_id = excluded.external_id "
+                       "RETURNING id");
     if (s == NULL)
         return -1;
     db_bind_int(s, 1, tenant_id);

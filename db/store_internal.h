@@ -67,6 +67,7 @@ typedef enum {
     /* store_live.c */
     Q_LIVE_CURSOR,
     Q_LIVE_CHANGES,
+    Q_LIVE_CALLS,
     Q_TENANT_LOCK,
     Q_TENANT_SEQ,
     Q_BEGIN,
@@ -184,6 +185,11 @@ int store_sqlite_open(store_t *st, const char *path, char *err, size_t errsz);
 int store_pg_open(store_t *st, const char *url, char *err, size_t errsz);
 int store_sqlite_migrate(store_t *st, const store_migration_t *list, size_t n, int *applied, char *err, size_t errsz);
 int store_pg_migrate(store_t *st, const store_migration_t *list, size_t n, int *applied, char *err, size_t errsz);
+/* PostgreSQL's live feed: LISTEN on its own connection (1 when it began listening just now);
+ * take drains what was notified into ids ("1,2,3"; at most max): 0, 1 when readers should
+ * reload (too many, or notifications may have been missed), -1 error. */
+int store_pg_live_listen(store_t *st);
+int store_pg_live_take(store_t *st, int max, char *ids, size_t cap);
 /* 1 when schema_migrations exists, 0 when not, -1 error. */
 int store_sqlite_has_migrations(store_t *st);
 int store_pg_has_migrations(store_t *st);

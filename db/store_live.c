@@ -6,6 +6,10 @@
 
 int store_live_cursor(store_t *st, store_live_cursor_t *c)
 {
+    if (store_is_pg(st)) { /* notifications, not ids (see migration 0007) */
+        c->event_id = c->transcript_id = 0;
+        return store_pg_live_listen(st) < 0 ? -1 : 0;
+    }
     dbstmt_t *s = store_stmt_sql(st, Q_LIVE_CURSOR,
                                  "SELECT (SELECT COALESCE(MAX(id), 0) FROM call_events), "
                                  "(SELECT COALESCE(MAX(id), 0) FROM transcripts)");
@@ -20,9 +24,42 @@ int store_live_cursor(store_t *st, store_live_cursor_t *c)
     return rc == DB_ROW ? 0 : store_fail(st, "live cursor");
 }
 
+/* PostgreSQL: the calls named by the notifications since the last look. */
+static int pg_live_changes(store_t *st, int max, json_t **rows)
+{
+    char ids[4096];
+    int rc = store_pg_live_take(st, max, ids, sizeof(ids));
+    if (rc != 0)
+        return rc;
+    json_t *arr = json_array();
+    if (ids[0] != '\0') {
+        char list[sizeof(ids) + 2];
+        snprintf(list, sizeof(list), "{%s}", ids);
+        dbstmt_t *s = store_stmt_sql(st, Q_LIVE_CALLS,
+                                     "SELECT " STORE_LIST_COLS ", c.tenant_id FROM calls c LEFT JOIN customers cu "
+                                     "ON cu.id = c.customer_id WHERE c.id = ANY(CAST(?1 AS BIGINT[])) ORDER BY c.id");
+        if (s == NULL) {
+            json_decref(arr);
+            return -1;
+        }
+        db_bind_text(s, 1, list);
+        while ((rc = db_step(s)) == DB_ROW)
+            json_array_append_new(arr, store_list_row(s));
+        db_reset(s);
+        if (rc != DB_DONE) {
+            json_decref(arr);
+            return store_fail(st, "live changes");
+        }
+    }
+    *rows = arr;
+    return 0;
+}
+
 int store_live_changes(store_t *st, store_live_cursor_t *c, int max, json_t **rows)
 {
     *rows = NULL;
+    if (store_is_pg(st))
+        return pg_live_changes(st, max, rows);
     store_live_cursor_t now;
     if (store_live_cursor(st, &now) != 0)
         return -1;
@@ -88,17 +125,16 @@ int store_call_stats(store_t *st, long tenant_id, const char *since, const char 
                                                          "AND c.started_at >= strftime('%Y-%m-%dT%H:%M:%fZ', ?2) AND "
                                                          "c.started_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?3) "
                                                          "GROUP BY bucket, outcome";
-    static const char
-        sql_pg[] =
-            "SELECT floor((extract(epoch FROM c.started_at::timestamptz) - extract(epoch FROM ?2::timestamptz)) / "
-            "3600) "
-            "AS bucket, " OUTCOME(
-                "e.detail::jsonb ->> 'stage' = 'voicemail_record' OR "
-                "e.detail::jsonb ->> 'voicemail' IN ('true', '1')") " AS outcome, COUNT(*) FROM calls c "
-                                                                    "WHERE c.tenant_id = ?1 AND c.started_at "
-                                                                    ">= " PG_ISO("?2") " AND c.started_at < " PG_ISO(
-                                                                        "?3") " "
-                                                                              "GROUP BY bucket, outcome";
+    static const char sql_pg[] =
+        "SELECT floor((extract(epoch FROM c.started_at::timestamptz) - extract(epoch FROM ?2::timestamptz)) / "
+        "3600) "
+        "AS bucket, " OUTCOME(
+            "e.detail::jsonb ->> 'stage' = 'voicemail_record' OR "
+            "e.detail::jsonb ->> 'voicemail' IN ('true', '1')") " AS outcome, COUNT(*) FROM calls c "
+                                                                "WHERE c.tenant_id = ?1 AND c.started_at "
+                                                                ">= " PG_ISO("?2") " AND c.started_at < " PG_ISO(
+                                                                    "?3") " "
+                                                                          "GROUP BY bucket, outcome";
     dbstmt_t *s = store_stmt_once(st, store_is_pg(st) ? sql_pg : sql_lite);
     if (s == NULL)
         return -1;

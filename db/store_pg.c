@@ -39,7 +39,7 @@ struct pgconn {
     pg_t *pg;
     uv_poll_t *poll; /* own allocation: closing it outlives the connection */
     int poll_events;
-    int connecting, broken;
+    int connecting, broken, listener;
     void *waiter; /* the fiber waiting for this connection's socket */
     pgsess_t *owner;
     unsigned char prepared[Q__COUNT];
@@ -72,6 +72,7 @@ struct pg {
     pgsess_t *sessions, *spare;
     char *sql[Q__COUNT];
     int nparams[Q__COUNT];
+    pgconn_t *listen;       /* LISTEN sb_live: the live feed's notifications (store_pg_live_take) */
     uint64_t down_until_ms; /* after a failed connect, fail at once until then */
     uint64_t backoff_ms;
     char down_err[PG_ERR];
@@ -124,7 +125,7 @@ static char *rewrite(const char *sql, int *nparams)
 
 static int fail(pgsess_t *s, const char *what, const char *msg)
 {
-    snprintf(s->err, sizeof(s->err), "%s%s%s", what, msg[0] ? ": " : "", msg);
+    snprintf(s->err, sizeof(s->err), "%.40s%s%.200s", what, msg[0] ? ": " : "", msg);
     size_t l = strlen(s->err);
     while (l > 0 && (s->err[l - 1] == '\n' || s->err[l - 1] == ' '))
         s->err[--l] = '\0';
@@ -249,7 +250,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
     pgconn_t *c = h->data;
     if (c == NULL)
         return;
-    if (c->owner == NULL && !c->connecting) {
+    if (c->owner == NULL && !c->connecting && !c->listener) {
         drop_if_dead(c);
         return;
     }
@@ -572,14 +573,31 @@ static int execute(dbstmt_t *d)
         char name[16];
         snprintf(name, sizeof(name), "q%d", d->q);
         ok = 1;
-        if (!c->prepared[d->q]) {
+        /* a parameter bound NULL the first time has no type; where PostgreSQL cannot tell it from
+         * its use (?1 IS NULL), it is text, and the statement is prepared again */
+        int in_tx = !c->prepared[d->q] && PQtransactionStatus(c->c) == PQTRANS_INTRANS;
+        if (in_tx && exec_simple(st, s, "SAVEPOINT sb_prepare", "prepare") != 0)
+            ok = 0; /* a failed prepare must not abort the unit's transaction */
+        for (int tries = 0; !c->prepared[d->q] && ok && tries <= d->nparams; tries++) {
             ok = PQsendPrepare(c->c, name, sql, d->nparams, types);
             PGresult *r = ok ? await_result(s, c, "prepare") : NULL;
-            ok = r != NULL;
             PQclear(r);
-            if (ok)
+            if (r != NULL) {
                 c->prepared[d->q] = 1;
+                break;
+            }
+            if (in_tx && exec_simple(st, s, "ROLLBACK TO SAVEPOINT sb_prepare", "prepare") != 0)
+                break;
+            static const char untyped[] = "could not determine data type of parameter $";
+            const char *at = strstr(s->err, untyped);
+            int n = at != NULL ? atoi(at + sizeof(untyped) - 1) : 0;
+            if (n < 1 || n > d->nparams || types[n - 1] != 0 || c->broken)
+                ok = 0;
+            else
+                types[n - 1] = 25;
         }
+        if (ok && in_tx && exec_simple(st, s, "RELEASE SAVEPOINT sb_prepare", "prepare") != 0)
+            ok = 0;
         if (ok)
             ok = PQsendQueryPrepared(c->c, name, d->nparams, vals, NULL, NULL, 0);
     }
@@ -792,6 +810,8 @@ static void pg_close(store_t *st)
         n = c->next_free;
         conn_close(c);
     }
+    if (pg->listen != NULL)
+        conn_close(pg->listen);
     for (int i = 0; i < Q__COUNT; i++)
         free(pg->sql[i]);
     free(pg->url);
@@ -949,4 +969,73 @@ out:;
     if (c != NULL)
         conn_release(PG(st), c);
     return rc;
+}
+
+/* ---- the live feed: which calls changed, from any instance ---- */
+
+int store_pg_live_listen(store_t *st)
+{
+    pg_t *pg = PG(st);
+    if (pg->listen != NULL && !pg->listen->broken && PQstatus(pg->listen->c) == CONNECTION_OK)
+        return 0;
+    if (pg->listen != NULL) {
+        conn_close(pg->listen);
+        pg->listen = NULL;
+    }
+    pgsess_t *s = sess_get(st);
+    if (s == NULL)
+        return -1;
+    pg->maxconns++; /* not one of the pool's */
+    pgconn_t *c = conn_new(pg, s);
+    pg->maxconns--;
+    if (c == NULL) {
+        snprintf(st->errbuf, sizeof(st->errbuf), "live: %.200s", s->err);
+        return -1;
+    }
+    c->listener = 1;
+    pgconn_t *held = s->conn;
+    s->conn = c;
+    int rc = exec_simple(st, s, "LISTEN sb_live", "listen");
+    s->conn = held;
+    if (rc != 0) {
+        snprintf(st->errbuf, sizeof(st->errbuf), "live: %.200s", s->err);
+        conn_close(c);
+        return -1;
+    }
+    if (c->poll != NULL)
+        uv_unref((uv_handle_t *)c->poll);
+    pg->listen = c;
+    return 1; /* new: what was notified before it listened is unknown */
+}
+
+int store_pg_live_take(store_t *st, int max, char *ids, size_t cap)
+{
+    pg_t *pg = PG(st);
+    int rc = store_pg_live_listen(st);
+    if (rc != 0)
+        return rc; /* -1, or 1: listening anew (readers reload) */
+    PGconn *c = pg->listen->c;
+    if (!PQconsumeInput(c)) {
+        pg->listen->broken = 1;
+        return 1;
+    }
+    size_t len = 0;
+    int n = 0, over = 0;
+    ids[0] = '\0';
+    PGnotify *note;
+    while ((note = PQnotifies(c)) != NULL) {
+        char *end = NULL;
+        long id = strtol(note->extra, &end, 10);
+        if (end != note->extra && !over) {
+            char one[24];
+            int k = snprintf(one, sizeof(one), "%s%ld", n ? "," : "", id);
+            /* the same call twice (two transactions) is asked for once: ANY() folds it */
+            if (n >= max || len + (size_t)k + 3 > cap)
+                over = 1;
+            else
+                memcpy(ids + len, one, (size_t)k + 1), len += (size_t)k, n++;
+        }
+        PQfreemem(note);
+    }
+    return over ? 1 : 0;
 }

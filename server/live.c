@@ -33,6 +33,8 @@ struct live {
     store_live_cursor_t cursor;
     uint64_t last_ping_ms;
     int failing; /* the store failed on the last look: logged once until it recovers */
+    int looking; /* a look waits for PostgreSQL on a fiber: the next tick skips */
+    int closed;  /* the timer is closed: the look in progress frees l when done */
 };
 
 live_t *live_new(worker_t *w)
@@ -163,14 +165,33 @@ static void send_changes(live_t *l, json_t *rows)
     }
 }
 
+static void look(void *arg);
+
 static void on_tick(uv_timer_t *t)
 {
     live_t *l = t->data;
     worker_t *w = l->w;
-    if (store_batch_pending(w->store))
-        return; /* a read now would see writes not yet committed */
+    if (store_batch_pending(w->store) || l->looking)
+        return; /* a read now would see writes not yet committed; or the last look goes on */
+    l->looking = 1;
+    if (worker_run(w, look, l) != 0)
+        l->looking = 0;
+}
+
+/* One look at the store and what it found sent to the streams (on a fiber with PostgreSQL). */
+static void look(void *arg)
+{
+    live_t *l = arg;
+    worker_t *w = l->w;
     json_t *rows;
     int rc = store_live_changes(w->store, &l->cursor, LIVE_MAX_ROWS, &rows);
+    if (l->closed) { /* the worker closed the feed while this waited */
+        if (rc == 0)
+            json_decref(rows);
+        free(l);
+        return;
+    }
+    l->looking = 0;
     if (rc < 0) {
         if (!l->failing)
             log_error("db.error", "op=live_changes error=\"%s\"", store_errmsg(w->store));
@@ -262,7 +283,11 @@ void live_close_all(live_t *l)
 
 static void on_timer_closed(uv_handle_t *h)
 {
-    free(h->data);
+    live_t *l = h->data;
+    if (l->looking)
+        l->closed = 1; /* look() frees it once its store call returns */
+    else
+        free(l);
 }
 
 void live_free(live_t *l)

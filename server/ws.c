@@ -20,6 +20,7 @@ struct ws_conn {
     h2o_timeout_entry_t close_wait;
     size_t max_msg;
     unsigned in_callback : 1, closing : 1, close_sent : 1, got_close : 1, ending : 1, dead : 1, frag_on : 1;
+    unsigned waiting : 1; /* reading stopped while a fiber reads frames (see read_frames) */
     int frag_op;
     unsigned queued; /* messages in out, for WS_QUEUE_MAX */
     /* frames for the next write; wbuf is the one being written (untouched until it is done) */
@@ -261,20 +262,17 @@ static void on_frame(ws_conn_t *c, const wsframe_t *f, unsigned char *p)
     }
 }
 
-static void on_read(h2o_socket_t *sock, const char *err)
+static void on_read(h2o_socket_t *sock, const char *err);
+
+/* The frames read so far, in order. On a fiber a handler may wait for the database: reading
+ * stays stopped meanwhile, so the connection's next frames wait their turn in h2o's buffer, and
+ * a close meanwhile only marks the connection dead (in_callback) for this to finish. */
+static void read_frames(void *arg)
 {
-    ws_conn_t *c = sock->data;
-    if (err != NULL) {
-        finish(c);
-        return;
-    }
-    if (c->ending) { /* refused: what still comes is dropped unread */
-        h2o_buffer_consume(&sock->input, sock->input->size);
-        return;
-    }
+    ws_conn_t *c = arg;
+    h2o_socket_t *sock = c->sock;
     unsigned char *b = (unsigned char *)sock->input->bytes;
     size_t avail = sock->input->size, pos = 0;
-    c->in_callback = 1;
     while (!c->dead && !c->ending) {
         wsframe_t f;
         int r = wsframe_parse(b + pos, avail - pos, c->max_msg, 1, &f);
@@ -297,6 +295,35 @@ static void on_read(h2o_socket_t *sock, const char *err)
         return;
     }
     h2o_buffer_consume(&sock->input, c->ending ? sock->input->size : pos);
+    if (c->waiting) { /* read anew (nothing was read meanwhile: a partial frame stays buffered) */
+        c->waiting = 0;
+        h2o_socket_read_start(sock, on_read);
+    }
+}
+
+static void on_read(h2o_socket_t *sock, const char *err)
+{
+    ws_conn_t *c = sock->data;
+    if (err != NULL) {
+        finish(c);
+        return;
+    }
+    if (c->ending) { /* refused: what still comes is dropped unread */
+        h2o_buffer_consume(&sock->input, sock->input->size);
+        return;
+    }
+    c->in_callback = 1;
+    if (c->w->fibers == NULL) {
+        read_frames(c);
+        return;
+    }
+    h2o_socket_read_stop(sock);
+    c->waiting = 1;
+    if (worker_run(c->w, read_frames, c) != 0) { /* c is not to be touched after a run */
+        c->waiting = 0;
+        c->in_callback = 0;
+        refuse(c, "out of memory", 1011);
+    }
 }
 
 static void on_upgraded(void *data, h2o_socket_t *sock, size_t reqsize)

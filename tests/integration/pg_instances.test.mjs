@@ -7,13 +7,14 @@ import assert from 'node:assert/strict';
 import { startServer, cleanup, sleep, curl } from './lib/harness.mjs';
 import { pgDatabase, pgDrop, psql } from './lib/pg.mjs';
 import { AUTH_TOKEN, PUBLIC_BASE_URL, callSid, webhook, find, voiceParams, sessionOf } from './lib/twilio.mjs';
+import { JWT_SECRET, token, api } from './lib/jwt.mjs';
 
 const servers = [];
 const dbs = [];
 async function server(url, env = {}) {
   const srv = await startServer({
     env: {
-      DATABASE_URL: url, TWILIO_AUTH_TOKEN: AUTH_TOKEN, PUBLIC_BASE_URL, TLS_PORT: 'off', AI_PROVIDER: 'echo',
+      DATABASE_URL: url, JWT_SECRET, TWILIO_AUTH_TOKEN: AUTH_TOKEN, PUBLIC_BASE_URL, TLS_PORT: 'off', AI_PROVIDER: 'echo',
       TWILIO_PHONE_NUMBER: '+14155550100', ...env,
     },
   });
@@ -95,4 +96,56 @@ test('started before its database exists: /health is 503, then it comes up by it
   const sid = callSid();
   const again = await webhook(srv, '/twilio/voice', voiceParams(sid));
   assert.ok(find(again.xml, 'Stream'));
+});
+
+test("one instance's dashboard feed shows the calls another instance handles; Idempotency-Key across instances", async () => {
+  const url = await pgDatabase('sb_live');
+  dbs.push(url);
+  const [a, b] = [await server(url), await server(url)];
+  const tok = token({ tenant_id: 1 });
+  const sid = callSid();
+  // the page listens on b; the call goes to a
+  const watch = (async () => {
+    await new Promise((r) => setTimeout(r, 300)); // the stream is open before the call starts
+    const r = await webhook(a, '/twilio/voice', voiceParams(sid));
+    return sessionOf(r.xml);
+  })();
+  const ac = new AbortController();
+  const res = await fetch(`http://127.0.0.1:${b.port}/api/live`, { headers: { Authorization: 'Bearer ' + tok }, signal: ac.signal });
+  assert.equal(res.status, 200);
+  const session = await watch;
+  let found = null;
+  const deadline = Date.now() + 5000;
+  let buf = '';
+  const reader = res.body.getReader();
+  while (!found && Date.now() < deadline) {
+    const { value, done } = await Promise.race([reader.read(), new Promise((r) => setTimeout(() => r({ value: null, done: false }), 500))]);
+    if (done) break;
+    if (value) buf += Buffer.from(value).toString();
+    for (const block of buf.split('\n\n')) {
+      if (block.startsWith('event: call\n') && block.includes(`"id":"${session}"`)) found = JSON.parse(block.split('data: ')[1]);
+    }
+  }
+  ac.abort();
+  assert.ok(found, `b's feed did not show the call a answered: ${buf}`);
+  assert.equal(found.status, 'ringing');
+
+  // an API client retries POST /api/calls/initiate with the same key, once to each instance
+  const body = { customer_id: 'c-9', phone: '+14155550177', agent_type: 'sales' };
+  const headers = { 'Idempotency-Key': 'retry-me-1' };
+  const [r1, r2] = await Promise.all([
+    api(a, 'POST', '/api/calls/initiate', { tok, body, headers }),
+    api(b, 'POST', '/api/calls/initiate', { tok, body, headers }),
+  ]);
+  // one places the call; the other finds the key taken: the same answer, or 409 while the first
+  // is still in flight (as on one instance)
+  const ok = (r) => [200, 201, 202].includes(r.status);
+  const busy = (r) => r.status === 409 && r.json?.error?.code === 'in_progress';
+  assert.ok(ok(r1) || ok(r2), r1.text + r2.text);
+  for (const r of [r1, r2]) assert.ok(ok(r) || busy(r), r.text);
+  const first = ok(r1) ? r1 : r2;
+  const later = await api(ok(r1) ? b : a, 'POST', '/api/calls/initiate', { tok, body, headers });
+  assert.ok(ok(later), later.text + psql(url, "SELECT session_id, status, idempotent_response FROM calls WHERE idempotency_key = 'retry-me-1'") + a.stderr.slice(-1500) + b.stderr.slice(-1500));
+  assert.deepEqual(later.json, first.json);
+  assert.equal(psql(url, "SELECT COUNT(*) FROM calls WHERE idempotency_key = 'retry-me-1'"), '1');
 });

@@ -8,6 +8,8 @@ import { startServer, cleanup, sleep, curl } from './lib/harness.mjs';
 import { pgDatabase, pgDrop, psql } from './lib/pg.mjs';
 import { AUTH_TOKEN, PUBLIC_BASE_URL, callSid, webhook, find, voiceParams, sessionOf } from './lib/twilio.mjs';
 import { JWT_SECRET, token, api } from './lib/jwt.mjs';
+import { open, start, media } from './lib/rawmedia.mjs';
+import twilio from 'twilio';
 
 const servers = [];
 const dbs = [];
@@ -30,7 +32,7 @@ after(async () => {
   for (const d of dbs) pgDrop(d);
 });
 
-test('a call whose webhook goes to one instance and whose callbacks go to the other', async () => {
+test('a call whose webhook goes to one instance and whose media stream and callbacks go to the other', async () => {
   const url = await pgDatabase('sb_two');
   dbs.push(url);
   const [a, b] = [await server(url), await server(url)];
@@ -48,6 +50,24 @@ test('a call whose webhook goes to one instance and whose callbacks go to the ot
   const again = await webhook(b, '/twilio/voice', voiceParams(sid));
   assert.equal(sessionOf(again.xml), session);
   assert.equal(psql(url, `SELECT COUNT(*) FROM calls WHERE call_sid='${sid}'`), '1');
+  // Twilio's media stream for it reaches b: b finds the session a wrote and bridges the echo agent
+  const sig = twilio.getExpectedTwilioSignature(AUTH_TOKEN, 'wss://voice.example.com/twilio/media', {});
+  const peer = open(b, { 'X-Twilio-Signature': sig });
+  await peer.opened;
+  const stream = start(peer, { sid, session });
+  for (let i = 0; i < 25; i++) {
+    media(peer, stream, i, 0x11);
+    await sleep(20);
+  }
+  let echoed = 0;
+  for (let i = 0; i < 50 && echoed < 10; i++) {
+    await sleep(100);
+    echoed = peer.received.filter((m) => m.event === 'media').length;
+  }
+  assert.ok(echoed >= 10, `b echoed ${echoed} frames`);
+  assert.equal(psql(url, `SELECT stream_sid FROM calls WHERE call_sid='${sid}'`), stream);
+  peer.ws.close();
+  await peer.closed;
   // the callbacks land on b; a's view of the call moves with them
   const st = await webhook(b, '/twilio/status', { CallSid: sid, CallStatus: 'in-progress', SequenceNumber: '1', AccountSid: 'AC00000000000000000000000000000000' });
   assert.equal(st.status, 200);
@@ -57,7 +77,7 @@ test('a call whose webhook goes to one instance and whose callbacks go to the ot
   await webhook(b, '/twilio/status', { CallSid: sid, CallStatus: 'ringing', SequenceNumber: '0', AccountSid: 'AC00000000000000000000000000000000' });
   assert.equal(psql(url, `SELECT status||','||duration_s||','||CASE WHEN ended_at IS NOT NULL THEN 'ended' END FROM calls WHERE call_sid='${sid}'`), 'completed,7,ended');
   assert.equal(psql(url, `SELECT string_agg(type, ',' ORDER BY e.id) FROM call_events e JOIN calls c ON c.id = e.call_id WHERE call_sid='${sid}'`),
-    'call.started,call.status,call.status,call.status_ignored');
+    'call.started,stream.started,ai.ready,stream.dropped,call.status,call.status,call.status_ignored');
 });
 
 test("the tenant's concurrency limit holds across instances", async () => {

@@ -51,18 +51,27 @@ typedef struct store_sched {
     void *(*current)(void *ctx);
     void (*suspend)(void *ctx);
     void (*resume)(void *ctx, void *fiber);
+    /* starts fn(arg) on a new fiber (0), or -1: the writer of queued writes (see store_attach) */
+    int (*run)(void *ctx, void (*fn)(void *arg), void *arg);
+    /* a queued write failed: op names it (the caller logs it once, where it is handled) */
+    void (*log)(void *ctx, const char *op, const char *err);
     void *ctx;
 } store_sched_t;
 
 /*
  * PostgreSQL: from now on the store lives on `loop` (the caller's thread) with up to
  * `connections` connections; a call made on a fiber sends its queries asynchronously and
- * suspends the fiber until the answer is in. A call on the thread's own stack still works but
- * waits in poll(2): start-up and tools only. SQLite: nothing changes (0). 0 or -1 (errmsg).
+ * suspends the fiber until the answer is in. Write-only calls made on the thread's own stack
+ * (store_call_event, _set_next_action, _transcript_add, _recording_path, _stream, _transfer_begin/
+ * _end, _status, _amd, store_outbound_placed/_failed) are copied into a bounded queue that one
+ * fiber writes in order, and return 0 at once; other calls there still work but wait in
+ * poll(2). SQLite: nothing changes (0). 0 or -1 (errmsg).
  */
 int store_attach(store_t *st, uv_loop_t *loop, const store_sched_t *sched, int connections);
 /* The calling fiber is done with the store: its statement state is recycled. PostgreSQL only. */
 void store_release(store_t *st);
+/* Queued writes are waiting or being written (a stopping worker waits for them). */
+int store_busy(const store_t *st);
 
 /* Applies the embedded migrations of the store's engine (store_migrate). */
 int store_migrate_embedded(store_t *st, int *applied, char *err, size_t errsz);

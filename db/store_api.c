@@ -131,6 +131,8 @@ fail:
 int store_outbound_placed(store_t *st, long call_id, const char *call_sid, const char *status,
                           const char *response_json)
 {
+    if (store_defers(st))
+        return store_defer_placed(st, call_id, call_sid, status, response_json);
     dbstmt_t *s = store_stmt_sql(
         st, Q_OUTBOUND_PLACED,
         "UPDATE calls SET call_sid = ?2, status = CASE WHEN status = 'initiating' THEN ?3 ELSE status END, "
@@ -148,6 +150,8 @@ int store_outbound_placed(store_t *st, long call_id, const char *call_sid, const
 int store_outbound_failed(store_t *st, long call_id, const char *status, int error_code, const char *message,
                           const char *response_json, int release_key)
 {
+    if (store_defers(st))
+        return store_defer_failed(st, call_id, status, error_code, message, response_json, release_key);
     dbstmt_t *s = store_stmt_sql(st, Q_OUTBOUND_FAILED,
                                  "UPDATE calls SET status = ?2, error_code = ?3, error_message = ?4, "
                                  "idempotent_response = ?5, ended_at = COALESCE(ended_at, " NOW "), "
@@ -167,6 +171,8 @@ int store_outbound_failed(store_t *st, long call_id, const char *status, int err
 
 int store_call_amd(store_t *st, long call_id, const char *answered_by, const char *event_json)
 {
+    if (store_defers(st))
+        return store_defer_amd(st, call_id, answered_by, event_json);
     dbstmt_t *s = store_stmt_sql(st, Q_AMD, "UPDATE calls SET amd_result = ?2, updated_at = " NOW " WHERE id = ?1");
     if (s == NULL)
         return -1;

@@ -135,6 +135,8 @@ int store_event_add(store_t *st, long call_id, const char *type, const char *det
 
 int store_call_event(store_t *st, long call_id, const char *type, const char *detail_json)
 {
+    if (store_defers(st))
+        return store_defer_event(st, call_id, type, detail_json);
     if (store_begin(st) != 0)
         return -1;
     if (store_event_add(st, call_id, type, detail_json) != 0 || store_commit(st) != 0) {
@@ -229,6 +231,8 @@ int store_update_with_event(store_t *st, dbstmt_t *s, long call_id, const char *
 
 int store_call_transfer_begin(store_t *st, long call_id, int attempt, const char *target, const char *event_json)
 {
+    if (store_defers(st))
+        return store_defer_transfer(st, 1, call_id, attempt, target, event_json);
     dbstmt_t *s = store_stmt_sql(st, Q_TRANSFER_BEGIN,
                                  "UPDATE calls SET transfer_attempt = ?2, transfer_target = ?3, "
                                  "transfer_result = NULL, updated_at = " NOW " WHERE id = ?1");
@@ -242,6 +246,8 @@ int store_call_transfer_begin(store_t *st, long call_id, int attempt, const char
 
 int store_call_transfer_end(store_t *st, long call_id, int attempt, const char *outcome, const char *event_json)
 {
+    if (store_defers(st))
+        return store_defer_transfer(st, 0, call_id, attempt, outcome, event_json);
     /* only the attempt in progress sets the result: a late duplicate for an older attempt does not */
     dbstmt_t *s = store_stmt_sql(st, Q_TRANSFER_END,
                                  "UPDATE calls SET transfer_result = ?3, updated_at = " NOW
@@ -256,6 +262,8 @@ int store_call_transfer_end(store_t *st, long call_id, int attempt, const char *
 
 int store_call_set_next_action(store_t *st, long call_id, const char *action, const char *reason)
 {
+    if (store_defers(st))
+        return store_defer_next_action(st, call_id, action, reason);
     dbstmt_t *s = store_stmt_sql(st, Q_NEXT_ACTION,
                                  "UPDATE calls SET next_action = ?2, transfer_reason = COALESCE(?3, "
                                  "transfer_reason), updated_at = " NOW " WHERE id = ?1");
@@ -291,6 +299,10 @@ int store_status_rank(const char *status)
 
 int store_call_status(store_t *st, const store_status_t *in, int *applied)
 {
+    if (store_defers(st)) { /* the outcome is not known yet: callers off a fiber only log failures */
+        *applied = 0;
+        return store_defer_status(st, in);
+    }
     *applied = 0;
     int new_rank = store_status_rank(in->status);
     if (store_begin(st) != 0)

@@ -42,6 +42,7 @@ void store_close(store_t *st)
 {
     if (st == NULL)
         return;
+    store_defer_free(st);
     st->e->close(st);
     free(st);
 }

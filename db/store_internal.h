@@ -113,11 +113,41 @@ enum { DB_NULL, DB_INT, DB_REAL, DB_TEXT };
 
 extern const store_engine_t store_sqlite_engine, store_pg_engine;
 
+/* Writes queued off a fiber (store_defer.c). */
+typedef struct store_wop store_wop_t;
+#define STORE_DEFER_MAX 10000
+typedef struct store_defer {
+    store_wop_t *head, *tail;
+    int queued, draining;
+    unsigned long failed;
+    int (*run)(void *ctx, void (*fn)(void *arg), void *arg); /* NULL: never defer */
+    void *run_ctx;
+    void (*log)(void *ctx, const char *op, const char *err);
+    void *log_ctx;
+} store_defer_t;
+
 struct store {
     const store_engine_t *e;
     void *impl; /* the engine's own state */
+    store_defer_t defer;
     char errbuf[256];
 };
+
+/* Off a fiber on a store attached to a loop: write-only calls queue instead of waiting. */
+int store_defers(store_t *st);
+int store_pg_off_fiber(store_t *st);
+int store_defer_event(store_t *st, long call_id, const char *type, const char *detail_json);
+int store_defer_next_action(store_t *st, long call_id, const char *action, const char *reason);
+int store_defer_transcript(store_t *st, long call_id, const char *role, const char *text);
+int store_defer_recording_path(store_t *st, long call_id, const char *path);
+int store_defer_stream(store_t *st, long call_id, const char *stream_sid);
+int store_defer_transfer(store_t *st, int begin, long call_id, int attempt, const char *what, const char *event_json);
+int store_defer_placed(store_t *st, long call_id, const char *call_sid, const char *status, const char *response_json);
+int store_defer_failed(store_t *st, long call_id, const char *status, int error_code, const char *message,
+                       const char *response_json, int release_key);
+int store_defer_amd(store_t *st, long call_id, const char *answered_by, const char *event_json);
+int store_defer_status(store_t *st, const store_status_t *s);
+void store_defer_free(store_t *st);
 
 static inline int store_is_pg(const store_t *st)
 {

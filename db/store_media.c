@@ -24,6 +24,8 @@ static int run_unit(store_t *st, dbstmt_t *s, const char *what, long *rowid)
 
 int store_transcript_add(store_t *st, long call_id, const char *role, const char *text)
 {
+    if (store_defers(st))
+        return store_defer_transcript(st, call_id, role, text);
     dbstmt_t *s =
         store_stmt_sql(st, Q_TRANSCRIPT_ADD, "INSERT INTO transcripts (call_id, role, text) VALUES (?1, ?2, ?3)");
     if (s == NULL)
@@ -68,6 +70,8 @@ int store_ticket_add(store_t *st, long tenant_id, long call_id, const char *summ
 
 int store_call_stream(store_t *st, long call_id, const char *stream_sid)
 {
+    if (store_defers(st))
+        return store_defer_stream(st, call_id, stream_sid);
     dbstmt_t *s = store_stmt_sql(st, Q_CALL_STREAM, "UPDATE calls SET stream_sid = ?2 WHERE id = ?1");
     if (s == NULL)
         return -1;
@@ -78,6 +82,8 @@ int store_call_stream(store_t *st, long call_id, const char *stream_sid)
 
 int store_call_recording_path(store_t *st, long call_id, const char *path)
 {
+    if (store_defers(st))
+        return store_defer_recording_path(st, call_id, path);
     dbstmt_t *s = store_stmt_sql(st, Q_RECORDING_PATH, "UPDATE calls SET recording_path = ?2 WHERE id = ?1");
     if (s == NULL)
         return -1;

@@ -867,8 +867,17 @@ int store_attach(store_t *st, uv_loop_t *loop, const store_sched_t *sched, int c
     }
     pg->loop = loop;
     pg->sched = *sched;
+    st->defer.run = sched->run;
+    st->defer.run_ctx = sched->ctx;
+    st->defer.log = sched->log;
+    st->defer.log_ctx = sched->ctx;
     pg->maxconns = connections > 0 ? connections : 1;
     return 0;
+}
+
+int store_pg_off_fiber(store_t *st)
+{
+    return store_is_pg(st) && PG(st)->loop != NULL && cur_fiber(PG(st)) == NULL;
 }
 
 void store_release(store_t *st)

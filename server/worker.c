@@ -179,8 +179,8 @@ static void on_shutdown_tick(uv_timer_t *t)
     uint64_t now = uv_now(&w->loop);
     switch (w->state) {
     case WORKER_DRAINING:
-        if (w->nconns == 0 && !modules_busy(w))
-            break;
+        if (w->nconns == 0 && !modules_busy(w) && !store_busy(w->store))
+            break; /* the queued writes of the calls that ended are in too */
         if (now < w->deadline_ms)
             return;
         log_warn("worker.shutdown_deadline", "worker=%d connections=%zu inflight=%zu", w->id, w->nconns, w->inflight);
@@ -236,17 +236,24 @@ static void run(void *arg)
 
 static void *sched_current(void *ctx)
 {
-    return fiber_current(ctx);
+    return fiber_current(((worker_t *)ctx)->fibers);
 }
 
 static void sched_suspend(void *ctx)
 {
-    fiber_suspend(ctx);
+    fiber_suspend(((worker_t *)ctx)->fibers);
 }
 
 static void sched_resume(void *ctx, void *f)
 {
-    fiber_resume(ctx, f);
+    fiber_resume(((worker_t *)ctx)->fibers, f);
+}
+
+static int sched_run(void *ctx, void (*fn)(void *arg), void *arg);
+
+static void sched_log(void *ctx, const char *op, const char *err)
+{
+    log_error("db.error", "worker=%d op=%s queued=1 error=\"%s\"", ((worker_t *)ctx)->id, op, err);
 }
 
 typedef struct run_arg {
@@ -260,6 +267,11 @@ static void run_on_fiber(void *p)
     run_arg_t a = *(run_arg_t *)p; /* the caller's copy is gone once this fiber first waits */
     a.fn(a.arg);
     store_release(a.w->store);
+}
+
+static int sched_run(void *ctx, void (*fn)(void *arg), void *arg)
+{
+    return worker_run(ctx, fn, arg);
 }
 
 int worker_run(worker_t *w, void (*fn)(void *arg), void *arg)
@@ -288,9 +300,8 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
     store_set_batching(w->store, 1);
     uv_loop_init(&w->loop);
     if (strcmp(store_engine_name(w->store), "postgresql") == 0) {
-        static const store_sched_t sched = {sched_current, sched_suspend, sched_resume, NULL};
-        store_sched_t sc = sched;
-        sc.ctx = w->fibers = fiber_pool_new(FIBER_STACK_DEFAULT, 64);
+        store_sched_t sc = {sched_current, sched_suspend, sched_resume, sched_run, sched_log, w};
+        w->fibers = fiber_pool_new(FIBER_STACK_DEFAULT, 64);
         if (w->fibers == NULL || store_attach(w->store, &w->loop, &sc, app->cfg.database_pool) != 0) {
             snprintf(w->errbuf, sizeof(w->errbuf), "database: %s", w->fibers ? store_errmsg(w->store) : "no memory");
             store_close(w->store);

@@ -638,6 +638,17 @@ static void s_resume(void *ctx, void *f)
     fiber_resume(ctx, f);
 }
 
+static int s_run(void *ctx, void (*fn)(void *arg), void *arg)
+{
+    return fiber_run(ctx, fn, arg);
+}
+static int log_calls;
+static void s_log(void *ctx, const char *op, const char *err)
+{
+    (void)ctx, (void)op, (void)err;
+    log_calls++;
+}
+
 static void fiber_call(void *p)
 {
     afib_t *a = p;
@@ -668,7 +679,8 @@ static void async_on_a_loop(void **state)
     fpool = fiber_pool_new(FIBER_STACK_DEFAULT, 8);
     char err[256];
     assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
-    store_sched_t sc = {s_current, s_suspend, s_resume, fpool};
+    store_sched_t sc = {
+        .current = s_current, .suspend = s_suspend, .resume = s_resume, .run = s_run, .log = s_log, .ctx = fpool};
     assert_int_equal(store_attach(st, &loop, &sc, 4), 0);
     afib_t a = {.st = st};
     for (int i = 0; i < 50; i++)
@@ -683,11 +695,33 @@ static void async_on_a_loop(void **state)
     fiber_stats(fpool, &fs);
     assert_int_equal(fs.suspended, 0);
     assert_true(fs.peak_suspended >= 4);
+
+    /* write-only calls off a fiber (the AI's transcripts, ARI events) queue and return at once;
+     * one fiber writes them in order */
+    store_call_t c;
+    assert_int_equal(store_call_by_sid(st, "CA-fib-7", &c), 0); /* a read off a fiber: waits in poll(2) */
+    for (int i = 0; i < 30; i++) {
+        char detail[32];
+        snprintf(detail, sizeof(detail), "{\"n\":%d}", i);
+        assert_int_equal(store_call_event(st, c.id, "test.order", detail), 0);
+    }
+    assert_int_equal(store_transcript_add(st, c.id, "agent", "queued"), 0);
+    assert_int_equal(store_call_event(st, 999999, "test.nocall", NULL), 0); /* fails later: logged */
+    assert_true(store_busy(st));
+    while (store_busy(st))
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(log_calls, 1);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT COUNT(*) FROM (SELECT detail, row_number() OVER (ORDER BY id) - 1 AS k FROM call_events "
+             "WHERE call_id = %ld AND type = 'test.order') x WHERE x.detail = '{\"n\":' || k || '}'",
+             c.id);
+    assert_int_equal(query_long(sql), 30); /* every one, in the order written */
     store_close(st);
     uv_run(&loop, UV_RUN_DEFAULT); /* the connections' poll handles close */
     assert_int_equal(uv_loop_close(&loop), 0);
     assert_int_equal(fiber_pool_free(fpool), 0);
-    assert_int_equal(query_long("SELECT COUNT(*) FROM transcripts"), 50);
+    assert_int_equal(query_long("SELECT COUNT(*) FROM transcripts"), 51);
 }
 
 int main(void)

@@ -75,7 +75,7 @@ test('a call end to end: initiate, Twilio answers, webhooks signed, session rows
   await waitFor(() => sqlite(db(srv), `SELECT status FROM calls WHERE session_id='${session}'`) === 'in-progress', 5000);
   await fake.hangup(sid);
   await waitFor(() => sqlite(db(srv), `SELECT status FROM calls WHERE session_id='${session}'`) === 'completed', 5000);
-  assert.equal(sqlite(db(srv), `SELECT call_sid||','||(answered_at IS NOT NULL)||','||(ended_at IS NOT NULL) FROM calls WHERE session_id='${session}'`), `${sid},1,1`);
+  assert.equal(sqlite(db(srv), `SELECT call_sid||','||(CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END)||','||(CASE WHEN ended_at IS NOT NULL THEN 1 ELSE 0 END) FROM calls WHERE session_id='${session}'`), `${sid},1,1`);
   // every webhook the fake sent was accepted (the signature checks passed)
   assert.ok(fake.webhooks.length >= 4);
   for (const w of fake.webhooks) assert.equal(w.status, 200, JSON.stringify(w));
@@ -114,7 +114,7 @@ test('Twilio errors map onto the API and the session records the failure', async
     if (field) assert.equal(r.json.error.field, field);
     if (status === 503) assert.ok(Number(r.headers.get('retry-after')) >= 1);
     if (rule.retryAfter) assert.equal(r.headers.get('retry-after'), '7');
-    const row = sqlite(db(srv), `SELECT status||','||(ended_at IS NOT NULL) FROM calls WHERE session_id='${r.json.error.session_id}'`);
+    const row = sqlite(db(srv), `SELECT status||','||(CASE WHEN ended_at IS NOT NULL THEN 1 ELSE 0 END) FROM calls WHERE session_id='${r.json.error.session_id}'`);
     assert.equal(row, 'failed,1');
   }
   assert.equal(sqlite(db(srv), "SELECT error_code FROM calls WHERE error_code=21211"), '21211');

@@ -89,9 +89,23 @@ export class Server {
   }
 }
 
+// SB_TEST_DB=pg: every server a test starts gets a new PostgreSQL database (DATABASE_URL)
+// instead of its SQLite file, and sqlite(<that file>, sql) asks PostgreSQL through psql: the
+// same tests, the other engine (CTest's integration_pg.* entries).
+const PG_MODE = process.env.SB_TEST_DB === 'pg';
+const pgByFile = new Map();
+
 // Starts the server and resolves once it logs server.listening (ports parsed from the log).
 export async function startServer({ env, dir, args = [], timeoutMs = 15000 } = {}) {
   dir = dir || tempDir();
+  if (PG_MODE && !(env && 'DATABASE_URL' in env)) {
+    const { pgDatabase } = await import('./pg.mjs');
+    const url = await pgDatabase('sb_it');
+    pgQuery(url, PG_COMPAT);
+    const file = (env && env.DATABASE_PATH) || join(dir, 'data', 'switchboard.db');
+    pgByFile.set(file, url);
+    env = { ...env, DATABASE_URL: url };
+  }
   const proc = spawn(BIN, args, { cwd: dir, env: baseEnv(dir, env), stdio: ['ignore', 'pipe', 'pipe'] });
   const s = new Server(proc, dir);
   watch(proc);
@@ -145,9 +159,26 @@ export function curl(args) {
 }
 
 export function sqlite(dbPath, sql) {
+  if (pgByFile.has(dbPath)) return pgQuery(pgByFile.get(dbPath), sql);
   const r = spawnSync('sqlite3', [dbPath, sql], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
   return r.stdout.trim();
+}
+
+// What the tests' own SQL uses of SQLite: group_concat, in the test database only.
+const PG_COMPAT = `
+CREATE FUNCTION sb_gc(acc text, v text, sep text) RETURNS text LANGUAGE sql IMMUTABLE AS
+  $$ SELECT CASE WHEN v IS NULL THEN acc WHEN acc IS NULL THEN v ELSE acc || sep || v END $$;
+CREATE FUNCTION sb_gc1(acc text, v text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT sb_gc(acc, v, ',') $$;
+CREATE AGGREGATE group_concat(text) (SFUNC = sb_gc1, STYPE = text);
+CREATE AGGREGATE group_concat(text, text) (SFUNC = sb_gc, STYPE = text);`;
+
+// psql with the sqlite3 CLI's output; a boolean cell reads as SQLite's 1 or 0.
+function pgQuery(url, sql) {
+  const r = spawnSync('psql', ['-X', '-q', '-A', '-t', '-F', '|', '-v', 'ON_ERROR_STOP=1', '-c', sql, url], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
+  const cell = (c) => (c === 't' ? '1' : c === 'f' ? '0' : c);
+  return r.stdout.trim().split('\n').map((l) => l.split('|').map(cell).join('|')).join('\n');
 }
 
 export function cleanup(dir) {

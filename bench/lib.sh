@@ -23,14 +23,17 @@ bench_wait_port() {
 
 # What else ran: every other process's CPU time in ticks (utime stime cutime cstime: one that
 # ends shows in its parent's once reaped), less this script's (the load generator is its child)
-# and the server's (SERVER_PID); kernel threads apart (softirq work, ours too, lands there).
-# Prints "others kernel_threads". getline: a process that ends between the glob and the read is
-# skipped, not an error. /proc/stat's busy time would be simpler, but it is sampled at the timer
-# tick and undercounts this load.
-#   read -r o k < <(bench_others "$server_pid")
+# and the servers' (SERVER_PID, and any more pids given: a second instance, a PostgreSQL
+# postmaster; their child processes too, a postmaster's backends); kernel threads apart (softirq
+# work, ours too, lands there). Prints "others kernel_threads". getline: a process that ends
+# between the glob and the read is skipped, not an error. /proc/stat's busy time would be
+# simpler, but it is sampled at the timer tick and undercounts this load.
+#   read -r o k < <(bench_others "$server_pid" [PID...])
 bench_others() {
-  awk -v a="$$" -v b="$1" 'BEGIN { for (i = 1; i < ARGC; i++) { f = ARGV[i]; split(f, p, "/")
-      if (p[3] != a && p[3] != b && (getline l < f) > 0) { sub(/.*\) /, "", l); split(l, x, " ")
+  awk -v a="$$" -v b="$*" 'BEGIN { n = split(b, q, " "); for (j = 1; j <= n; j++) ours[q[j]] = 1
+    for (i = 1; i < ARGC; i++) { f = ARGV[i]; split(f, p, "/")
+      if (p[3] != a && !(p[3] in ours) && (getline l < f) > 0) { sub(/.*\) /, "", l); split(l, x, " ")
+        if (x[2] in ours) { close(f); continue }
         if (p[3] == 2 || x[2] == 2) k += x[12] + x[13]; else s += x[12] + x[13] + x[14] + x[15] }
       close(f) }
     print s + 0, k + 0; exit }' /proc/[0-9]*/stat

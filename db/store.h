@@ -72,6 +72,9 @@ int store_attach(store_t *st, uv_loop_t *loop, const store_sched_t *sched, int c
 void store_release(store_t *st);
 /* Queued writes are waiting or being written (a stopping worker waits for them). */
 int store_busy(const store_t *st);
+/* A stopping worker's last word: every fiber waiting on the database is resumed with a failure
+ * (and runs to its end, each further wait failing at once) so none is left on a closed store. */
+void store_abort_waits(store_t *st);
 
 /* Applies the embedded migrations of the store's engine (store_migrate). */
 int store_migrate_embedded(store_t *st, int *applied, char *err, size_t errsz);

@@ -359,12 +359,8 @@ static void pg_close(store_t *st)
         n = s->next;
         pg_sess_free(s);
     }
-    for (pgconn_t *c = pg->free, *n; c != NULL; c = n) {
-        n = c->next_free;
-        pg_conn_close(c);
-    }
-    if (pg->listen != NULL)
-        pg_conn_close(pg->listen);
+    while (pg->all != NULL) /* idle, held (store_abort_waits() ended their waits) and the listener */
+        pg_conn_close(pg->all);
     for (int i = 0; i < Q__COUNT; i++)
         free(pg->sql[i]);
     free(pg->url);

@@ -87,6 +87,23 @@ static void poll_close(pgconn_t *c)
         c->poll = NULL;
         c->poll_events = 0;
     }
+    if (c->timer != NULL) {
+        c->timer->data = NULL;
+        uv_close((uv_handle_t *)c->timer, on_poll_closed);
+        c->timer = NULL;
+    }
+}
+
+/* The waiting fiber's deadline passed: the server stopped answering (frozen, partitioned). */
+static void on_wait_timeout(uv_timer_t *t)
+{
+    pgconn_t *c = t->data;
+    if (c == NULL || c->waiter == NULL)
+        return;
+    c->broken = c->timed_out = 1;
+    void *f = c->waiter;
+    c->waiter = NULL;
+    c->pg->sched.resume(c->pg->sched.ctx, f);
 }
 
 static void poll_want(pgconn_t *c, int events)
@@ -106,6 +123,10 @@ static void poll_want(pgconn_t *c, int events)
         }
         c->poll->data = c;
     }
+    if (c->timer == NULL && (c->timer = malloc(sizeof(*c->timer))) != NULL) {
+        uv_timer_init(pg->loop, c->timer);
+        c->timer->data = c;
+    }
     if (events == c->poll_events)
         return;
     c->poll_events = events;
@@ -118,6 +139,11 @@ static void poll_want(pgconn_t *c, int events)
 void pg_conn_close(pgconn_t *c)
 {
     c->pg->nconns--;
+    if (c->prev_all != NULL) {
+        *c->prev_all = c->next_all;
+        if (c->next_all != NULL)
+            c->next_all->prev_all = c->prev_all;
+    }
     poll_close(c);
     if (c->c != NULL)
         PQfinish(c->c);
@@ -177,16 +203,27 @@ static int wait_socket(pgconn_t *c, int uv_events)
 {
     pg_t *pg = c->pg;
     void *f = pg_cur_fiber(pg);
+    int ms = c->connecting ? PG_CONNECT_MS : PG_WAIT_MS;
+    if (pg->closing) {
+        c->broken = 1;
+        return -1;
+    }
     if (f != NULL) {
         poll_want(c, uv_events);
         c->waiter = f;
+        if (c->timer != NULL)
+            uv_timer_start(c->timer, on_wait_timeout, (uint64_t)ms, 0);
         pg->sched.suspend(pg->sched.ctx);
+        if (c->timer != NULL)
+            uv_timer_stop(c->timer);
         return c->broken ? -1 : 0;
     }
     struct pollfd p = {.fd = PQsocket(c->c),
                        .events =
                            (short)((uv_events & UV_READABLE ? POLLIN : 0) | (uv_events & UV_WRITABLE ? POLLOUT : 0))};
-    int rc = poll(&p, 1, 30000);
+    int rc = poll(&p, 1, ms);
+    if (rc == 0)
+        c->timed_out = 1;
     return rc > 0 ? 0 : -1;
 }
 
@@ -204,7 +241,7 @@ static int conn_connect(pgconn_t *c, pgsess_t *s)
     const char *keys[] = {"dbname",           "application_name", "connect_timeout",
                           "options",          "keepalives_idle",  "keepalives_interval",
                           "keepalives_count", "tcp_user_timeout", NULL};
-    const char *vals[] = {pg->url, "switchboard", "5", "-c statement_timeout=10000 -c lock_timeout=5000", "5", "2",
+    const char *vals[] = {pg->url, "switchboard", "5", "-c statement_timeout=5000 -c lock_timeout=4000", "5", "2",
                           "3",     "10000",       NULL};
     c->c = PQconnectStartParams(keys, vals, 1);
     if (c->c == NULL || PQstatus(c->c) == CONNECTION_BAD)
@@ -219,7 +256,7 @@ static int conn_connect(pgconn_t *c, pgsess_t *s)
             c->connecting = 0;
             return pg_fail(s, "database connect", PQerrorMessage(c->c));
         }
-        if (wait_socket(c, ps == PGRES_POLLING_READING ? UV_READABLE : UV_WRITABLE) != 0 && pg_cur_fiber(pg) == NULL) {
+        if (wait_socket(c, ps == PGRES_POLLING_READING ? UV_READABLE : UV_WRITABLE) != 0) {
             c->connecting = 0;
             return pg_fail(s, "database connect", "timed out");
         }
@@ -261,6 +298,10 @@ void pg_conn_release(pg_t *pg, pgconn_t *c)
 
 pgconn_t *pg_conn_new(pg_t *pg, pgsess_t *s)
 {
+    if (pg->closing) {
+        pg_fail(s, "database", "the worker is stopping");
+        return NULL;
+    }
     if (pg->down_until_ms != 0 && pg_now_ms() < pg->down_until_ms) {
         pg_fail(s, "database unavailable", pg->down_err);
         return NULL;
@@ -272,6 +313,11 @@ pgconn_t *pg_conn_new(pg_t *pg, pgsess_t *s)
     }
     c->pg = pg;
     pg->nconns++;
+    c->next_all = pg->all;
+    if (pg->all != NULL)
+        pg->all->prev_all = &c->next_all;
+    pg->all = c;
+    c->prev_all = &pg->all;
     if (conn_connect(c, s) != 0) {
         /* back off: requests meanwhile fail at once instead of each waiting for a timeout */
         pg->backoff_ms = pg->backoff_ms == 0 ? 250 : pg->backoff_ms * 2 > 5000 ? 5000 : pg->backoff_ms * 2;
@@ -289,6 +335,10 @@ pgconn_t *pg_conn_acquire(pg_t *pg, pgsess_t *s)
 {
     if (s->conn != NULL)
         return s->conn;
+    if (pg->closing) {
+        pg_fail(s, "database", "the worker is stopping");
+        return NULL;
+    }
     pgconn_t *c = pg->free;
     if (c != NULL) {
         pg->free = c->next_free;
@@ -339,7 +389,7 @@ PGresult *pg_await(pgsess_t *s, pgconn_t *c, const char *what)
             if (wait_socket(c, UV_READABLE) != 0 || (pg_cur_fiber(c->pg) == NULL && !PQconsumeInput(c->c))) {
                 c->broken = 1;
                 PQclear(last);
-                pg_fail(s, what, PQerrorMessage(c->c));
+                pg_fail(s, what, c->timed_out ? "no answer from the database in time" : PQerrorMessage(c->c));
                 return NULL;
             }
         }
@@ -390,4 +440,36 @@ int pg_exec_simple(store_t *st, pgsess_t *s, const char *sql, const char *what)
         pg_conn_release(pg, c);
     }
     return rc;
+}
+
+void store_abort_waits(store_t *st)
+{
+    if (!store_is_pg(st))
+        return;
+    pg_t *pg = st->impl;
+    pg->closing = 1;
+    /* each resumed fiber runs on until it ends (every wait now fails at once), and may close
+     * connections: look again from the start after each */
+    for (;;) {
+        void *f = NULL;
+        if (pg->wait_head != NULL) {
+            pgwait_t *w = pg->wait_head;
+            pg->wait_head = w->next;
+            if (pg->wait_head == NULL)
+                pg->wait_tail = NULL;
+            w->given = NULL;
+            f = w->fiber;
+        } else {
+            for (pgconn_t *c = pg->all; c != NULL && f == NULL; c = c->next_all) {
+                if (c->waiter != NULL) {
+                    f = c->waiter;
+                    c->waiter = NULL;
+                    c->broken = 1;
+                }
+            }
+        }
+        if (f == NULL)
+            return;
+        pg->sched.resume(pg->sched.ctx, f);
+    }
 }

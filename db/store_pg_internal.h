@@ -31,13 +31,15 @@ struct dbstmt {
 struct pgconn {
     PGconn *c;
     pg_t *pg;
-    uv_poll_t *poll; /* own allocation: closing it outlives the connection */
+    uv_poll_t *poll;   /* own allocation: closing it outlives the connection */
+    uv_timer_t *timer; /* a waiting fiber's deadline: a server that stopped answering */
     int poll_events;
-    int connecting, broken, listener;
+    int connecting, broken, listener, timed_out;
     void *waiter; /* the fiber waiting for this connection's socket */
     pgsess_t *owner;
     unsigned char prepared[Q__COUNT];
     pgconn_t *next_free;
+    pgconn_t *next_all, **prev_all; /* every connection of the store, for store_abort_waits() */
 };
 
 struct pgsess {
@@ -61,7 +63,8 @@ struct pg {
     uv_loop_t *loop; /* NULL: blocking mode */
     store_sched_t sched;
     int nconns, maxconns;
-    pgconn_t *free;
+    pgconn_t *free, *all;
+    int closing; /* store_abort_waits(): no new connection, no new wait */
     pgwait_t *wait_head, *wait_tail;
     pgsess_t *sessions, *spare;
     char *sql[Q__COUNT];
@@ -95,6 +98,11 @@ pgconn_t *pg_conn_new(pg_t *pg, pgsess_t *s);
 void pg_conn_close(pgconn_t *c);
 /* Sends what libpq holds and waits for the whole answer; the last result (caller clears it). */
 PGresult *pg_await(pgsess_t *s, pgconn_t *c, const char *what);
+/* How long a fiber waits on one round trip (the server's statement_timeout is 5 s) and on a
+ * connect: past that the connection is given up and the call fails. */
+#define PG_WAIT_MS    6000
+#define PG_CONNECT_MS 5000
+
 /* Plain SQL (no parameters) on the session's connection (or one held just for it). */
 int pg_exec_simple(store_t *st, pgsess_t *s, const char *sql, const char *what);
 

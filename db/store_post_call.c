@@ -101,7 +101,8 @@ static int record(store_t *st, const store_post_call_t *in, long call_id, long t
         st, Q_PC_RECORD,
         "INSERT INTO post_call_conversations (conversation_id, call_id, tenant_id, outcome, intent, agent_id, "
         "call_sid, "
-        "external_number, event_timestamp, summary, payload) VALUES (?1, ?2, ?3, CASE WHEN CAST(?2 AS BIGINT) IS NULL THEN 'orphan' "
+        "external_number, event_timestamp, summary, payload) VALUES (?1, ?2, ?3, CASE WHEN CAST(?2 AS BIGINT) IS NULL "
+        "THEN 'orphan' "
         "ELSE 'processed' END, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     if (s == NULL)
         return -1;

@@ -119,6 +119,8 @@ void worker_flush_soon(worker_t *w)
 
 static void release_resources(worker_t *w)
 {
+    if (w->store != NULL)
+        store_abort_waits(w->store); /* past the deadline: what still waits on the database fails now */
     for (size_t i = 0; i < worker_modules_count && i < WORKER_MODULES_MAX; i++)
         if (worker_modules[i].release != NULL)
             worker_modules[i].release(w, w->mod[i]);

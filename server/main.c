@@ -104,7 +104,9 @@ static void log_settings(const config_t *cfg)
     log_info("config.loaded",
              "workers=%d port=%d tls_port=%d database=%s public_base_url=%s twilio_configured=%s ai_provider=%s "
              "auth_token=%s jwt_secret=%s max_request_body=%zu",
-             cfg->workers, cfg->port, cfg->tls_port, log_quote(buf, sizeof(buf), cfg->database_path, (size_t)-1),
+             cfg->workers, cfg->port, cfg->tls_port,
+             /* the URL carries a password: only which engine */
+             cfg->database_url != NULL ? "postgresql" : log_quote(buf, sizeof(buf), cfg->database_path, (size_t)-1),
              cfg->public_base_url ? cfg->public_base_url : "unset", config_twilio_configured(cfg) ? "yes" : "no",
              config_ai_provider_name(cfg->ai_provider), cfg->twilio_auth_token ? "set" : "unset",
              cfg->jwt_secret ? "set" : "unset", cfg->max_request_body);

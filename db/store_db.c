@@ -280,9 +280,26 @@ int store_migrate_apply(store_t *st, const store_migration_t *list, size_t n, in
     return 0;
 }
 
+/* 1 when schema_migrations exists, 0 when not, -1 error. */
+static int has_migrations(store_t *st)
+{
+    dbstmt_t *s =
+        store_stmt_sql(st, Q_HAS_MIGRATIONS,
+                       store_is_pg(st) ? "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "
+                                         "current_schema() AND table_name = 'schema_migrations'"
+                                       : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+                                         "name = 'schema_migrations'");
+    if (s == NULL)
+        return -1;
+    int rc = db_step(s);
+    int has = rc == DB_ROW && db_col_int(s, 0) > 0;
+    db_reset(s);
+    return rc == DB_ROW ? has : store_fail(st, "schema version");
+}
+
 int store_schema_version(store_t *st)
 {
-    int has = store_is_pg(st) ? store_pg_has_migrations(st) : store_sqlite_has_migrations(st);
+    int has = has_migrations(st);
     if (has <= 0)
         return has;
     dbstmt_t *s = store_stmt(st, Q_SCHEMA_VERSION);

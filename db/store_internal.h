@@ -220,9 +220,6 @@ int store_pg_migrate(store_t *st, const store_migration_t *list, size_t n, int *
  * reload (too many, or notifications may have been missed), -1 error. */
 int store_pg_live_listen(store_t *st);
 int store_pg_live_take(store_t *st, int max, char *ids, size_t cap);
-/* 1 when schema_migrations exists, 0 when not, -1 error. */
-int store_sqlite_has_migrations(store_t *st);
-int store_pg_has_migrations(store_t *st);
 /* Applies the migrations after version `current` with exec (a migration's whole text), recording each. */
 int store_migrate_apply(store_t *st, const store_migration_t *list, size_t n, int current,
                         int (*exec)(store_t *st, const char *sql), int *applied, char *err, size_t errsz);

@@ -5,19 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int store_pg_has_migrations(store_t *st)
-{
-    dbstmt_t *d = store_stmt_sql(st, Q_HAS_MIGRATIONS,
-                                 "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "
-                                 "current_schema() AND table_name = 'schema_migrations'");
-    if (d == NULL)
-        return -1;
-    int rc = db_step(d);
-    int has = rc == DB_ROW && db_col_int(d, 0) > 0;
-    db_reset(d);
-    return rc == DB_ROW ? has : store_fail(st, "schema version");
-}
-
 static int pg_exec_text(store_t *st, const char *sql)
 {
     pgsess_t *s = pg_sess_get(st);

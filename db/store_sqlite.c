@@ -270,18 +270,6 @@ int store_sqlite_open(store_t *st, const char *path, char *err, size_t errsz)
     return 0;
 }
 
-int store_sqlite_has_migrations(store_t *st)
-{
-    dbstmt_t *s = store_stmt_sql(
-        st, Q_HAS_MIGRATIONS, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
-    if (s == NULL)
-        return -1;
-    int rc = db_step(s);
-    int has = rc == DB_ROW && db_col_int(s, 0) > 0;
-    db_reset(s);
-    return rc == DB_ROW ? has : store_fail(st, "schema version");
-}
-
 static int lite_exec(store_t *st, const char *sql)
 {
     char *msg = NULL;

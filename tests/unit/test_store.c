@@ -28,9 +28,10 @@ static int is_pg(void)
     return pg_admin[0] != '\0';
 }
 
-static void admin_exec(const char *sql)
+/* Runs SQL through a connection of its own to url. */
+static void pg_exec(const char *url, const char *sql)
 {
-    PGconn *c = PQconnectdb(pg_admin);
+    PGconn *c = PQconnectdb(url);
     assert_int_equal(PQstatus(c), CONNECTION_OK);
     PGresult *r = PQexec(c, sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
@@ -46,7 +47,7 @@ static int setup(void **state)
         snprintf(pg_db, sizeof(pg_db), "sb_store_%d_%d", (int)getpid(), ++pg_seq);
         char sql[128];
         snprintf(sql, sizeof(sql), "CREATE DATABASE %s", pg_db);
-        admin_exec(sql);
+        pg_exec(pg_admin, sql);
         const char *slash = strrchr(pg_admin, '/');
         snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - pg_admin), pg_admin, pg_db);
         return 0;
@@ -63,7 +64,7 @@ static int teardown(void **state)
     if (is_pg()) {
         char sql[128];
         snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", pg_db);
-        admin_exec(sql);
+        pg_exec(pg_admin, sql);
         return 0;
     }
     char cmd[160];
@@ -107,13 +108,7 @@ static long query_long(const char *sql)
 static void exec_other(const char *sql)
 {
     if (is_pg()) {
-        PGconn *c = PQconnectdb(path);
-        assert_int_equal(PQstatus(c), CONNECTION_OK);
-        PGresult *r = PQexec(c, sql);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-        PQclear(r);
-        PQfinish(c);
+        pg_exec(path, sql);
         return;
     }
     sqlite3 *db;

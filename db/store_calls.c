@@ -150,20 +150,30 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
 {
     *created = *rejected = 0;
     const char *platform = in->platform != NULL ? in->platform : "twilio";
-    if (store_begin(st) != 0)
+    /* PostgreSQL writes the call and its events in one statement: without a limit that is the
+     * whole unit (one round trip, one commit); SQLite joins its worker's group commit */
+    int pg = store_is_pg(st), unit = !pg || in->limit > 0;
+    if (unit && store_begin(st) != 0)
         return -1;
     /* several instances share the database: the tenant's row lock makes the count below see
      * every call another instance admitted (PostgreSQL; SQLite's writer lock already does) */
     if (in->limit > 0 && store_lock_tenant(st, in->tenant_id) != 0)
         goto fail;
-    /* one statement counts the tenant's live calls and writes the call, admitted or busy */
-    dbstmt_t *s = store_stmt_sql(
-        st, Q_CALL_INSERT,
-        "INSERT INTO calls (session_id, tenant_id, direction, call_sid, from_number, to_number, status, ended_at, "
-        "platform) SELECT ?1, ?2, 'inbound', ?3, ?4, ?5, CASE WHEN l.over THEN 'busy' ELSE ?6 END, "
-        "CASE WHEN l.over THEN " NOW " END, ?8 FROM (SELECT ?7 > 0 AND (SELECT COUNT(*) FROM calls "
-        "WHERE tenant_id = ?2 AND ended_at IS NULL) >= ?7 AS over) l WHERE true "
-        "ON CONFLICT (call_sid) DO NOTHING RETURNING id, ended_at IS NOT NULL");
+        /* one statement counts the tenant's live calls and writes the call, admitted or busy */
+#define INBOUND_INSERT                                                                                                 \
+    "INSERT INTO calls (session_id, tenant_id, direction, call_sid, from_number, to_number, status, ended_at, "        \
+    "platform) SELECT ?1, ?2, 'inbound', ?3, ?4, ?5, CASE WHEN l.over THEN 'busy' ELSE ?6 END, "                       \
+    "CASE WHEN l.over THEN " NOW " END, ?8 FROM (SELECT ?7 > 0 AND (SELECT COUNT(*) FROM calls "                       \
+    "WHERE tenant_id = ?2 AND ended_at IS NULL) >= ?7 AS over) l WHERE true "                                          \
+    "ON CONFLICT (call_sid) DO NOTHING RETURNING id, ended_at IS NOT NULL AS over"
+    dbstmt_t *s =
+        pg ? store_stmt_sql(st, Q_CALL_INSERT_EVENTS,
+                            "WITH c AS (" INBOUND_INSERT "), e AS (INSERT INTO call_events (call_id, type, detail) "
+                            "SELECT c.id, t.type, t.detail FROM c, (VALUES (1, 'call.started', ?9), "
+                            "(2, 'call.rejected', '{\"reason\":\"concurrency_limit\"}')) t (k, type, detail) "
+                            "WHERE t.k = 1 OR c.over ORDER BY t.k) SELECT id, over FROM c")
+           : store_stmt_sql(st, Q_CALL_INSERT, INBOUND_INSERT);
+#undef INBOUND_INSERT
     if (s == NULL)
         goto fail;
     db_bind_text(s, 1, in->session_id);
@@ -174,6 +184,8 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
     db_bind_text(s, 6, in->status ? in->status : "ringing");
     db_bind_int(s, 7, in->limit);
     db_bind_text(s, 8, platform);
+    if (pg)
+        db_bind_text(s, 9, in->event_json);
     int rc = db_step(s);
     if (rc == DB_DONE) {
         /* a retried webhook: its CallSid is known; answer with the first row */
@@ -189,10 +201,10 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
     long id = db_col_int(s, 0);
     int over = db_col_int(s, 1) != 0;
     db_reset(s);
-    if (store_event_add(st, id, "call.started", in->event_json) != 0 ||
-        (over && store_event_add(st, id, "call.rejected", "{\"reason\":\"concurrency_limit\"}") != 0))
+    if (!pg && (store_event_add(st, id, "call.started", in->event_json) != 0 ||
+                (over && store_event_add(st, id, "call.rejected", "{\"reason\":\"concurrency_limit\"}") != 0)))
         goto fail;
-    if (store_commit(st) != 0)
+    if (unit && store_commit(st) != 0)
         goto fail;
     /* the row as written: no need to read it back */
     memset(out, 0, sizeof(*out));

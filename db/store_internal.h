@@ -16,6 +16,7 @@ typedef enum {
     Q_TENANT_GET,
     Q_TENANT_LIVE,
     Q_CALL_INSERT,
+    Q_CALL_INSERT_EVENTS,
     Q_CALL_BY_SID,
     Q_CALL_BY_SESSION,
     Q_EVENT_INSERT,

@@ -159,21 +159,29 @@ int store_call_start_inbound(store_t *st, const store_inbound_t *in, store_call_
      * every call another instance admitted (PostgreSQL; SQLite's writer lock already does) */
     if (in->limit > 0 && store_lock_tenant(st, in->tenant_id) != 0)
         goto fail;
-        /* one statement counts the tenant's live calls and writes the call, admitted or busy */
-#define INBOUND_INSERT                                                                                                 \
+        /* one statement counts the tenant's live calls and writes the call, admitted or busy; the
+         * count only with a limit (it reads every live call of the tenant) */
+#define INBOUND_INSERT(OVER)                                                                                           \
     "INSERT INTO calls (session_id, tenant_id, direction, call_sid, from_number, to_number, status, ended_at, "        \
     "platform) SELECT ?1, ?2, 'inbound', ?3, ?4, ?5, CASE WHEN l.over THEN 'busy' ELSE ?6 END, "                       \
-    "CASE WHEN l.over THEN " NOW " END, ?8 FROM (SELECT ?7 > 0 AND (SELECT COUNT(*) FROM calls "                       \
-    "WHERE tenant_id = ?2 AND ended_at IS NULL) >= ?7 AS over) l WHERE true "                                          \
+    "CASE WHEN l.over THEN " NOW " END, ?8 FROM (SELECT " OVER " AS over) l WHERE true "                               \
     "ON CONFLICT (call_sid) DO NOTHING RETURNING id, ended_at IS NOT NULL AS over"
-    dbstmt_t *s =
-        pg ? store_stmt_sql(st, Q_CALL_INSERT_EVENTS,
-                            "WITH c AS (" INBOUND_INSERT "), e AS (INSERT INTO call_events (call_id, type, detail) "
-                            "SELECT c.id, t.type, t.detail FROM c, (VALUES (1, 'call.started', ?9), "
-                            "(2, 'call.rejected', '{\"reason\":\"concurrency_limit\"}')) t (k, type, detail) "
-                            "WHERE t.k = 1 OR c.over ORDER BY t.k) SELECT id, over FROM c")
-           : store_stmt_sql(st, Q_CALL_INSERT, INBOUND_INSERT);
+#define COUNTED   "(SELECT COUNT(*) FROM calls WHERE tenant_id = ?2 AND ended_at IS NULL) >= ?7"
+#define UNCOUNTED "1 = 0"
+#define WITH_EVENTS(INSERT)                                                                                            \
+    "WITH c AS (" INSERT "), e AS (INSERT INTO call_events (call_id, type, detail) "                                   \
+    "SELECT c.id, t.type, t.detail FROM c, (VALUES (1, 'call.started', ?9), "                                          \
+    "(2, 'call.rejected', '{\"reason\":\"concurrency_limit\"}')) t (k, type, detail) "                                 \
+    "WHERE t.k = 1 OR c.over ORDER BY t.k) SELECT id, over FROM c"
+    int limited = in->limit > 0;
+    dbstmt_t *s = pg ? (limited ? store_stmt_sql(st, Q_CALL_INSERT_EVENTS_LIMIT, WITH_EVENTS(INBOUND_INSERT(COUNTED)))
+                                : store_stmt_sql(st, Q_CALL_INSERT_EVENTS, WITH_EVENTS(INBOUND_INSERT(UNCOUNTED))))
+                     : (limited ? store_stmt_sql(st, Q_CALL_INSERT_LIMIT, INBOUND_INSERT(COUNTED))
+                                : store_stmt_sql(st, Q_CALL_INSERT, INBOUND_INSERT(UNCOUNTED)));
 #undef INBOUND_INSERT
+#undef COUNTED
+#undef UNCOUNTED
+#undef WITH_EVENTS
     if (s == NULL)
         goto fail;
     db_bind_text(s, 1, in->session_id);

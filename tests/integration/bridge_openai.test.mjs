@@ -3,7 +3,7 @@
 // connect_action, and the AI unreachable, stalling, erroring and dropping mid-call.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, sqlite, cleanup, sleep } from './lib/harness.mjs';
+import { startServer, sqlite, cleanup, sleep, eventually } from './lib/harness.mjs';
 import { callSid, webhook, verbs, find } from './lib/twilio.mjs';
 import { voiceCall, streamCall } from './lib/rawmedia.mjs';
 import { startFakeRealtime } from '../fakes/openai_realtime.mjs';
@@ -40,11 +40,11 @@ const call = (srv, { sid = callSid(), ...o } = {}) => streamCall(srv, sid, o);
 
 // The caller side with the simulator's Twilio client (the one switchboard-sim uses): real-time
 // frames, marks echoed when the audio before them has played, clear honoured.
-async function simCall(srv, { ms = 3000, sid = callSid() } = {}) {
+async function simCall(srv, { ms = 3000, tailMs = 0, sid = callSid() } = {}) {
   const { session } = await voiceCall(srv, sid);
   const stream = new MediaStream({
     url: srv.url.replace('http', 'ws') + '/twilio/media', callSid: sid, customParameters: { session_id: session, tenant_id: '1' },
-    audio: tone(ms, 300), tailMs: 0, autoStop: true,
+    audio: tone(ms, 300), tailMs, autoStop: true,
   });
   const result = await stream.run();
   return { sid, session, stream, result };
@@ -54,7 +54,8 @@ test('a whole conversation: greeting, caller audio passed through, transcripts s
   const srv = await server();
   q(srv, "UPDATE tenants SET greeting = 'Welcome to Acme, how can I help?', ai_instructions = 'You are Acme''s agent.' WHERE id = 1");
   const before = fake.sessions.length;
-  const c = await simCall(srv, { ms: 3500 });
+  // the reply "I see." ends about 3.5 s in; 1 s of silence after keeps the caller on the line
+  const c = await simCall(srv, { ms: 3500, tailMs: 1000 });
   const s = fake.sessions[before];
   assert.equal(s.shape, 'ga');
   assert.equal(s.headers.authorization, 'Bearer ' + KEY);
@@ -69,8 +70,10 @@ test('a whole conversation: greeting, caller audio passed through, transcripts s
   assert.ok(c.result.stats.agentAudioMs >= 1000, `the caller heard ${c.result.stats.agentAudioMs} ms of the agent`);
   assert.ok(c.result.marks.length > 0);
   assert.equal(c.result.stats.protocolErrors ?? 0, 0);
-  await sleep(200);
-  const lines = q(srv, `SELECT group_concat(role || ':' || text, '|') FROM transcripts JOIN calls ON calls.id = call_id WHERE session_id='${c.session}'`);
+  const lines = await eventually(
+    () => q(srv, `SELECT group_concat(role || ':' || text, '|') FROM transcripts JOIN calls ON calls.id = call_id WHERE session_id='${c.session}'`),
+    (v) => /agent:I see\./.test(v),
+  );
   assert.match(lines, /agent:Hello, thanks for calling\./);
   assert.match(lines, /caller:caller said something/);
   assert.match(lines, /agent:I see\./);

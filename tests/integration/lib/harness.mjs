@@ -135,6 +135,17 @@ export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+// Polls fn until pred(value) holds or ms pass; returns the last value either way, so the
+// caller's assertion shows what was there. For writes the server makes after it answered.
+export async function eventually(fn, pred, { ms = 5000, every = 50 } = {}) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (pred(v) || Date.now() >= end) return v;
+    await sleep(every);
+  }
+}
+
 // curl with a parsed result: {status, version, headers (lowercase names), body}.
 export function curl(args) {
   const r = spawnSync('curl', ['-sS', '-i', '--max-time', '10', ...args], { encoding: 'utf8' });

@@ -8,14 +8,22 @@
 #   DB=pg          PostgreSQL instead of SQLite: a durable throwaway server (tests/pg/pg.sh,
 #                  PG_FSYNC=on: fsync and synchronous_commit on) in the work folder, a database
 #                  of its own, stopped at exit; DATABASE_POOL is passed on as it is.
+#                  (PG_FSYNC=off, for a diagnosis only: what the WAL fsync at every commit costs.)
 #   INSTANCES=n    (DB=pg) n switchboard processes on that database, WORKERS each; wrk runs one
 #                  thread per instance (conns/n connections each, bench/voice.lua) and reports
 #                  the sum and the merged latencies.
 #   WORKERS=n      workers per switchboard process (default 1).
 #   RATE=r         instead of wrk's closed loop, bench/voice_rate.mjs: open loop, r requests/s
-#                  for duration s (after a 1 s warm-up), spread over the instances, latency from
-#                  each request's scheduled send time; the reference is the same client at the
-#                  same rate against bare h2o (the floor: the client, node's timers, loopback).
+#                  for duration s after a warm-up (WARMUP s, default 2, same rate, not counted),
+#                  spread over the instances, latency from each request's scheduled send time;
+#                  the reference is the same client at the same rate against bare h2o (the
+#                  floor: the client, node's timers, loopback).
+#   PG_SQL='...'  (DB=pg) SQL run on the database once the servers are up, for a diagnosis (e.g.
+#                  ALTER SYSTEM and pg_reload_conf(), or a trigger dropped to see what it costs).
+#   DUMP=FILE      (RATE) every request's scheduled time, latency, send lag and instance, to FILE;
+#                  FILE.meta: its time 0 on the wall clock, and (DB=pg) the WAL segments' births.
+#   PG_STATEMENTS=1 (DB=pg) loads pg_stat_statements and prints the statements that took the
+#                  most time during the switchboard run (a diagnosis; it costs a little).
 # Also printed: what every other process on the machine used during each run (bench_others),
 # the CPU of the servers, of the load generator and of PostgreSQL over a steady window, and
 # with PostgreSQL its commits, WAL written and WAL fsyncs (count and time) over the run.
@@ -30,6 +38,8 @@ db=${DB:-sqlite}
 instances=${INSTANCES:-1}
 workers=${WORKERS:-1}
 rate=${RATE:-}
+pg_fsync=${PG_FSYNC:-on}
+warmup=${WARMUP:-2}
 case $db in sqlite | pg) ;; *) echo "DB must be sqlite or pg, not '$db'" >&2; exit 2 ;; esac
 [[ $instances =~ ^[1-9][0-9]*$ ]] || { echo "INSTANCES must be a positive number" >&2; exit 2; }
 if [ "$db" = sqlite ] && [ "$instances" -gt 1 ]; then
@@ -54,7 +64,7 @@ trap cleanup EXIT
 token=bench-token-0123456789
 base=https://voice.example.com
 nbodies=400000
-[ -z "$rate" ] || nbodies=$((rate * (dur + 1) + 1000))
+[ -z "$rate" ] || nbodies=$((rate * (dur + warmup) + 1000))
 node bench/sign_bodies.mjs "$work/bodies.tsv" "$nbodies" "$token" "$base/twilio/voice"
 
 echo "$(date -u +%FT%TZ) $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); load average" \
@@ -66,7 +76,7 @@ echo "other processes above 5 % CPU just before:" \
 dbenv=()
 if [ "$db" = pg ]; then
   pg_dir=$work/pg
-  admin=$(PG_FSYNC=on tests/pg/pg.sh start "$pg_dir" 2>"$work/pg_start.log" | tail -n 1) ||
+  admin=$(PG_FSYNC=$pg_fsync tests/pg/pg.sh start "$pg_dir" 2>"$work/pg_start.log" | tail -n 1) ||
     { cat "$work/pg_start.log" >&2; exit 1; }
   pg_data=$(cat "$pg_dir/rundir" 2>/dev/null || echo "$pg_dir")/data
   pg_pid=$(head -n 1 "$pg_data/postmaster.pid")
@@ -74,6 +84,12 @@ if [ "$db" = pg ]; then
   # WAL fsync time for the report (pg_stat_wal.wal_sync_time needs it)
   psql -X -q -v ON_ERROR_STOP=1 "$admin" -c 'CREATE DATABASE switchboard' \
     -c 'ALTER SYSTEM SET track_wal_io_timing = on' -c 'SELECT pg_reload_conf()' >/dev/null
+  if [ "${PG_STATEMENTS:-0}" = 1 ]; then # per-statement times (pg_stat_statements: a restart)
+    psql -X -q -v ON_ERROR_STOP=1 "$admin" -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null
+    PG_FSYNC=$pg_fsync tests/pg/pg.sh restart "$pg_dir" >/dev/null 2>>"$work/pg_start.log"
+    pg_pid=$(head -n 1 "$pg_data/postmaster.pid")
+    psql -X -q -v ON_ERROR_STOP=1 "$db_url" -c 'CREATE EXTENSION pg_stat_statements' >/dev/null
+  fi
   echo "PostgreSQL $(psql -X -qAt "$admin" -c 'SHOW server_version'): fsync $(psql -X -qAt "$admin" -c 'SHOW fsync')," \
     "synchronous_commit $(psql -X -qAt "$admin" -c 'SHOW synchronous_commit'), wal_sync_method" \
     "$(psql -X -qAt "$admin" -c 'SHOW wal_sync_method'), data in $pg_data" >&2
@@ -101,6 +117,10 @@ for k in $(seq "$instances"); do
     { echo "switchboard $k: no database:" >&2; tail -n 20 "$work/sb$k.log" >&2; exit 1; }
   sb_ports+=("$p")
 done
+if [ -n "${PG_SQL:-}" ] && [ -n "$pg_pid" ]; then # a diagnosis: the database changed after migration
+  echo "PG_SQL: $PG_SQL" >&2
+  printf '%s\n' "$PG_SQL" | psql -X -q -v ON_ERROR_STOP=1 "$db_url" -f - >/dev/null
+fi
 for _ in $(seq 100); do grep -q listening "$work/bare.log" && break; sleep 0.05; done
 sb_addrs=$(printf '127.0.0.1:%s,' "${sb_ports[@]}"); sb_addrs=${sb_addrs%,}
 sb_urls=$(printf 'http://127.0.0.1:%s,' "${sb_ports[@]}"); sb_urls=${sb_urls%,}
@@ -116,6 +136,18 @@ pg_ticks() {
       close(f) }
     print t + 0; exit }' /proc/[0-9]*/stat
 }
+# Time spent runnable but waiting for a CPU (schedstat's run delay, ns), of the servers' threads
+# and of PostgreSQL's processes: how much the two cores' contention adds to each request.
+rq_wait() {
+  local pm=${pg_pid:-0}
+  { cat $(printf '/proc/%s/task/*/schedstat ' "${sb_pids[@]}") 2>/dev/null | awk '{ s += $2 } END { printf "%.0f ", s }'
+    awk -v pm="$pm" 'BEGIN { for (i = 1; i < ARGC; i++) { f = ARGV[i]; split(f, p, "/")
+        if ((getline l < f) > 0) { sub(/.*\) /, "", l); split(l, x, " ")
+          if (p[3] == pm || x[2] == pm) { g = "/proc/" p[3] "/schedstat"; if ((getline m < g) > 0) { split(m, y, " "); t += y[2] }
+            close(g) } }
+        close(f) }
+      printf "%.0f\n", t; exit }' /proc/[0-9]*/stat; }
+}
 served() { cat "$work"/sb*.log | grep -c http.request || true; }
 # PostgreSQL over a run: commits (all transactions), transaction ids assigned (write
 # transactions: exact, where the statistics lag up to a second), WAL bytes, WAL writes and
@@ -126,17 +158,22 @@ pg_stats() {
     pg_snapshot_xmax(pg_current_snapshot())::text::bigint, pg_current_wal_lsn() - '0/0',
     wal_write, wal_sync, round(wal_write_time::numeric, 1), round(wal_sync_time::numeric, 1) FROM pg_stat_wal"
 }
-# During a run, a window that leaves out the load generator's start (wrk pre-formats every
-# body, node reads them) and its end: the CPU of the servers, of the load generator and of
-# PostgreSQL, and the requests served in it (the servers' access-log lines).
+# PG_STATEMENTS=1: the statements' counts and times cover the switchboard run only
+pg_stats_reset() {
+  [ "${PG_STATEMENTS:-0}" = 1 ] && [ -n "$pg_pid" ] || return 0
+  psql -X -qAt "$db_url" -c 'SELECT pg_stat_statements_reset()' >/dev/null
+}
+# During a wrk run, a window that leaves out wrk's start (it pre-formats every body) and its
+# end: the CPU of the servers, of wrk and of PostgreSQL, and the requests served in it (the
+# servers' access-log lines).
 sample_window() {
   local gen_pid=$1 n0
   n0=$(served)
   while [ "$(served)" = "$n0" ] && kill -0 "$gen_pid" 2>/dev/null; do sleep 0.1; done
   sleep 1
-  echo "$(date +%s.%N) $(ticks "${sb_pids[@]}") $(ticks "$gen_pid") $(pg_ticks) $(served)" >"$work/w0"
+  echo "$(date +%s.%N) $(ticks "${sb_pids[@]}") $(ticks "$gen_pid") $(pg_ticks) $(served) $(rq_wait)" >"$work/w0"
   sleep $((dur > 4 ? dur - 3 : 1))
-  echo "$(date +%s.%N) $(ticks "${sb_pids[@]}") $(ticks "$gen_pid") $(pg_ticks) $(served)" >"$work/w1"
+  echo "$(date +%s.%N) $(ticks "${sb_pids[@]}") $(ticks "$gen_pid") $(pg_ticks) $(served) $(rq_wait)" >"$work/w1"
 }
 # others: what every other process used over a run, % of a core (and kernel threads')
 others_begin() { read -r o0 k0 < <(bench_others "${sb_pids[@]}" $bare_pid $pg_pid); t0=$(date +%s.%N); }
@@ -157,6 +194,7 @@ if [ -z "$rate" ]; then
   others_end bare
   cat "$work/bare.txt" >&2
   echo "== switchboard signed POST /twilio/voice ($instances instance(s), $workers worker(s) each, $db)" >&2
+  pg_stats_reset
   p0=$(pg_stats)
   others_begin
   if [ "$instances" -gt 1 ]; then
@@ -180,16 +218,19 @@ else
   echo "== bare h2o, $rate/s (the client's floor)" >&2
   others_begin
   node bench/voice_rate.mjs --path - --url "http://127.0.0.1:$bare_port" --rate "$rate" --duration "$dur" \
-    --json >"$work/bare.json" || true
+    --warmup "$warmup" --json >"$work/bare.json" || true
   others_end bare
   echo "== switchboard signed POST /twilio/voice at $rate/s ($instances instance(s), $workers worker(s) each, $db)" >&2
+  pg_stats_reset
   p0=$(pg_stats)
   others_begin
+  # The CPU over the whole run (warm-up included), read before it starts and after it ends: a
+  # sample taken during the run (a few tens of ms of awk over /proc) shows in its latencies.
+  snap() { echo "$(date +%s.%N) $(ticks "${sb_pids[@]}") 0 $(pg_ticks) 0 $(rq_wait)"; }
+  snap >"$work/w0"
   node bench/voice_rate.mjs --bodies "$work/bodies.tsv" --url "$sb_urls" --rate "$rate" --duration "$dur" \
-    --json >"$work/sb.json" &
-  gen_pid=$!
-  sample_window "$gen_pid"
-  wait "$gen_pid" || true
+    --warmup "$warmup" --json ${DUMP:+--dump "$DUMP"} >"$work/sb.json" || true
+  snap >"$work/w1"
   others_end sb
   [ -s "$work/sb.json" ] && [ -s "$work/bare.json" ] || { echo "voice_rate.mjs gave no report" >&2; exit 1; }
   j() { jq -r "$2" "$work/$1.json"; }
@@ -223,27 +264,40 @@ else
     "$(jq -r '"from send p99 \(.from_send_ms.p99|.*100|round/100) ms; client send lag p50 \(.send_lag_ms.p50|.*100|round/100) p99 \(.send_lag_ms.p99|.*100|round/100) max \(.send_lag_ms.max|.*100|round/100) ms, client CPU \(.client_cpu_pct|.*10|round/10) %"' "$work/sb.json")"
   printf 'goal:                     p99 under 10 ms at %s/s\n' "$rate"
 fi
+if [ "$instances" -gt 1 ]; then
+  echo "requests per instance:    $(for k in $(seq "$instances"); do printf '%s ' "$(grep -c http.request "$work/sb$k.log" || true)"; done)"
+fi
 printf 'other processes:          %.1f %% of a core during bare h2o, %.1f %% during switchboard (kernel threads %.1f / %.1f %%)\n' \
   "$bo" "$so" "$bk" "$sk"
 
-read -r t0w s0 g0 q0 r0 <"$work/w0"
-read -r t1w s1 g1 q1 r1 <"$work/w1"
+read -r t0w s0 g0 q0 r0 rs0 rp0 <"$work/w0"
+read -r t1w s1 g1 q1 r1 rs1 rp1 <"$work/w1"
 read -r c0 x0 l0 ww0 ws0 wwt0 wst0 <<<"$p0"
 read -r c1 x1 l1 ww1 ws1 wwt1 wst1 <<<"$p1"
 gen=$([ -n "$rate" ] && echo node || echo wrk)
-win=$(awk -v n="$((r1 - r0))" -v ds="$((s1 - s0))" -v dg="$((g1 - g0))" -v dq="$((q1 - q0))" -v t0="$t0w" -v t1="$t1w" \
+wlen= nreq= gpct=
+if [ -n "$rate" ]; then # the run's length and requests, and the client's CPU as it measured it
+  wlen=$((dur + warmup)); nreq=$((rate * (dur + warmup))); gpct=$(jq -r .client_cpu_pct "$work/sb.json")
+fi
+win=$(awk -v wlen="$wlen" -v nreq="$nreq" -v gpct="$gpct" -v n="$((r1 - r0))" -v ds="$((s1 - s0))" -v dg="$((g1 - g0))" -v dq="$((q1 - q0))" -v t0="$t0w" -v t1="$t1w" \
+  -v rs="$((rs1 - rs0))" -v rp="$((rp1 - rp0))" \
   -v hz="$(getconf CLK_TCK)" -v gen="$gen" -v db="$db" 'BEGIN {
-  w = t1 - t0; n = n > 0 ? n : 1
+  w = wlen != "" ? wlen : t1 - t0; n = nreq != "" ? nreq : n; n = n > 0 ? n : 1
+  if (gpct != "") dg = gpct / 100 * hz * w
+  if (wlen != "") printf "the whole run, "
   printf "window %.1f s, %.0f req/s: switchboard %.0f %% of a core (%.1f us/request), %s %.0f %% (%.1f us)", w, n / w,
          100 * ds / hz / w, ds / hz * 1e6 / n, gen, 100 * dg / hz / w, dg / hz * 1e6 / n
   if (db == "pg") printf ", PostgreSQL %.0f %% (%.1f us)", 100 * dq / hz / w, dq / hz * 1e6 / n
-  printf "|%.1f|%.1f|%.1f|%.1f", 100 * ds / hz / w, ds / hz * 1e6 / n, 100 * dq / hz / w, dq / hz * 1e6 / n }')
+  printf "; waiting for a CPU (run queue) per request: switchboard %.1f us", rs / 1e3 / n
+  if (db == "pg") printf ", PostgreSQL %.1f us", rp / 1e3 / n
+  printf "|%.1f|%.1f|%.1f|%.1f|%.1f|%.1f", 100 * ds / hz / w, ds / hz * 1e6 / n, 100 * dq / hz / w, dq / hz * 1e6 / n,
+    rs / 1e3 / n, rp / 1e3 / n }')
 echo "CPU:                      ${win%%|*}"
-IFS='|' read -r _ sbcpu sbus pgcpu pgus <<<"$win"
+IFS='|' read -r _ sbcpu sbus pgcpu pgus sbrq pgrq <<<"$win"
 summary="db=$db instances=$instances workers=$workers mode=$([ -n "$rate" ] && echo "rate$rate" || echo wrk) dur=$dur conns=$conns"
 summary+=" bare_rps=$(printf %.0f "$b") bare_p99=$bp99 sb_rps=$(printf %.0f "$s") sb_p99=$sp99"
 summary+=" ratio=$(awk -v s="$s" -v b="$b" 'BEGIN { printf "%.3f", s / b }') non2xx=$non2xx rows=$rows"
-summary+=" others_bare=$bo others_sb=$so kthreads_sb=$sk sb_cpu=$sbcpu sb_us=$sbus"
+summary+=" others_bare=$bo others_sb=$so kthreads_sb=$sk sb_cpu=$sbcpu sb_us=$sbus sb_rq_us=$sbrq"
 if [ -n "$rate" ]; then
   summary+=" sb_p50=$(jr sb .latency_ms.p50) sb_p90=$(jr sb .latency_ms.p90) sb_p999=$(jr sb .latency_ms.p999)"
   summary+=" sb_max=$(jr sb .latency_ms.max) send_p99=$(jr sb .from_send_ms.p99) lag_p50=$(jr sb .send_lag_ms.p50)"
@@ -255,16 +309,30 @@ fi
 if [ "$db" = pg ]; then
   pgline=$(awk -v dc="$((c1 - c0))" -v dx="$((x1 - x0))" -v dl="$(awk -v a="$l0" -v b="$l1" 'BEGIN { print b - a }')" \
     -v dw="$((ww1 - ww0))" -v dsy="$((ws1 - ws0))" -v wt="$(awk -v a="$wwt0" -v b="$wwt1" 'BEGIN { print b - a }')" \
-    -v st="$(awk -v a="$wst0" -v b="$wst1" 'BEGIN { print b - a }')" -v d="$dur" -v rate="$rate" 'BEGIN {
-    d += (rate != "") ? 1 : 0; nx = dx > 0 ? dx : 1; ns = dsy > 0 ? dsy : 1
+    -v st="$(awk -v a="$wst0" -v b="$wst1" 'BEGIN { print b - a }')" -v d="$dur" -v rate="$rate" -v warm="$warmup" 'BEGIN {
+    d += (rate != "") ? warm : 0; nx = dx > 0 ? dx : 1; ns = dsy > 0 ? dsy : 1
     printf "%.0f commits/s, %.0f write transactions/s, WAL %.0f bytes per write transaction, %.0f WAL writes/s (%.3f ms each), %.0f WAL fsyncs/s (%.3f ms each, busy %.0f %% of the run), %.2f write transactions per fsync",
       dc / d, dx / d, dl / nx, dw / d, (dw > 0 ? wt / dw : 0), dsy / d, st / ns, 100 * st / 1000 / d, dx / ns
     printf "|%.0f|%.0f|%.3f|%.2f", dc / d, dsy / d, st / ns, dx / ns }')
   echo "PostgreSQL over the run:  ${pgline%%|*}"
   IFS='|' read -r _ pcs pfs pfms pxpf <<<"$pgline"
-  summary+=" pg_cpu=$pgcpu pg_us=$pgus commits_s=$pcs fsyncs_s=$pfs fsync_ms=$pfms xact_per_fsync=$pxpf"
+  summary+=" pg_cpu=$pgcpu pg_us=$pgus pg_rq_us=$pgrq commits_s=$pcs fsyncs_s=$pfs fsync_ms=$pfms xact_per_fsync=$pxpf"
 fi
 
+if [ -n "${DUMP:-}" ] && [ -n "$rate" ]; then
+  # for lining the dump up with other events: its time 0 on the wall clock (epoch ms), and with
+  # PostgreSQL when each WAL segment file was created (a new one is written full of zeros)
+  { echo "measured_from_epoch_ms $(jq -r .measured_from_epoch_ms "$work/sb.json")"
+    [ -z "$pg_pid" ] || for f in "$pg_data"/pg_wal/0000*; do
+      echo "wal_segment_born $(date -d "$(stat -c %w "$f")" +%s.%N) ${f##*/}"
+    done; } >"$DUMP.meta"
+fi
+if [ "${PG_STATEMENTS:-0}" = 1 ] && [ -n "$pg_pid" ]; then
+  echo "PostgreSQL statements by total time (calls, mean ms, total ms, rows, statement):"
+  psql -X -qAt -F ' | ' "$db_url" -c "SELECT calls, round(mean_exec_time::numeric, 3), round(total_exec_time::numeric),
+    rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements
+    WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 12" | sed 's/^/  /'
+fi
 if [ -z "$rate" ] && [ "$db" = sqlite ]; then
   # Where the CPU goes per request, and what that allows on this machine's cores: the server's
   # share, the store's share (measured alone, no HTTP) and wrk's (it runs on the same cores).

@@ -115,9 +115,8 @@ static void on_recording_done(asterisk_t *a, const char *msg, size_t len)
     json_decref(o);
 }
 
-static void on_event(void *data, const char *msg, size_t len)
+static void handle_event(asterisk_t *a, const char *msg, size_t len)
 {
-    asterisk_t *a = data;
     ari_event_t *ev = &a->ev; /* 3.5 KB: one per app, not on the stack */
     int rc = ari_event_parse(msg, len, ev);
     if (rc != ARI_EVENT_OK) {
@@ -171,6 +170,65 @@ static void on_event(void *data, const char *msg, size_t len)
     default:
         return;
     }
+}
+
+/* One queued event: its JSON as received (ARI_EVENT_MAX_LEN at most, ari.c enforces it). */
+struct ast_evq {
+    struct ast_evq *next;
+    size_t len;
+    char msg[];
+};
+#define AST_EVQ_MAX       10000             /* events waiting behind one that waits for the database */
+#define AST_EVQ_MAX_BYTES (8 * 1024 * 1024) /* and their JSON */
+
+static void drain_events(void *arg)
+{
+    asterisk_t *a = arg;
+    struct ast_evq *e;
+    while ((e = a->evq_head) != NULL) {
+        /* written for the loop: writes are queued, never waited for; only the lookups in
+         * ast_inbound, ast_outbound_answered and ast_on_gone wait (and later events queue) */
+        store_defer_writes(a->w->store, 1);
+        handle_event(a, e->msg, e->len);
+        store_defer_writes(a->w->store, 0);
+        a->evq_head = e->next;
+        if (a->evq_head == NULL)
+            a->evq_tail = NULL;
+        a->evq_len--;
+        a->evq_bytes -= e->len;
+        free(e);
+    }
+    a->draining = 0;
+}
+
+/* Each event is handled after the ones before it, whether or not they waited for the database,
+ * so a call's events keep their order; on SQLite the drain runs at once, within this call. */
+static void on_event(void *data, const char *msg, size_t len)
+{
+    asterisk_t *a = data;
+    int full = a->evq_len >= AST_EVQ_MAX || a->evq_bytes + len > AST_EVQ_MAX_BYTES;
+    struct ast_evq *e = full ? NULL : malloc(sizeof(*e) + len);
+    if (e == NULL) {
+        a->dropped_events++;
+        log_error("asterisk.event_dropped", "queued=%u error=\"%s\" (counted: %lu)", a->evq_len,
+                  full ? "queue full" : "out of memory", a->dropped_events);
+        return;
+    }
+    e->next = NULL;
+    e->len = len;
+    memcpy(e->msg, msg, len);
+    if (a->evq_tail != NULL)
+        a->evq_tail->next = e;
+    else
+        a->evq_head = e;
+    a->evq_tail = e;
+    a->evq_len++;
+    a->evq_bytes += len;
+    if (a->draining)
+        return;
+    a->draining = 1;
+    if (worker_run(a->w, drain_events, a) != 0)
+        drain_events(a); /* no fiber to be had: it waits here */
 }
 
 static void on_state(void *data, ari_state_t s)
@@ -227,7 +285,7 @@ void asterisk_stop(struct worker *w, void *state)
 int asterisk_busy(struct worker *w, void *state)
 {
     asterisk_t *a = state;
-    return a != NULL && ari_inflight(a->ari) > 0;
+    return a != NULL && (ari_inflight(a->ari) > 0 || a->draining);
 }
 
 void asterisk_release(struct worker *w, void *state)
@@ -239,6 +297,12 @@ void asterisk_release(struct worker *w, void *state)
         ast_call_end(a->calls, "shutdown", 0);
     rtp_pool_close(a->pool);
     ari_close(a->ari);
+    /* the worker failed every database wait before this: no drain is left running */
+    while (a->evq_head != NULL) {
+        struct ast_evq *e = a->evq_head;
+        a->evq_head = e->next;
+        free(e);
+    }
     free(a);
 }
 

@@ -67,8 +67,14 @@ struct asterisk {
     ast_call_t *calls;
     unsigned ncalls;
     uint64_t serial;
-    unsigned long bad_events, unknown_channels;
-    ari_event_t ev;
+    unsigned long bad_events, unknown_channels, dropped_events;
+    ari_event_t ev; /* the event being handled: one at a time, by the drain */
+    /* events wait here in arrival order while one is handled on a fiber (PostgreSQL: a handler
+     * may wait for the database; the loop never does) */
+    struct ast_evq *evq_head, *evq_tail;
+    unsigned evq_len;
+    size_t evq_bytes;
+    int draining;
 };
 
 /* app.c */

@@ -462,6 +462,8 @@ static void resolve_policy(ast_call_t *c)
     policy_resolve(&c->app->w->app->cfg, &c->tenant, &c->pol);
 }
 
+/* The lookups come first and the call is made after them: with PostgreSQL they wait on a fiber
+ * (later events queue behind this one), and nothing of the call exists yet to change meanwhile. */
 void ast_inbound(asterisk_t *a, const ari_event_t *ev)
 {
     const config_t *cfg = &a->w->app->cfg;
@@ -471,11 +473,6 @@ void ast_inbound(asterisk_t *a, const ari_event_t *ev)
     const char *targ = ari_event_arg(ev, "tenant");
     int rc = targ != NULL ? store_tenant_get(st, atol(targ), &tn)
                           : store_tenant_for_number(st, ev->channel.exten, cfg->default_tenant_id, &tn);
-    ast_call_t *c = ast_call_new(a, ev->channel.id);
-    if (c == NULL) {
-        hangup_channel(a, ev->channel.id, "congestion");
-        return;
-    }
     if (rc != 0) {
         /* unknown tenant= or a store failure: the settings' chain still gives the caller a person */
         log_error("db.error", "op=tenant_lookup channel=%s error=\"%s\"", ev->channel.id,
@@ -484,8 +481,8 @@ void ast_inbound(asterisk_t *a, const ari_event_t *ev)
         tn.id = cfg->default_tenant_id;
         tn.max_concurrent_calls = -1;
     }
-    c->tenant = tn;
-    resolve_policy(c);
+    call_policy_t pol;
+    policy_resolve(cfg, &tn, &pol);
     char session[33];
     ids_session(session);
     json_t *evj = json_pack("{s:s, s:s, s:s, s:s}", "from", ev->channel.caller_number, "to", ev->channel.exten,
@@ -493,18 +490,28 @@ void ast_inbound(asterisk_t *a, const ari_event_t *ev)
     char *json = json_dumps(evj, JSON_COMPACT);
     json_decref(evj);
     store_inbound_t in = {.session_id = session,
-                          .tenant_id = c->tenant.id,
+                          .tenant_id = tn.id,
                           .call_sid = ev->channel.id,
                           .from_number = ev->channel.caller_number,
                           .to_number = ev->channel.exten,
                           .status = "ringing",
-                          .limit = c->pol.max_calls,
+                          .limit = pol.max_calls,
                           .event_json = json,
                           .platform = "asterisk"};
+    store_call_t row;
     int created = 0, rejected = 0;
-    rc = rc == 0 ? store_call_start_inbound(st, &in, &c->call, &created, &rejected) : -1;
+    rc = rc == 0 ? store_call_start_inbound(st, &in, &row, &created, &rejected) : -1;
     free(json);
-    if (rc != 0) {
+    ast_call_t *c = ast_call_new(a, ev->channel.id);
+    if (c == NULL) {
+        hangup_channel(a, ev->channel.id, "congestion");
+        return;
+    }
+    c->tenant = tn;
+    resolve_policy(c); /* c->pol borrows from c->tenant */
+    if (rc == 0) {
+        c->call = row;
+    } else {
         memset(&c->call, 0, sizeof(c->call));
         snprintf(c->call.session_id, sizeof(c->call.session_id), "%s", session);
         snprintf(c->call.from_number, sizeof(c->call.from_number), "%.63s", ev->channel.caller_number);
@@ -527,20 +534,26 @@ void ast_inbound(asterisk_t *a, const ari_event_t *ev)
 void ast_outbound_answered(asterisk_t *a, const ari_event_t *ev)
 {
     store_t *st = a->w->store;
-    ast_call_t *c = ast_call_new(a, ev->channel.id);
-    if (c == NULL || store_call_by_session(st, ev->channel.id + 4, &c->call) != 0) {
+    store_call_t row;
+    store_tenant_t tn;
+    if (store_call_by_session(st, ev->channel.id + 4, &row) != 0) {
         log_warn("asterisk.unknown_outbound", "channel=%s", ev->channel.id);
         hangup_channel(a, ev->channel.id, "normal");
-        if (c != NULL)
-            ast_call_free(c);
         return;
     }
-    c->outbound = 1;
-    if (store_tenant_get(st, c->call.tenant_id, &c->tenant) != 0) {
-        memset(&c->tenant, 0, sizeof(c->tenant));
-        c->tenant.id = c->call.tenant_id;
-        c->tenant.max_concurrent_calls = -1;
+    if (store_tenant_get(st, row.tenant_id, &tn) != 0) {
+        memset(&tn, 0, sizeof(tn));
+        tn.id = row.tenant_id;
+        tn.max_concurrent_calls = -1;
     }
+    ast_call_t *c = ast_call_new(a, ev->channel.id);
+    if (c == NULL) {
+        hangup_channel(a, ev->channel.id, "normal");
+        return;
+    }
+    c->call = row;
+    c->tenant = tn;
+    c->outbound = 1;
     resolve_policy(c);
     event(c, "call.answered", json_pack("{s:s}", "channel", ev->channel.id));
     c->state = S_ANSWERING;
@@ -604,8 +617,13 @@ void ast_on_gone(ast_call_t *c, ast_chan_t which, const ari_event_t *ev)
         c->em[0] = '\0';
         if (c->state == S_AI || c->state == S_MEDIA) {
             store_call_t row;
-            int api = c->call.id != 0 && store_call_by_session(c->app->w->store, c->call.session_id, &row) == 0 &&
+            asterisk_t *a = c->app;
+            uint64_t serial = c->serial;
+            int api = c->call.id != 0 && store_call_by_session(a->w->store, c->call.session_id, &row) == 0 &&
                       strcmp(row.next_action, "transfer") == 0 && strcmp(row.transfer_reason, "api") == 0;
+            /* PostgreSQL: the lookup waited on a fiber; the call may have ended or moved on */
+            if ((c = ast_find(a, serial)) == NULL || (c->state != S_AI && c->state != S_MEDIA))
+                return;
             event(c, api ? "asterisk.api_transfer" : "asterisk.media_lost", NULL);
             media_down(c);
             c->api_attempt = api ? row.transfer_attempt : -1; /* the API recorded that attempt's start */

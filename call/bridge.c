@@ -62,7 +62,16 @@ struct bridge {
     wavrec_t *rec;
     uint64_t agent_cursor_ms; /* stream time where the next agent audio will play */
     uint64_t stream_ms;       /* last caller timestamp */
+    /* PostgreSQL: a start or a tool waits for the database on a fiber holding a reference; a
+     * bridge whose leg is gone by then is freed by the last one (closed: the timer is closed) */
+    int refs, closed, starting, start_rc;
 };
+
+static void bridge_unref(bridge_t *b)
+{
+    if (--b->refs == 0 && b->closed)
+        free(b);
+}
 
 static const ai_tool_t tools[] = {
     {"transfer_to_agent", "Transfer the caller to a human agent when they ask for a person or you cannot help.",
@@ -376,6 +385,64 @@ static void tool_reply(bridge_t *b, const char *call_id, json_t *out)
     free(s);
 }
 
+/* A booking or a ticket: the model is told its id, so the insert is awaited, on a fiber where the
+ * store is PostgreSQL (worker_run), holding the bridge: the call may end meanwhile. */
+typedef struct tool_job {
+    bridge_t *b;
+    int ticket;
+    char *call_id; /* the model's, for the answer */
+    json_t *args;  /* checked by ai_tool_call */
+} tool_job_t;
+
+static void tool_run(void *p)
+{
+    tool_job_t *j = p;
+    bridge_t *b = j->b;
+    store_t *st = b->w->store;
+    const char *prio = str_arg(j->args, "priority", 10);
+    long id = 0;
+    int rc = j->ticket ? store_ticket_add(st, b->call.tenant_id, b->call.id, str_arg(j->args, "summary", 1000),
+                                          prio ? prio : "normal", &id)
+                       : store_booking_add(st, b->call.tenant_id, b->call.id, str_arg(j->args, "name", 120),
+                                           str_arg(j->args, "date", 10), str_arg(j->args, "time", 5),
+                                           str_arg(j->args, "notes", 1000), &id);
+    store_defer_writes(st, 1); /* from here on, as on the loop: nothing waits */
+    if (rc != 0)
+        tool_reply(b, j->call_id,
+                   json_pack("{s:b, s:s}", "ok", 0, "error",
+                             j->ticket ? "the ticket could not be saved" : "the booking could not be saved"));
+    else if (j->ticket) {
+        event(b, "ticket.created", json_pack("{s:I, s:s}", "id", (json_int_t)id, "priority", prio ? prio : "normal"));
+        tool_reply(b, j->call_id, json_pack("{s:b, s:I}", "ok", 1, "ticket_id", (json_int_t)id));
+    } else {
+        event(b, "booking.created",
+              json_pack("{s:I, s:O, s:O, s:O}", "id", (json_int_t)id, "name", json_object_get(j->args, "name"), "date",
+                        json_object_get(j->args, "date"), "time", json_object_get(j->args, "time")));
+        tool_reply(b, j->call_id, json_pack("{s:b, s:I}", "ok", 1, "booking_id", (json_int_t)id));
+    }
+    store_defer_writes(st, 0);
+    json_decref(j->args);
+    free(j->call_id);
+    free(j);
+    bridge_unref(b);
+}
+
+static void tool_save(bridge_t *b, const char *call_id, int ticket, json_t *args)
+{
+    tool_job_t *j = calloc(1, sizeof(*j));
+    if (j == NULL || (j->call_id = strdup(call_id ? call_id : "")) == NULL) {
+        free(j);
+        tool_reply(b, call_id, json_pack("{s:b, s:s}", "ok", 0, "error", "out of memory"));
+        return;
+    }
+    j->b = b;
+    j->ticket = ticket;
+    j->args = json_incref(args);
+    b->refs++;
+    if (worker_run(b->w, tool_run, j) != 0)
+        tool_run(j); /* no fiber to be had: it waits here */
+}
+
 static void ai_tool_call(void *p, const char *call_id, const char *name, const char *args_json)
 {
     bridge_t *b = p;
@@ -399,36 +466,24 @@ static void ai_tool_call(void *p, const char *call_id, const char *name, const c
         b->need_reply = 1; /* the goodbye the model says next must play out */
         b->end_gen = b->item_gen;
     } else if (strcmp(name, "book_appointment") == 0) {
-        const char *who = str_arg(args, "name", 120), *date = str_arg(args, "date", 10),
-                   *time = str_arg(args, "time", 5), *notes = str_arg(args, "notes", 1000);
-        long id = 0;
-        if (who == NULL || !date_ok(date) || !time_ok(time))
+        if (str_arg(args, "name", 120) == NULL || !date_ok(str_arg(args, "date", 10)) ||
+            !time_ok(str_arg(args, "time", 5)))
             tool_reply(
                 b, call_id,
                 json_pack("{s:b, s:s}", "ok", 0, "error", "need name, date as YYYY-MM-DD and time as HH:MM (24-hour)"));
-        else if (store_booking_add(b->w->store, b->call.tenant_id, b->call.id, who, date, time, notes, &id) != 0)
-            tool_reply(b, call_id, json_pack("{s:b, s:s}", "ok", 0, "error", "the booking could not be saved"));
-        else {
-            event(b, "booking.created",
-                  json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "name", who, "date", date, "time", time));
-            tool_reply(b, call_id, json_pack("{s:b, s:I}", "ok", 1, "booking_id", (json_int_t)id));
-        }
+        else
+            tool_save(b, call_id, 0, args);
     } else if (strcmp(name, "raise_ticket") == 0) {
-        const char *summary = str_arg(args, "summary", 1000), *prio = str_arg(args, "priority", 10);
-        long id = 0;
+        const char *prio = str_arg(args, "priority", 10);
         if (prio == NULL)
             prio = "normal";
-        if (summary == NULL || (strcmp(prio, "low") != 0 && strcmp(prio, "normal") != 0 && strcmp(prio, "high") != 0 &&
-                                strcmp(prio, "urgent") != 0))
+        if (str_arg(args, "summary", 1000) == NULL || (strcmp(prio, "low") != 0 && strcmp(prio, "normal") != 0 &&
+                                                       strcmp(prio, "high") != 0 && strcmp(prio, "urgent") != 0))
             tool_reply(
                 b, call_id,
                 json_pack("{s:b, s:s}", "ok", 0, "error", "need a summary; priority low, normal, high or urgent"));
-        else if (store_ticket_add(b->w->store, b->call.tenant_id, b->call.id, summary, prio, &id) != 0)
-            tool_reply(b, call_id, json_pack("{s:b, s:s}", "ok", 0, "error", "the ticket could not be saved"));
-        else {
-            event(b, "ticket.created", json_pack("{s:I, s:s}", "id", (json_int_t)id, "priority", prio));
-            tool_reply(b, call_id, json_pack("{s:b, s:I}", "ok", 1, "ticket_id", (json_int_t)id));
-        }
+        else
+            tool_save(b, call_id, 1, args);
     } else {
         tool_reply(b, call_id, json_pack("{s:b, s:s}", "ok", 0, "error", "no such tool"));
     }
@@ -503,45 +558,101 @@ static void open_recording(bridge_t *b)
                   store_errmsg(b->w->store));
 }
 
+/* What bridge_on_start was given, copied: the lookups may wait (PostgreSQL, on a fiber). */
+typedef struct start_job {
+    bridge_t *b;
+    int leg_ok, ref_ok, session_ok;
+    char leg_id[64], call_ref[128], session[128];
+} start_job_t;
+
+static void start_run(void *p);
+
 int bridge_on_start(bridge_t *b, const char *leg_id, const char *call_ref, const char *session_id)
 {
-    const config_t *cfg = &b->w->app->cfg;
-    if (b->state != B_WAIT_START)
+    if (b->state != B_WAIT_START || b->starting)
         return 0;
-    int rc = session_id != NULL ? store_call_by_session(b->w->store, session_id, &b->call) : 1;
-    if (rc != 0 || leg_id == NULL || leg_id[0] == '\0' || strlen(leg_id) >= sizeof(b->leg_id) ||
-        (b->call.call_sid[0] != '\0' && (call_ref == NULL || strcmp(call_ref, b->call.call_sid) != 0))) {
-        log_warn("media.refused", "session=%.40s call_sid=%.40s why=\"%s\"", session_id ? session_id : "-",
-                 call_ref ? call_ref : "-", rc != 0 ? "unknown session" : "call does not match");
-        b->call.id = 0; /* nothing to write for a stranger */
-        finish(b, NULL, rc != 0 ? "unknown session" : "call mismatch", 1008);
+    start_job_t *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        finish(b, "transfer", "out of memory", 1011);
         return -1;
     }
-    snprintf(b->leg_id, sizeof(b->leg_id), "%s", leg_id);
-    store_call_stream(b->w->store, b->call.id, leg_id);
+    j->b = b;
+    /* too long for the copy is too long for the row it must match: refused as a mismatch */
+    j->leg_ok = leg_id != NULL && leg_id[0] != '\0' && strlen(leg_id) < sizeof(b->leg_id);
+    j->ref_ok = call_ref != NULL && strlen(call_ref) < sizeof(j->call_ref);
+    j->session_ok = session_id != NULL && strlen(session_id) < sizeof(j->session);
+    snprintf(j->leg_id, sizeof(j->leg_id), "%s", j->leg_ok ? leg_id : "");
+    snprintf(j->call_ref, sizeof(j->call_ref), "%s", j->ref_ok ? call_ref : "");
+    snprintf(j->session, sizeof(j->session), "%s", j->session_ok ? session_id : "");
+    b->starting = 1;
+    b->start_rc = 0;
+    b->refs++;
+    if (worker_run(b->w, start_run, j) != 0)
+        start_run(j);   /* no fiber to be had: it waits here */
+    return b->start_rc; /* 0 while a lookup still waits */
+}
+
+static void start_live(bridge_t *b, const store_tenant_t *tn);
+
+static void start_run(void *p)
+{
+    start_job_t *j = p;
+    bridge_t *b = j->b;
+    store_t *st = b->w->store;
+    store_call_t call;
+    memset(&call, 0, sizeof(call));
+    int rc = j->session_ok ? store_call_by_session(st, j->session, &call) : 1;
     store_tenant_t tn;
     memset(&tn, 0, sizeof(tn));
     tn.max_concurrent_calls = -1;
-    if (store_tenant_get(b->w->store, b->call.tenant_id, &tn) != 0)
-        tn.id = b->call.tenant_id;
+    if (rc == 0 && store_tenant_get(st, call.tenant_id, &tn) != 0) {
+        memset(&tn, 0, sizeof(tn));
+        tn.max_concurrent_calls = -1;
+        tn.id = call.tenant_id;
+    }
+    store_defer_writes(st, 1); /* from here on, as on the loop: nothing waits */
+    b->starting = 0;
+    if (b->leg_gone || b->state != B_WAIT_START) {
+        /* the leg went, or the start timed out, while the lookups waited */
+    } else if (rc != 0 || !j->leg_ok ||
+               (call.call_sid[0] != '\0' && (!j->ref_ok || strcmp(j->call_ref, call.call_sid) != 0))) {
+        log_warn("media.refused", "session=%.40s call_sid=%.40s why=\"%s\"", j->session_ok ? j->session : "-",
+                 j->ref_ok ? j->call_ref : "-", rc != 0 ? "unknown session" : "call does not match");
+        b->call.id = 0; /* nothing to write for a stranger */
+        finish(b, NULL, rc != 0 ? "unknown session" : "call mismatch", 1008);
+        b->start_rc = -1;
+    } else {
+        b->call = call;
+        snprintf(b->leg_id, sizeof(b->leg_id), "%s", j->leg_id);
+        start_live(b, &tn);
+    }
+    store_defer_writes(st, 0);
+    free(j);
+    bridge_unref(b);
+}
+
+static void start_live(bridge_t *b, const store_tenant_t *tn)
+{
+    const config_t *cfg = &b->w->app->cfg;
+    store_call_stream(b->w->store, b->call.id, b->leg_id);
     call_policy_t pol;
-    policy_resolve(cfg, &tn, &pol);
+    policy_resolve(cfg, tn, &pol);
     b->prov = ai_provider_get(pol.ai == AI_OPENAI       ? "openai"
                               : pol.ai == AI_ELEVENLABS ? "elevenlabs"
                               : pol.ai == AI_ECHO       ? "echo"
                                                         : NULL);
     event(b, "stream.started",
-          json_pack("{s:s, s:s}", "stream_sid", leg_id, "provider", b->prov ? b->prov->name : "none"));
+          json_pack("{s:s, s:s}", "stream_sid", b->leg_id, "provider", b->prov ? b->prov->name : "none"));
     if (b->prov == NULL) {
         finish(b, "transfer", "no_ai", 1000);
-        return 0;
+        return;
     }
     open_recording(b);
     char ibuf[8192];
     ai_open_t p = {
-        .instructions = instructions_for(cfg, &tn, b->call.agent_type, ibuf, sizeof(ibuf)),
-        .voice = tn.ai_voice[0] ? tn.ai_voice : cfg->ai_voice,
-        .greeting = tn.greeting[0] ? tn.greeting : NULL,
+        .instructions = instructions_for(cfg, tn, b->call.agent_type, ibuf, sizeof(ibuf)),
+        .voice = tn->ai_voice[0] ? tn->ai_voice : cfg->ai_voice,
+        .greeting = tn->greeting[0] ? tn->greeting : NULL,
         .tools = tools,
         .ntools = sizeof(tools) / sizeof(tools[0]),
         .session_id = b->call.session_id,
@@ -552,10 +663,9 @@ int bridge_on_start(bridge_t *b, const char *leg_id, const char *call_ref, const
     if (b->ai == NULL) {
         event(b, "ai.failed", json_pack("{s:s}", "what", "could not open a session"));
         finish(b, "transfer", "ai_failed", 1000);
-        return 0;
+        return;
     }
     rearm(b);
-    return 0;
 }
 
 void bridge_on_media(bridge_t *b, const char *b64, size_t len, uint64_t timestamp_ms)
@@ -616,7 +726,10 @@ void bridge_on_protocol_error(bridge_t *b, const char *what, int code)
 
 static void free_bridge(uv_handle_t *h)
 {
-    free(h);
+    bridge_t *b = (bridge_t *)h;
+    b->closed = 1;
+    if (b->refs == 0)
+        free(b);
 }
 
 void bridge_leg_gone(bridge_t *b)

@@ -41,7 +41,8 @@ bridge_t *bridge_new(struct worker *w, const media_leg_t *leg, void *ctx);
 /* The leg is up. leg_id names it (Twilio's streamSid, the ExternalMedia channel); call_ref, when
  * the call row has a platform call id, must match it (Twilio's CallSid); the strings are copied.
  * Returns -1 when the leg must be refused (unknown session, call mismatch): the bridge has
- * already closed it. */
+ * already closed it. With PostgreSQL the lookups may wait on a fiber: then it returns 0 at once
+ * and a refusal closes the leg later, the same way; frames before that are dropped as early. */
 int bridge_on_start(bridge_t *b, const char *leg_id, const char *call_ref, const char *session_id);
 /* One caller frame (20 ms), base64 mu-law; timestamp_ms on the leg's clock, for recordings. */
 void bridge_on_media(bridge_t *b, const char *b64, size_t len, uint64_t timestamp_ms);
@@ -54,6 +55,8 @@ void bridge_on_stop(bridge_t *b);
 /* The leg broke its protocol (oversized, binary, bad JSON): counted, closed, the call falls back. */
 void bridge_on_protocol_error(bridge_t *b, const char *what, int close_code);
 
+/* The leg is gone: the bridge is freed (after its timer closes, and after any fiber still
+ * waiting on the database for it has resumed); b is not to be used after this. */
 void bridge_leg_gone(bridge_t *b);
 
 /* Bytes this bridge holds, for the memory budget. */

@@ -51,9 +51,11 @@ typedef struct store_sched {
     void *(*current)(void *ctx);
     void (*suspend)(void *ctx);
     void (*resume)(void *ctx, void *fiber);
-    /* starts fn(arg) on a new fiber (0), or -1: the writer of queued writes (see store_attach) */
+    /* starts fn(arg) on a fiber of its own, now or (called on a fiber) once that one suspends:
+     * the writer of queued writes (see store_attach); 0, or -1 */
     int (*run)(void *ctx, void (*fn)(void *arg), void *arg);
-    /* a queued write failed: op names it (the caller logs it once, where it is handled) */
+    /* a queued write failed: op names it (the caller logs it once, where it is handled); or op
+     * "loop_wait": a call off a fiber had to wait in poll(2), a defect (said once per connection) */
     void (*log)(void *ctx, const char *op, const char *err);
     void *ctx;
 } store_sched_t;
@@ -65,9 +67,13 @@ typedef struct store_sched {
  * (store_call_event, _set_next_action, _transcript_add, _recording_path, _stream, _transfer_begin/
  * _end, _status, _amd, store_outbound_placed/_failed) are copied into a bounded queue that one
  * fiber writes in order, and return 0 at once; other calls there still work but wait in
- * poll(2). SQLite: nothing changes (0). 0 or -1 (errmsg).
+ * poll(2), which sched.log reports. SQLite: nothing changes (0). 0 or -1 (errmsg).
  */
 int store_attach(store_t *st, uv_loop_t *loop, const store_sched_t *sched, int connections);
+/* on=1 until the matching on=0: the write-only calls listed above are queued even on a fiber,
+ * so a fiber can run code written for the loop (whose state must not change under it while it
+ * waits) without being suspended. Nests. No effect on SQLite or a store not attached. */
+void store_defer_writes(store_t *st, int on);
 /* The calling fiber is done with the store: its statement state is recycled. PostgreSQL only. */
 void store_release(store_t *st);
 /* Queued writes are waiting or being written (a stopping worker waits for them). */

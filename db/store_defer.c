@@ -51,6 +51,7 @@ static void drain(void *arg)
 {
     store_t *st = arg;
     store_defer_t *q = &st->defer;
+    int forced = store_pg_set_forced(st, 0); /* these writes are written, not queued again */
     while (q->head != NULL) {
         store_wop_t *op = q->head;
         q->head = op->next;
@@ -111,12 +112,13 @@ static void drain(void *arg)
         }
         wop_free(op);
     }
+    store_pg_set_forced(st, forced);
     q->draining = 0;
 }
 
 int store_defers(store_t *st)
 {
-    return st->defer.run != NULL && store_pg_off_fiber(st);
+    return st->defer.run != NULL && store_pg_defers(st);
 }
 
 static int enqueue(store_t *st, wkind_t k, long id, long n1, long n2, const char *s0, const char *s1, const char *s2,

@@ -138,7 +138,9 @@ struct store {
 
 /* Off a fiber on a store attached to a loop: write-only calls queue instead of waiting. */
 int store_defers(store_t *st);
-int store_pg_off_fiber(store_t *st);
+int store_pg_defers(store_t *st);
+/* Sets the running fiber's store_defer_writes() depth; returns the old one. */
+int store_pg_set_forced(store_t *st, int depth);
 int store_defer_event(store_t *st, long call_id, const char *type, const char *detail_json);
 int store_defer_next_action(store_t *st, long call_id, const char *action, const char *reason);
 int store_defer_transcript(store_t *st, long call_id, const char *role, const char *text);

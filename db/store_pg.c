@@ -424,9 +424,26 @@ int store_attach(store_t *st, uv_loop_t *loop, const store_sched_t *sched, int c
     return 0;
 }
 
-int store_pg_off_fiber(store_t *st)
+/* Off a fiber, or inside store_defer_writes() on one. */
+int store_pg_defers(store_t *st)
 {
-    return store_is_pg(st) && PG(st)->loop != NULL && pg_cur_fiber(PG(st)) == NULL;
+    return store_is_pg(st) && PG(st)->loop != NULL && (pg_cur_fiber(PG(st)) == NULL || PG(st)->forced > 0);
+}
+
+int store_pg_set_forced(store_t *st, int depth)
+{
+    if (!store_is_pg(st))
+        return 0;
+    int old = PG(st)->forced;
+    PG(st)->forced = depth;
+    return old;
+}
+
+void store_defer_writes(store_t *st, int on)
+{
+    if (!store_is_pg(st) || PG(st)->loop == NULL)
+        return;
+    PG(st)->forced += on ? 1 : -1;
 }
 
 void store_release(store_t *st)

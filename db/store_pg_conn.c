@@ -198,6 +198,16 @@ static void on_poll(uv_poll_t *h, int status, int events)
     }
 }
 
+/* Suspends the running fiber. store_defer_writes() is the fiber's own: the ones that run
+ * meanwhile start without it, and it is back when this one resumes. */
+static void pg_suspend(pg_t *pg)
+{
+    int forced = pg->forced;
+    pg->forced = 0;
+    pg->sched.suspend(pg->sched.ctx);
+    pg->forced = forced;
+}
+
 /* Waits until the socket is ready for `events` (fiber: suspended; thread: poll(2)). */
 static int wait_socket(pgconn_t *c, int uv_events)
 {
@@ -213,10 +223,16 @@ static int wait_socket(pgconn_t *c, int uv_events)
         c->waiter = f;
         if (c->timer != NULL)
             uv_timer_start(c->timer, on_wait_timeout, (uint64_t)ms, 0);
-        pg->sched.suspend(pg->sched.ctx);
+        pg_suspend(pg);
         if (c->timer != NULL)
             uv_timer_stop(c->timer);
         return c->broken ? -1 : 0;
+    }
+    if (pg->loop != NULL && !c->loop_wait_logged) {
+        /* a defect to fix where it happens (on a fiber, or a queued write): said once per
+         * connection, so a test sees it and a log is not flooded */
+        c->loop_wait_logged = 1;
+        pg->sched.log(pg->sched.ctx, "loop_wait", "a database round trip blocked the loop thread (not on a fiber)");
     }
     struct pollfd p = {.fd = PQsocket(c->c),
                        .events =
@@ -351,7 +367,7 @@ pgconn_t *pg_conn_acquire(pg_t *pg, pgsess_t *s)
         else
             pg->wait_head = &w;
         pg->wait_tail = &w;
-        pg->sched.suspend(pg->sched.ctx);
+        pg_suspend(pg);
         c = w.given != NULL ? w.given : pg_conn_new(pg, s);
     }
     if (c == NULL)

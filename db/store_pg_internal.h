@@ -35,6 +35,7 @@ struct pgconn {
     uv_timer_t *timer; /* a waiting fiber's deadline: a server that stopped answering */
     int poll_events;
     int connecting, broken, listener, timed_out;
+    int loop_wait_logged;
     void *waiter; /* the fiber waiting for this connection's socket */
     pgsess_t *owner;
     unsigned char prepared[Q__COUNT];
@@ -64,6 +65,7 @@ struct pg {
     store_sched_t sched;
     int nconns, maxconns;
     pgconn_t *free, *all;
+    int forced;  /* store_defer_writes() depth of the running fiber (saved across its waits) */
     int closing; /* store_abort_waits(): no new connection, no new wait */
     pgwait_t *wait_head, *wait_tail;
     pgsess_t *sessions, *spare;

@@ -93,19 +93,28 @@ typedef struct placed {
     long retry_after_s;  /* -1 when the platform said nothing */
 } placed_t;
 
-static void initiate_done(initiate_t *op, const placed_t *p, const char *platform)
+/* The outcome saved, then answered: with PostgreSQL the write is awaited on a fiber (a retry
+ * with the same Idempotency-Key must find the key freed once a transient failure is answered).
+ * The platform's strings are copied: its result is gone when its callback returns. */
+typedef struct done_job {
+    initiate_t *op;
+    placed_t p;
+    char *saved;
+    int owned; /* the strings below are the job's (else borrowed: no memory for a copy) */
+    char *call_sid, *call_status, *message;
+} done_job_t;
+
+static void done_run(void *arg)
 {
+    done_job_t *j = arg;
+    initiate_t *op = j->op;
+    const placed_t *p = &j->p;
     worker_t *w = op->w;
-    char *saved = saved_json(p->status, p->body);
     int rc = p->status == 201
-                 ? store_outbound_placed(w->store, op->call_id, p->call_sid, p->call_status, saved)
-                 : store_outbound_failed(w->store, op->call_id, "failed", p->code, p->message, saved, p->transient);
+                 ? store_outbound_placed(w->store, op->call_id, p->call_sid, p->call_status, j->saved)
+                 : store_outbound_failed(w->store, op->call_id, "failed", p->code, p->message, j->saved, p->transient);
     if (rc != 0)
         log_error("db.error", "op=outbound_result session=%s error=\"%s\"", op->session_id, store_errmsg(w->store));
-    log_info("call.event", "session=%s type=%s platform=%s http=%d code=%d call_sid=%s", op->session_id,
-             p->status == 201 ? "session.placed" : "session.failed", platform, p->status, p->code,
-             p->call_sid != NULL && p->call_sid[0] ? p->call_sid : "-");
-    free(saved);
     if (op->r != NULL) {
         op->r->on_gone = NULL;
         if (p->status == 503) {
@@ -117,7 +126,51 @@ static void initiate_done(initiate_t *op, const placed_t *p, const char *platfor
     } else {
         json_decref(p->body);
     }
+    free(j->saved);
+    if (j->owned) {
+        free(j->call_sid);
+        free(j->call_status);
+        free(j->message);
+        free(j);
+    }
     free(op);
+}
+
+static char *dup_opt(const char *s, int *ok)
+{
+    char *d = s != NULL ? strdup(s) : NULL;
+    if (s != NULL && d == NULL)
+        *ok = 0;
+    return d;
+}
+
+static void initiate_done(initiate_t *op, const placed_t *p, const char *platform)
+{
+    log_info("call.event", "session=%s type=%s platform=%s http=%d code=%d call_sid=%s", op->session_id,
+             p->status == 201 ? "session.placed" : "session.failed", platform, p->status, p->code,
+             p->call_sid != NULL && p->call_sid[0] ? p->call_sid : "-");
+    done_job_t local = {.op = op, .p = *p, .saved = saved_json(p->status, p->body)};
+    done_job_t *j = calloc(1, sizeof(*j));
+    int ok = j != NULL;
+    if (ok) {
+        *j = local;
+        j->owned = 1;
+        j->p.call_sid = j->call_sid = dup_opt(p->call_sid, &ok);
+        j->p.call_status = j->call_status = dup_opt(p->call_status, &ok);
+        j->p.message = j->message = dup_opt(p->message, &ok);
+    }
+    if (!ok) { /* no memory for a copy: written here, waiting if it must */
+        if (j != NULL) {
+            free(j->call_sid);
+            free(j->call_status);
+            free(j->message);
+            free(j);
+        }
+        done_run(&local);
+        return;
+    }
+    if (worker_run(op->w, done_run, j) != 0)
+        done_run(j); /* no fiber to be had: it waits here */
 }
 
 static void on_created(const trest_result_t *res, void *data)

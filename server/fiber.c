@@ -179,18 +179,14 @@ int fiber_pool_free(fiber_pool_t *p)
     return 0;
 }
 
-int fiber_run(fiber_pool_t *p, void (*fn)(void *arg), void *arg)
+static fiber_t *fiber_new(fiber_pool_t *p, void (*fn)(void *arg), void *arg)
 {
-    if (p->current) {
-        fn(arg);
-        return 0;
-    }
     fiber_t *f = p->kept;
     if (f) {
         p->kept = f->next;
         p->nkept--;
     } else if (!(f = stack_new(p))) {
-        return -1;
+        return NULL;
     }
     f->fn = fn;
     f->arg = arg;
@@ -200,7 +196,33 @@ int fiber_run(fiber_pool_t *p, void (*fn)(void *arg), void *arg)
     uint64_t u = (uintptr_t)f;
     makecontext(&f->ctx, (void (*)(void))entry, 2, (int)(uint32_t)(u >> 32), (int)(uint32_t)u);
     p->started++;
+    return f;
+}
+
+int fiber_run(fiber_pool_t *p, void (*fn)(void *arg), void *arg)
+{
+    if (p->current) {
+        fn(arg);
+        return 0;
+    }
+    fiber_t *f = fiber_new(p, fn, arg);
+    if (!f)
+        return -1;
     run(p, f);
+    return 0;
+}
+
+int fiber_spawn(fiber_pool_t *p, void (*fn)(void *arg), void *arg)
+{
+    if (!p->current)
+        return fiber_run(p, fn, arg);
+    fiber_t *f = fiber_new(p, fn, arg);
+    if (!f)
+        return -1;
+    f->state = FIBER_READY;
+    f->next = NULL;
+    *p->ready_tail = f;
+    p->ready_tail = &f->next;
     return 0;
 }
 

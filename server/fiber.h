@@ -48,6 +48,11 @@ int fiber_pool_free(fiber_pool_t *p);
  * returned once it is done. */
 int fiber_run(fiber_pool_t *p, void (*fn)(void *arg), void *arg);
 
+/* As fiber_run(), but from inside a fiber fn gets a fiber of its own, queued: it starts once the
+ * current fiber suspends or finishes (as fiber_resume() queues), so the caller is never
+ * suspended by it. arg must outlive the caller's frame then. 0, or -1 when no stack. */
+int fiber_spawn(fiber_pool_t *p, void (*fn)(void *arg), void *arg);
+
 /* The fiber running now, NULL on the thread's own stack. */
 fiber_t *fiber_current(const fiber_pool_t *p);
 

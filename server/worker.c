@@ -255,7 +255,10 @@ static int sched_run(void *ctx, void (*fn)(void *arg), void *arg);
 
 static void sched_log(void *ctx, const char *op, const char *err)
 {
-    log_error("db.error", "worker=%d op=%s queued=1 error=\"%s\"", ((worker_t *)ctx)->id, op, err);
+    if (strcmp(op, "loop_wait") == 0)
+        log_error("store.loop_wait", "worker=%d error=\"%s\"", ((worker_t *)ctx)->id, err);
+    else
+        log_error("db.error", "worker=%d op=%s queued=1 error=\"%s\"", ((worker_t *)ctx)->id, op, err);
 }
 
 typedef struct run_arg {
@@ -271,9 +274,34 @@ static void run_on_fiber(void *p)
     store_release(a.w->store);
 }
 
+typedef struct spawn_arg {
+    worker_t *w;
+    void (*fn)(void *arg);
+    void *arg;
+} spawn_arg_t;
+
+static void run_spawned(void *p)
+{
+    spawn_arg_t a = *(spawn_arg_t *)p;
+    free(p);
+    a.fn(a.arg);
+    store_release(a.w->store);
+}
+
+/* The store's writer of queued writes: always a fiber of its own, even when the write was queued
+ * on a fiber (one inside store_defer_writes() must not be suspended by the writer). */
 static int sched_run(void *ctx, void (*fn)(void *arg), void *arg)
 {
-    return worker_run(ctx, fn, arg);
+    worker_t *w = ctx;
+    spawn_arg_t *a = malloc(sizeof(*a));
+    if (a == NULL)
+        return -1;
+    *a = (spawn_arg_t){w, fn, arg};
+    if (fiber_spawn(w->fibers, run_spawned, a) != 0) {
+        free(a);
+        return -1;
+    }
+    return 0;
 }
 
 int worker_run(worker_t *w, void (*fn)(void *arg), void *arg)

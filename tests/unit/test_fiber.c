@@ -404,6 +404,47 @@ static void overflow_faults(void **state)
     assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* fiber_spawn from a fiber: the child waits until the parent suspends, on a stack of its own,
+ * and the parent is not suspended by it; from the thread's stack it runs at once. */
+static void spawned_child(void *arg)
+{
+    trace_t *t = arg;
+    t->f[1] = fiber_current(t->p);
+    mark(t, 'c');
+}
+
+static void spawning_parent(void *arg)
+{
+    trace_t *t = arg;
+    t->f[0] = fiber_current(t->p);
+    mark(t, 'p');
+    if (fiber_spawn(t->p, spawned_child, t) != 0)
+        t->bad++;
+    mark(t, 'q'); /* before the child: it is only queued */
+    fiber_suspend(t->p);
+    mark(t, 'r');
+}
+
+static void spawn_queues(void **state)
+{
+    (void)state;
+    trace_t t = {.p = fiber_pool_new(FIBER_STACK_DEFAULT, 4)};
+    assert_non_null(t.p);
+    assert_int_equal(fiber_run(t.p, spawning_parent, &t), 0);
+    assert_string_equal(t.log, "pqc"); /* the child ran when the parent suspended */
+    assert_int_equal(t.bad, 0);
+    assert_non_null(t.f[1]);
+    assert_ptr_not_equal(t.f[0], t.f[1]);
+    fiber_resume(t.p, t.f[0]);
+    assert_string_equal(t.log, "pqcr");
+    assert_int_equal(fiber_spawn(t.p, spawned_child, &t), 0); /* from the thread: now */
+    assert_string_equal(t.log, "pqcrc");
+    fiber_stats_t s;
+    fiber_stats(t.p, &s);
+    assert_int_equal(s.started, 3);
+    assert_int_equal(fiber_pool_free(t.p), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +453,7 @@ int main(void)
         cmocka_unit_test(nested_run),           cmocka_unit_test(free_refuses_while_suspended),
         cmocka_unit_test(resume_from_a_fiber),  cmocka_unit_test(uv_timer_resumes),
         cmocka_unit_test(longjmp_inside_fiber), cmocka_unit_test(overflow_faults),
+        cmocka_unit_test(spawn_queues),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

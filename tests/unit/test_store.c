@@ -635,13 +635,50 @@ static void s_resume(void *ctx, void *f)
 
 static int s_run(void *ctx, void (*fn)(void *arg), void *arg)
 {
-    return fiber_run(ctx, fn, arg);
+    return fiber_spawn(ctx, fn, arg);
 }
-static int log_calls;
+static int log_calls, loop_waits;
 static void s_log(void *ctx, const char *op, const char *err)
 {
-    (void)ctx, (void)op, (void)err;
-    log_calls++;
+    (void)ctx, (void)err;
+    if (strcmp(op, "loop_wait") == 0)
+        loop_waits++;
+    else
+        log_calls++;
+}
+
+/* Inside store_defer_writes() a fiber's writes queue (it is not suspended by them) while its
+ * reads still wait; the depth is the fiber's own across that wait. stage says where the fiber
+ * is; a loop callback that ever sees it at a write (1 or 3) caught the fiber suspended there. */
+typedef struct forced {
+    store_t *st;
+    long call_id;
+    int stage, seen_in_write, read_ok;
+} forced_t;
+
+static void forced_fiber(void *p)
+{
+    forced_t *f = p;
+    store_defer_writes(f->st, 1);
+    f->stage = 1;
+    for (int i = 0; i < 3; i++)
+        store_call_event(f->st, f->call_id, "test.forced", NULL);
+    f->stage = 2;
+    store_call_t c;
+    f->read_ok = store_call_by_sid(f->st, "CA-fib-8", &c) == 0; /* a read: it waits */
+    f->stage = 3;
+    store_call_event(f->st, f->call_id, "test.forced", NULL); /* queued again: the depth came back */
+    f->stage = 4;
+    store_defer_writes(f->st, 0);
+    store_release(f->st);
+    f->stage = 5;
+}
+
+static void forced_watch(uv_prepare_t *h)
+{
+    forced_t *f = h->data;
+    if (f->stage == 1 || f->stage == 3)
+        f->seen_in_write++;
 }
 
 static void fiber_call(void *p)
@@ -706,7 +743,25 @@ static void async_on_a_loop(void **state)
     while (store_busy(st))
         uv_run(&loop, UV_RUN_ONCE);
     assert_int_equal(log_calls, 1);
+    assert_int_equal(loop_waits, 1); /* the read off a fiber was reported (once per connection) */
+
+    forced_t f = {.st = st, .call_id = c.id};
+    uv_prepare_t watch;
+    uv_prepare_init(&loop, &watch);
+    watch.data = &f;
+    uv_prepare_start(&watch, forced_watch);
+    assert_int_equal(fiber_run(fpool, forced_fiber, &f), 0);
+    assert_int_equal(f.stage, 2); /* past its three writes without a wait, now waiting on the read */
+    while (f.stage != 5 || store_busy(st))
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&watch, NULL);
+    assert_true(f.read_ok);
+    assert_int_equal(f.seen_in_write, 0);
+    assert_int_equal(loop_waits, 1);
     char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM call_events WHERE call_id = %ld AND type = 'test.forced'", c.id);
+    assert_int_equal(query_long(sql), 4);
+
     snprintf(sql, sizeof(sql),
              "SELECT COUNT(*) FROM (SELECT detail, row_number() OVER (ORDER BY id) - 1 AS k FROM call_events "
              "WHERE call_id = %ld AND type = 'test.order') x WHERE x.detail = '{\"n\":' || k || '}'",

@@ -65,6 +65,10 @@ struct bridge {
     /* PostgreSQL: a start or a tool waits for the database on a fiber holding a reference; a
      * bridge whose leg is gone by then is freed by the last one (closed: the timer is closed) */
     int refs, closed, starting, start_rc;
+    /* the leg's close, held until the next action is written (PostgreSQL's queued writes) */
+    int close_code;
+    const char *close_next;
+    char close_reason[128];
 };
 
 static void bridge_unref(bridge_t *b)
@@ -123,6 +127,14 @@ static void close_ai(bridge_t *b)
 }
 
 /* Ends the AI part: no more audio either way; the leg hands the call to next_action. */
+static void close_leg_now(void *p)
+{
+    bridge_t *b = p;
+    if (!b->leg_gone)
+        b->leg->close(b->ctx, b->close_code, b->close_next, b->close_reason);
+    bridge_unref(b);
+}
+
 static void finish(bridge_t *b, const char *next_action, const char *reason, int code)
 {
     if (b->state == B_DONE)
@@ -136,8 +148,16 @@ static void finish(bridge_t *b, const char *next_action, const char *reason, int
     json_object_set_new(stats, "next_action", next_action ? json_string(next_action) : json_null());
     json_object_set_new(stats, "reason", reason ? json_string(reason) : json_null());
     event(b, "stream.closing", stats);
-    if (!b->leg_gone)
-        b->leg->close(b->ctx, code, next_action, reason ? reason : "done");
+    if (!b->leg_gone) {
+        /* the platform asks what next once the leg is closed (Twilio's connect action, jambonz's
+         * actionHook), perhaps of another instance: the answer must be in the database first */
+        b->close_code = code;
+        b->close_next = next_action;
+        snprintf(b->close_reason, sizeof(b->close_reason), "%s", reason ? reason : "done");
+        b->refs++;
+        if (!store_after_queued(b->w->store, close_leg_now, b))
+            close_leg_now(b);
+    }
     rearm(b);
 }
 

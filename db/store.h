@@ -70,6 +70,11 @@ typedef struct store_sched {
  * poll(2), which sched.log reports. SQLite: nothing changes (0). 0 or -1 (errmsg).
  */
 int store_attach(store_t *st, uv_loop_t *loop, const store_sched_t *sched, int connections);
+/* 1: fn(arg) will run once every write queued so far (as above) has been written or has
+ * failed, so what follows a write can wait for it without waiting on the loop (the platform
+ * told to hang up reads the next action just written). 0: nothing is queued (or the queue is
+ * full): fn is not called, go on now. */
+int store_after_queued(store_t *st, void (*fn)(void *arg), void *arg);
 /* on=1 until the matching on=0: the write-only calls listed above are queued even on a fiber,
  * so a fiber can run code written for the loop (whose state must not change under it while it
  * waits) without being suspended. Nests. No effect on SQLite or a store not attached. */

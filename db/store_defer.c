@@ -21,18 +21,21 @@ typedef enum {
     W_FAILED,
     W_AMD,
     W_STATUS,
+    W_BARRIER, /* not a write: store_after_queued()'s callback */
 } wkind_t;
 
 static const char *const wnames[] = {
     "call_event",     "next_action",  "transcript",      "recording_path",  "call_stream",
     "transfer_begin", "transfer_end", "outbound_placed", "outbound_failed", "amd",
-    "call_status"};
+    "call_status",    "barrier"};
 
 struct store_wop {
     store_wop_t *next;
     wkind_t k;
     long id, n1, n2, n3;
     char *s[5];
+    void (*fn)(void *arg); /* W_BARRIER */
+    void *arg;
 };
 
 static char *dup_or_null(const char *s)
@@ -91,6 +94,12 @@ static void drain(void *arg)
         case W_AMD:
             rc = store_call_amd(st, op->id, s[0], s[1]);
             break;
+        case W_BARRIER:
+            /* the writes before it are in; fn runs code written for the loop: its writes queue */
+            store_pg_set_forced(st, 1);
+            op->fn(op->arg);
+            store_pg_set_forced(st, 0);
+            break;
         case W_STATUS: {
             store_status_t in = {.call_sid = s[0],
                                  .status = s[1],
@@ -121,8 +130,8 @@ int store_defers(store_t *st)
     return st->defer.run != NULL && store_pg_defers(st);
 }
 
-static int enqueue(store_t *st, wkind_t k, long id, long n1, long n2, const char *s0, const char *s1, const char *s2,
-                   const char *s3, const char *s4)
+static int enqueue_fn(store_t *st, wkind_t k, long id, long n1, long n2, const char *s0, const char *s1, const char *s2,
+                      const char *s3, const char *s4, void (*fn)(void *arg), void *arg)
 {
     store_defer_t *q = &st->defer;
     if (q->queued >= STORE_DEFER_MAX) { /* the database is away: bounded, as everything else */
@@ -135,6 +144,8 @@ static int enqueue(store_t *st, wkind_t k, long id, long n1, long n2, const char
         return -1;
     }
     op->k = k;
+    op->fn = fn;
+    op->arg = arg;
     op->id = id;
     op->n1 = n1;
     op->n2 = n2;
@@ -159,6 +170,12 @@ static int enqueue(store_t *st, wkind_t k, long id, long n1, long n2, const char
         }
     }
     return 0;
+}
+
+static int enqueue(store_t *st, wkind_t k, long id, long n1, long n2, const char *s0, const char *s1, const char *s2,
+                   const char *s3, const char *s4)
+{
+    return enqueue_fn(st, k, id, n1, n2, s0, s1, s2, s3, s4, NULL, NULL);
 }
 
 int store_defer_event(store_t *st, long call_id, const char *type, const char *detail_json)
@@ -225,4 +242,13 @@ void store_defer_free(store_t *st)
         wop_free(op);
     }
     st->defer.head = st->defer.tail = NULL;
+}
+
+int store_after_queued(store_t *st, void (*fn)(void *arg), void *arg)
+{
+    store_defer_t *q = &st->defer;
+    if (q->run == NULL || (q->head == NULL && !q->draining))
+        return 0;
+    /* full or no memory: the caller goes on now, as with nothing queued */
+    return enqueue_fn(st, W_BARRIER, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, fn, arg) == 0;
 }

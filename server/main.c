@@ -120,7 +120,9 @@ static void log_settings(const config_t *cfg)
         log_info("config.simulation", "msg=\"no Twilio credentials: outbound calls run in simulation mode\"");
 }
 
-/* Database: create the folder, apply migrations once, ensure the default tenant. */
+/* Database: create the folder, apply migrations once, ensure the default tenant. -1: it could
+ * not be reached (PostgreSQL: try again later); -2: it answered and refused (a migration's SQL
+ * failed): trying again cannot help, start-up stops as it does on SQLite. */
 static int prepare_store(const config_t *cfg, char *err, size_t errsz)
 {
     if (mkdir_p(cfg->data_dir) != 0) {
@@ -131,8 +133,11 @@ static int prepare_store(const config_t *cfg, char *err, size_t errsz)
     if (store_open(config_store_target(cfg), &st, err, errsz) != 0)
         return -1;
     int applied = 0, rc = -1;
-    if (store_migrate_embedded(st, &applied, err, errsz) != 0)
+    if (store_migrate_embedded(st, &applied, err, errsz) != 0) {
+        if (store_schema_version(st) >= 0) /* still answering: the migration itself failed */
+            rc = -2;
         goto out;
+    }
     log_info("db.migrated", "applied=%d schema_version=%d", applied, store_schema_version(st));
     int created = store_tenant_ensure(st, cfg->default_tenant_id, "default");
     if (created < 0) {
@@ -152,7 +157,7 @@ out:
  * database (migrations, the default tenant) until that succeeds, backing off from 1 s to 16 s:
  * an instance started while the database is down serves (/health answers 503) and waits.
  * Returns the signal. */
-static int wait_and_checkpoint(const config_t *cfg, const sigset_t *sigs, int prepared)
+static int wait_and_checkpoint(const config_t *cfg, const sigset_t *sigs, int prepared, int *failed)
 {
     char err[512];
     store_t *st = NULL;
@@ -163,9 +168,15 @@ static int wait_and_checkpoint(const config_t *cfg, const sigset_t *sigs, int pr
     while ((sig = sigtimedwait(sigs, NULL, &tick)) < 0) {
         if (!prepared && ++waited >= wait_s) {
             waited = 0;
-            if (prepare_store(cfg, err, sizeof(err)) == 0) {
+            int prc = prepare_store(cfg, err, sizeof(err));
+            if (prc == 0) {
                 prepared = 1;
                 log_info("db.ready", "engine=postgresql");
+            } else if (prc == -2) {
+                log_error("db.migration_failed", "error=\"%s\"", err);
+                sig = SIGTERM; /* stop as a signal would: the workers drain and exit; status 1 */
+                *failed = 1;
+                break;
             } else {
                 wait_s = wait_s < 16 ? wait_s * 2 : 16;
                 log_warn("db.unavailable", "retry_s=%d error=\"%s\"", wait_s, err);
@@ -200,7 +211,10 @@ static int serve(app_t *app)
             snprintf(err, sizeof(err), "data folder %s: %s", cfg->data_dir, strerror(errno));
             goto fail;
         }
-        prepared = prepare_store(cfg, err, sizeof(err)) == 0;
+        int prc = prepare_store(cfg, err, sizeof(err));
+        if (prc == -2)
+            goto fail;
+        prepared = prc == 0;
         if (!prepared)
             log_warn("db.unavailable", "retry_s=1 error=\"%s\"", err);
     } else if (prepare_store(cfg, err, sizeof(err)) != 0) {
@@ -245,9 +259,15 @@ static int serve(app_t *app)
     if (started == nworkers) {
         log_info("server.listening", "port=%d tls_port=%d workers=%d version=%s", cfg->port, cfg->tls_port, nworkers,
                  SB_VERSION);
-        int sig = wait_and_checkpoint(cfg, &sigs, prepared);
-        log_info("server.stopping", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        rc = 0;
+        int failed = 0;
+        int sig = wait_and_checkpoint(cfg, &sigs, prepared, &failed);
+        if (failed) {
+            snprintf(err, sizeof(err), "the database refused the migrations (see db.migration_failed)");
+            log_info("server.stopping", "reason=migration_failed");
+        } else {
+            log_info("server.stopping", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            rc = 0;
+        }
     }
     for (int i = 0; i < started; i++)
         worker_stop(&workers[i]);

@@ -55,7 +55,7 @@ async function server(env = {}) {
 }
 const q = (srv, sql) => sqlite(srv.dir + '/data/switchboard.db', sql);
 const row = (srv, channel, cols) => q(srv, `SELECT ${cols} FROM calls WHERE call_sid='${channel}'`);
-const events = (srv, channel) => q(srv, `SELECT group_concat(type, ',') FROM (SELECT type FROM call_events JOIN calls ON calls.id = call_id WHERE call_sid='${channel}' ORDER BY call_events.id)`);
+const events = (srv, channel) => q(srv, `SELECT group_concat(type, ',') FROM (SELECT type FROM call_events JOIN calls ON calls.id = call_id WHERE call_sid='${channel}' ORDER BY call_events.id) AS t`);
 // the fake logs the whole path; ARI paths are written here relative to /ari
 const reqs = (pred) => ast.requests.map((r) => ({ ...r, path: r.path.replace(/^\/ari/, '') })).filter(pred);
 // A call from the trunk and the ExternalMedia leg switchboard asks for it (the fake keeps one per live channel).
@@ -174,7 +174,7 @@ test('DTMF 0 asks for a person: busy, no answer, then answered, with the origina
   assert.ok(orig.every((r) => r.query.timeout === '5'));
   // ringing for the caller while a target rings; the ExternalMedia channel is gone once the AI is
   assert.ok(reqs((r) => r.method === 'POST' && r.path === `/channels/${caller.id}/ring`).length >= 1);
-  const outcomes = q(srv, `SELECT group_concat(json_extract(detail,'$.outcome'), ',') FROM (SELECT detail FROM call_events JOIN calls ON calls.id = call_id WHERE call_sid='${caller.id}' AND type = 'transfer.outcome' ORDER BY call_events.id)`);
+  const outcomes = q(srv, `SELECT group_concat(json_extract(detail,'$.outcome'), ',') FROM (SELECT detail FROM call_events JOIN calls ON calls.id = call_id WHERE call_sid='${caller.id}' AND type = 'transfer.outcome' ORDER BY call_events.id) AS t`);
   assert.equal(outcomes, 'busy,no-answer,completed');
   // the answered target is in the caller's bridge
   const answered = [...ast.channels.values()].find((c) => c.id === orig[2].query.channelId);

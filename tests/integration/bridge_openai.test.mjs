@@ -3,7 +3,8 @@
 // connect_action, and the AI unreachable, stalling, erroring and dropping mid-call.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, sqlite, cleanup, sleep, eventually } from './lib/harness.mjs';
+import { spawn } from 'node:child_process';
+import { startServer, sqlite, cleanup, sleep, eventually, PG_MODE, prepareDatabase } from './lib/harness.mjs';
 import { callSid, webhook, verbs, find } from './lib/twilio.mjs';
 import { voiceCall, streamCall } from './lib/rawmedia.mjs';
 import { startFakeRealtime } from '../fakes/openai_realtime.mjs';
@@ -168,6 +169,40 @@ test('end_call: the goodbye plays out, then the stream closes and connect_action
   assert.equal(nextAction(srv, c.session), 'hangup,agent ended the call');
   const r = await webhook(srv, `/twilio/connect_action?session=${c.session}`, { CallSid: c.sid }, { signature: null });
   assert.deepEqual(verbs(r.xml), ['Hangup']);
+});
+
+// PostgreSQL: a next action decided off the loop's fibers (here the AI dropping) is a queued
+// write; Twilio asks connect_action as soon as the stream closes, so the close waits for that
+// write. Here the call row is locked for 2 s around the end, so the write lands late.
+test('the AI dropping with the database slow: the stream closes only once the next action is written', { skip: !PG_MODE && 'PostgreSQL only' }, async () => {
+  const srv = await server();
+  fake.script([{ on: 'response.create', do: 'speak', ms: 300 }, { after: 'ms', ms: 500, do: 'drop' }]);
+  const sid = callSid();
+  const before = fake.sessions.length;
+  const url = await prepareDatabase(db(srv));
+  let lock, locked;
+  const c = await call(srv, {
+    sid, ms: 5000,
+    onFrame: () => {
+      // once the AI session is open, the row is locked through the end
+      if (!lock && fake.sessions.length > before)
+        lock = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', url, '-c',
+          `BEGIN; SELECT id FROM calls WHERE call_sid='${sid}' FOR NO KEY UPDATE; SELECT pg_sleep(2); COMMIT;`],
+          { stdio: 'ignore' });
+      if (lock && !locked) locked = new Promise((resolve) => lock.on('exit', resolve));
+    },
+  });
+  await c.peer.closed;
+  // asked at once, as Twilio does: it reads the reason the bridge wrote, not "no decision"
+  const r = await webhook(srv, `/twilio/connect_action?session=${c.session}`, { CallSid: sid }, { signature: null });
+  assert.deepEqual(verbs(r.xml), ['Say', 'Dial', 'Say', 'Hangup']);
+  assert.ok(lock, 'the row was locked');
+  assert.equal(await locked, 0);
+  const ended = await eventually(
+    () => q(srv, `SELECT detail FROM call_events JOIN calls ON calls.id = call_id WHERE session_id='${c.session}' AND type='stream.ended'`),
+    (v) => v !== '',
+  );
+  assert.match(ended, /"reason":"ai_failed"/);
 });
 
 for (const [name, env, steps, reason] of [

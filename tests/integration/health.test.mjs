@@ -2,7 +2,7 @@
 // HTTP/1.1, TLS HTTP/1.1 and TLS HTTP/2, against the real binary.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, curl, sqlite, cleanup } from './lib/harness.mjs';
+import { startServer, curl, sqlite, cleanup, PG_MODE } from './lib/harness.mjs';
 
 let srv;
 before(async () => {
@@ -80,7 +80,7 @@ test('every response carries a request id that the access log names', async () =
 
 test('health answers 503 when the database is unusable', () => {
   const db = srv.dir + '/data/switchboard.db';
-  sqlite(db, 'PRAGMA foreign_keys=OFF; ALTER TABLE calls RENAME TO calls_broken;');
+  sqlite(db, `${PG_MODE ? '' : 'PRAGMA foreign_keys=OFF; '}ALTER TABLE calls RENAME TO calls_broken;`);
   try {
     const r = curl([`${srv.url}/health`]);
     assert.equal(r.status, 503);

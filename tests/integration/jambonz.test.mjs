@@ -6,11 +6,10 @@
 // Bad input, signatures, limits and the REST API are in jambonz_calls.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, cleanup, sleep, SANITIZED } from './lib/harness.mjs';
+import { startServer, sqlRows, cleanup, sleep, SANITIZED } from './lib/harness.mjs';
 import { startFakeRealtime, mulawDecodeSample, mulawRms, mulawTone } from '../fakes/openai_realtime.mjs';
 import { placeInbound } from '../fakes/jambonz_fs.mjs';
 import { tone, parseWav } from '../../tools/sim/index.mjs';
@@ -48,11 +47,7 @@ async function server(env = {}) {
   return srv;
 }
 
-function sql(srv, query) {
-  const r = spawnSync('sqlite3', ['-json', join(srv.dir, 'data', 'switchboard.db'), query], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`sqlite3: ${r.stderr}`);
-  return r.stdout.trim() ? JSON.parse(r.stdout) : [];
-}
+const sql = (srv, query) => sqlRows(join(srv.dir, 'data', 'switchboard.db'), query);
 const callRow = (srv, session) => sql(srv, `SELECT * FROM calls WHERE session_id='${session}'`)[0];
 // the call's events in order, detail parsed
 const events = (srv, session) =>

@@ -5,11 +5,10 @@
 // are in jambonz.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import verbSpecs from '@jambonz/verb-specifications';
-import { startServer, cleanup, sleep, SANITIZED } from './lib/harness.mjs';
+import { startServer, sqlRows, cleanup, sleep, SANITIZED } from './lib/harness.mjs';
 import { JWT_SECRET, api } from './lib/jwt.mjs';
 import { placeInbound, playOutbound, postHook, jambonzSignature } from '../fakes/jambonz_fs.mjs';
 import { startFakeJambonzApi, TEST_ACCOUNT } from '../fakes/jambonz_api.mjs';
@@ -43,12 +42,8 @@ async function server(env = {}) {
   return srv;
 }
 
-function sql(srv, query) {
-  const r = spawnSync('sqlite3', ['-json', join(srv.dir, 'data', 'switchboard.db'), query], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`sqlite3: ${r.stderr}`);
-  return r.stdout.trim() ? JSON.parse(r.stdout) : [];
-}
-const count = (srv, where = '1') => sql(srv, `SELECT count(*) AS n FROM calls WHERE ${where}`)[0].n;
+const sql = (srv, query) => sqlRows(join(srv.dir, 'data', 'switchboard.db'), query);
+const count = (srv, where = 'true') => sql(srv, `SELECT count(*) AS n FROM calls WHERE ${where}`)[0].n;
 const callRow = (srv, session) => sql(srv, `SELECT * FROM calls WHERE session_id='${session}'`)[0];
 const ofType = (srv, session, type) =>
   sql(srv, `SELECT detail FROM call_events JOIN calls ON calls.id = call_id WHERE session_id='${session}' AND type='${type}' ORDER BY call_events.id`).map((e) => (e.detail ? JSON.parse(e.detail) : null));

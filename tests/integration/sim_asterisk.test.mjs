@@ -149,7 +149,7 @@ test('DTMF 0 asks for a person: the server first; PJSIP/2000 busy, then +1415555
     assert.match(o, /^result: completed as expected$/m);
     const channel = /→  StasisStart  caller (\d+\.\d+)/.exec(o)[1];
     await waitFor(() => sqlite(db(srv), `SELECT status FROM calls WHERE call_sid='${channel}'`) === 'completed');
-    const outcomes = sqlite(db(srv), `SELECT group_concat(json_extract(detail, '$.outcome'), ',') FROM (SELECT detail FROM call_events JOIN calls ON calls.id = call_id WHERE call_sid='${channel}' AND type = 'transfer.outcome' ORDER BY call_events.id)`);
+    const outcomes = sqlite(db(srv), `SELECT group_concat(json_extract(detail, '$.outcome'), ',') FROM (SELECT detail FROM call_events JOIN calls ON calls.id = call_id WHERE call_sid='${channel}' AND type = 'transfer.outcome' ORDER BY call_events.id) AS t`);
     assert.equal(outcomes, 'busy,completed');
   });
 });

@@ -4,11 +4,11 @@
 // and an answering one (--json), and a wrong --secret (exit 3, nothing written).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer, cleanup, tempDir } from './lib/harness.mjs';
+import { startServer, sqlRows, cleanup, tempDir } from './lib/harness.mjs';
 import { parseWav } from '../../tools/sim/index.mjs';
 
 const CLI = fileURLToPath(new URL('../../tools/sim/cli.mjs', import.meta.url));
@@ -44,11 +44,7 @@ async function withServer(env, fn) {
     cleanup(srv.dir);
   }
 }
-function sql(srv, query) {
-  const r = spawnSync('sqlite3', ['-json', join(srv.dir, 'data', 'switchboard.db'), query], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`sqlite3: ${r.stderr}`);
-  return r.stdout.trim() ? JSON.parse(r.stdout) : [];
-}
+const sql = (srv, query) => sqlRows(join(srv.dir, 'data', 'switchboard.db'), query);
 const eventTypes = (srv, sid) => sql(srv, `SELECT type FROM call_events JOIN calls ON calls.id = call_id WHERE call_sid='${sid}' ORDER BY call_events.id`).map((e) => e.type);
 
 test('an inbound call through the real server: signed hooks, the listen socket both ways, exit 0, the agent audio saved', async () => {

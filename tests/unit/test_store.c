@@ -775,6 +775,25 @@ static void forced_fiber(void *p)
     f->stage = 5;
 }
 
+/* store_after_queued's callback: what of the writes before it is in the database by then. */
+typedef struct after {
+    store_t *st;
+    long call_id;
+    int ran, seen;
+} after_t;
+
+static void after_writes(void *p)
+{
+    after_t *a = p;
+    char sql[160];
+    snprintf(sql, sizeof(sql),
+             "SELECT (SELECT COUNT(*) FROM call_events WHERE call_id = %ld AND type = 'test.order') + "
+             "(SELECT COUNT(*) FROM transcripts WHERE call_id = %ld AND text = 'queued')",
+             a->call_id, a->call_id);
+    a->seen = (int)query_long(sql); /* its own connection: blocking is fine in a test */
+    a->ran++;
+}
+
 static void forced_watch(uv_prepare_t *h)
 {
     forced_t *f = h->data;
@@ -840,11 +859,18 @@ static void async_on_a_loop(void **state)
     }
     assert_int_equal(store_transcript_add(st, c.id, "agent", "queued"), 0);
     assert_int_equal(store_call_event(st, 999999, "test.nocall", NULL), 0); /* fails later: logged */
+    after_t af = {.st = st, .call_id = c.id};
+    assert_int_equal(store_after_queued(st, after_writes, &af), 1); /* runs once those are in */
+    assert_int_equal(af.ran, 0);
     assert_true(store_busy(st));
     while (store_busy(st))
         uv_run(&loop, UV_RUN_ONCE);
     assert_int_equal(log_calls, 1);
     assert_int_equal(loop_waits, 1); /* the read off a fiber was reported (once per connection) */
+    assert_int_equal(af.ran, 1);
+    assert_int_equal(af.seen, 31); /* the 30 events and the transcript were in when it ran */
+    assert_int_equal(store_after_queued(st, after_writes, &af), 0); /* nothing queued: go on now */
+    assert_int_equal(af.ran, 1);
 
     forced_t f = {.st = st, .call_id = c.id};
     uv_prepare_t watch;

@@ -82,6 +82,9 @@ export class Server {
   checkSanitizers() {
     for (const m of SANITIZER_MARKERS)
       if (m.test(this.stderr)) throw new Error(`sanitizer report in server output:\n${this.stderr}`);
+    // PostgreSQL: a database round trip that blocked a loop thread (the store reports it)
+    if (/ event=store\.loop_wait /.test(this.stderr))
+      throw new Error(`a database wait blocked the loop:\n${this.logLines('store.loop_wait').join('\n')}`);
   }
 
   logLines(event) {
@@ -89,23 +92,34 @@ export class Server {
   }
 }
 
-// SB_TEST_DB=pg: every server a test starts gets a new PostgreSQL database (DATABASE_URL)
-// instead of its SQLite file, and sqlite(<that file>, sql) asks PostgreSQL through psql: the
-// same tests, the other engine (CTest's integration_pg.* entries).
-const PG_MODE = process.env.SB_TEST_DB === 'pg';
+// SB_TEST_DB=pg: every database file a test uses (DATABASE_PATH, by default the server's
+// data/switchboard.db) stands for a PostgreSQL database of its own (DATABASE_URL), made when a
+// server first starts on it (or by prepareDatabase) and used again by every later server on the
+// same file, and sqlite(<that file>, sql) / sqlRows asks PostgreSQL through psql: the same
+// tests, the other engine (CTest's integration_pg.* entries).
+export const PG_MODE = process.env.SB_TEST_DB === 'pg';
 const pgByFile = new Map();
+
+const dbFile = (dir, env) => (env && env.DATABASE_PATH) || join(dir, 'data', 'switchboard.db');
+
+// PG mode: the database of dbPath, made (with the compat layer) on first use; its URL.
+// SQLite: null (the file is the database; the server or the sqlite3 CLI creates it).
+export async function prepareDatabase(dbPath) {
+  if (!PG_MODE) return null;
+  if (!pgByFile.has(dbPath)) {
+    const { pgDatabase } = await import('./pg.mjs');
+    const url = await pgDatabase('sb_it');
+    pgQuery(url, PG_COMPAT);
+    pgByFile.set(dbPath, url);
+  }
+  return pgByFile.get(dbPath);
+}
 
 // Starts the server and resolves once it logs server.listening (ports parsed from the log).
 export async function startServer({ env, dir, args = [], timeoutMs = 15000 } = {}) {
   dir = dir || tempDir();
-  if (PG_MODE && !(env && 'DATABASE_URL' in env)) {
-    const { pgDatabase } = await import('./pg.mjs');
-    const url = await pgDatabase('sb_it');
-    pgQuery(url, PG_COMPAT);
-    const file = (env && env.DATABASE_PATH) || join(dir, 'data', 'switchboard.db');
-    pgByFile.set(file, url);
-    env = { ...env, DATABASE_URL: url };
-  }
+  if (PG_MODE && !(env && 'DATABASE_URL' in env))
+    env = { ...env, DATABASE_URL: await prepareDatabase(dbFile(dir, env)) };
   const proc = spawn(BIN, args, { cwd: dir, env: baseEnv(dir, env), stdio: ['ignore', 'pipe', 'pipe'] });
   const s = new Server(proc, dir);
   watch(proc);
@@ -125,8 +139,11 @@ export async function startServer({ env, dir, args = [], timeoutMs = 15000 } = {
 }
 
 // Runs the binary expecting it to fail at start; returns {code, stderr}.
+// PG mode: on the database of its file when there is one already (prepareDatabase).
 export function runExpectingFailure({ env, dir, args = [] } = {}) {
   dir = dir || tempDir();
+  if (PG_MODE && !(env && 'DATABASE_URL' in env) && pgByFile.has(dbFile(dir, env)))
+    env = { ...env, DATABASE_URL: pgByFile.get(dbFile(dir, env)) };
   const r = spawnSync(BIN, args, { cwd: dir, env: baseEnv(dir, env), encoding: 'utf8', timeout: 15000 });
   return { code: r.status, stderr: r.stderr + r.stdout, dir };
 }
@@ -176,16 +193,47 @@ export function sqlite(dbPath, sql) {
   return r.stdout.trim();
 }
 
-// What the tests' own SQL uses of SQLite: group_concat, in the test database only.
+// The rows of one SELECT as objects, as `sqlite3 -json` gives them ([] for none): integers as
+// numbers, NULL as null, text as strings. On PostgreSQL the same through psql's json_agg, a
+// boolean read as SQLite's 1 or 0 and a json or array value as its JSON text.
+export function sqlRows(dbPath, query) {
+  if (pgByFile.has(dbPath)) {
+    const out = pgQuery(pgByFile.get(dbPath), `SELECT coalesce(json_agg(sb_rows), '[]') FROM (${query}) AS sb_rows`);
+    const cell = (v) => (typeof v === 'boolean' ? Number(v) : v !== null && typeof v === 'object' ? JSON.stringify(v) : v);
+    return JSON.parse(out).map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, cell(v)])));
+  }
+  const r = spawnSync('sqlite3', ['-json', dbPath, query], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
+  return r.stdout.trim() ? JSON.parse(r.stdout) : [];
+}
+
+// What the tests' own SQL uses of SQLite, in the test database only: group_concat,
+// json_extract of a '$.a.b' path (as text: '2' where SQLite gives 2), and sqlite_master's
+// tables (type 'table', name).
 const PG_COMPAT = `
 CREATE FUNCTION sb_gc(acc text, v text, sep text) RETURNS text LANGUAGE sql IMMUTABLE AS
   $$ SELECT CASE WHEN v IS NULL THEN acc WHEN acc IS NULL THEN v ELSE acc || sep || v END $$;
 CREATE FUNCTION sb_gc1(acc text, v text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT sb_gc(acc, v, ',') $$;
 CREATE AGGREGATE group_concat(text) (SFUNC = sb_gc1, STYPE = text);
-CREATE AGGREGATE group_concat(text, text) (SFUNC = sb_gc, STYPE = text);`;
+CREATE AGGREGATE group_concat(text, text) (SFUNC = sb_gc, STYPE = text);
+CREATE FUNCTION json_extract(doc text, path text) RETURNS text LANGUAGE sql IMMUTABLE AS
+  $$ SELECT doc::jsonb #>> string_to_array(substr(path, 3), '.') $$;
+CREATE VIEW sqlite_master AS SELECT 'table'::text AS type, table_name::text AS name, table_name::text AS tbl_name
+  FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE';`;
+
+// A row a test inserts with its own id: SQLite's next id is max(id) + 1, PostgreSQL's identity
+// sequence does not move; moved here, so the server's next row does not take that id.
+function pgIdentityCatchUp(sql) {
+  const tables = new Set([...sql.matchAll(/\bINSERT\s+INTO\s+(\w+)\s*\(\s*id\s*[,)]/gi)].map((m) => m[1].toLowerCase()));
+  return [...tables]
+    .map((t) => `DO $$ BEGIN PERFORM setval(pg_get_serial_sequence('${t}', 'id'), (SELECT max(id) FROM ${t})); END $$;`)
+    .join('\n');
+}
 
 // psql with the sqlite3 CLI's output; a boolean cell reads as SQLite's 1 or 0.
 function pgQuery(url, sql) {
+  const catchUp = pgIdentityCatchUp(sql);
+  if (catchUp) sql = `${sql.trim().replace(/;?$/, ';')}\n${catchUp}`;
   const r = spawnSync('psql', ['-X', '-q', '-A', '-t', '-F', '|', '-v', 'ON_ERROR_STOP=1', '-c', sql, url], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
   const cell = (c) => (c === 't' ? '1' : c === 'f' ? '0' : c);

@@ -274,16 +274,10 @@ static void run_on_fiber(void *p)
     store_release(a.w->store);
 }
 
-typedef struct spawn_arg {
-    worker_t *w;
-    void (*fn)(void *arg);
-    void *arg;
-} spawn_arg_t;
-
 static void run_spawned(void *p)
 {
-    spawn_arg_t a = *(spawn_arg_t *)p;
-    free(p);
+    run_arg_t a = *(run_arg_t *)p;
+    free(p); /* the copy sched_run made: its caller's frame may be gone before this starts */
     a.fn(a.arg);
     store_release(a.w->store);
 }
@@ -293,10 +287,10 @@ static void run_spawned(void *p)
 static int sched_run(void *ctx, void (*fn)(void *arg), void *arg)
 {
     worker_t *w = ctx;
-    spawn_arg_t *a = malloc(sizeof(*a));
+    run_arg_t *a = malloc(sizeof(*a));
     if (a == NULL)
         return -1;
-    *a = (spawn_arg_t){w, fn, arg};
+    *a = (run_arg_t){w, fn, arg};
     if (fiber_spawn(w->fibers, run_spawned, a) != 0) {
         free(a);
         return -1;

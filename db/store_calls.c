@@ -334,6 +334,23 @@ int store_call_status(store_t *st, const store_status_t *in, int *applied)
         store_rollback(st);
         return rc;
     }
+    if (store_is_pg(st)) {
+        /* two instances' callbacks for one call at once: the row is locked and read again, so
+         * the second decides on what the first committed (SQLite's writers are serialized) */
+        dbstmt_t *l =
+            store_stmt_sql(st, Q_STATUS_LOCK, "SELECT status, status_seq FROM calls WHERE id = ?1 FOR UPDATE");
+        if (l == NULL)
+            goto fail;
+        db_bind_int(l, 1, c.id);
+        int lrc = db_step(l);
+        if (lrc == DB_ROW) {
+            store_col_text(l, 0, c.status, sizeof(c.status));
+            c.status_seq = db_col_int(l, 1);
+        }
+        db_reset(l);
+        if (lrc != DB_ROW)
+            goto fail;
+    }
     /* an outbound call's first callbacks can beat the REST answer that names its sid */
     if (c.call_sid[0] == '\0' && in->call_sid != NULL) {
         dbstmt_t *s = store_stmt_sql(st, Q_SET_SID, "UPDATE calls SET call_sid = ?2 WHERE id = ?1");

@@ -26,6 +26,7 @@ typedef enum {
     Q_TRANSFER_END,
     Q_NEXT_ACTION,
     Q_STATUS_UPDATE,
+    Q_STATUS_LOCK,
     Q_RECORDING_UPDATE,
     Q_SET_SID,
     Q_CUSTOMER_FIND,

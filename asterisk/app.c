@@ -362,6 +362,7 @@ static void on_originated(void *data, uint64_t key, long status, json_t *body)
     if (store_outbound_failed(a->w->store, (long)key, "failed", (int)status, msg ? msg : "Asterisk refused the call",
                               NULL, 0) != 0)
         log_error("db.error", "op=outbound_failed error=\"%s\"", store_errmsg(a->w->store));
+    metrics_call_ended(&a->w->metrics, PLATFORM_ASTERISK, METRICS_OUTBOUND, METRICS_FAILED); /* counted when sent */
 }
 
 int asterisk_originate(struct worker *w, const store_call_t *call, const char *caller_id)

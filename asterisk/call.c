@@ -519,6 +519,8 @@ void ast_inbound(asterisk_t *a, const ari_event_t *ev)
     }
     log_info("call.event", "session=%s channel=%s type=%s tenant=%ld platform=asterisk", c->call.session_id,
              ev->channel.id, rejected ? "call.rejected" : "call.started", c->tenant.id);
+    if (rc == 0 && created)
+        metrics_call_inbound(&a->w->metrics, PLATFORM_ASTERISK, rejected);
     if (rejected) {
         /* over the tenant's live-call limit: refused before answer, as busy */
         hangup_channel(a, ev->channel.id, "busy");

@@ -215,6 +215,12 @@ typedef struct store_status {
  */
 int store_call_status(store_t *st, const store_status_t *s, int *applied);
 
+/* Told each time store_call_status() moves a call into a terminal state, on the store's thread,
+ * also when a status queued off a fiber is written later: c is the row before the change,
+ * status the new state; both only for the call. fn NULL: nobody is told. */
+typedef void (*store_call_end_fn)(void *arg, const store_call_t *c, const char *status);
+void store_on_call_end(store_t *st, store_call_end_fn fn, void *arg);
+
 /* Rank of a Twilio call status; -1 for an unknown word. Terminal states rank 4. */
 int store_status_rank(const char *status);
 

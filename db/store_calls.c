@@ -391,10 +391,18 @@ int store_call_status(store_t *st, const store_status_t *in, int *applied)
         store_commit(st) != 0)
         goto fail;
     *applied = apply;
+    if (apply && new_rank == 4 && st->on_call_end != NULL)
+        st->on_call_end(st->on_call_end_arg, &c, in->status);
     return 0;
 fail:
     store_rollback(st);
     return -1;
+}
+
+void store_on_call_end(store_t *st, store_call_end_fn fn, void *arg)
+{
+    st->on_call_end = fn;
+    st->on_call_end_arg = arg;
 }
 
 int store_call_recording(store_t *st, const store_recording_t *r)

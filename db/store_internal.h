@@ -134,6 +134,8 @@ struct store {
     const store_engine_t *e;
     void *impl; /* the engine's own state */
     store_defer_t defer;
+    store_call_end_fn on_call_end; /* see store_on_call_end() */
+    void *on_call_end_arg;
     char errbuf[256];
 };
 

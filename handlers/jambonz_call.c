@@ -189,6 +189,8 @@ void jambonz_call(http_req_t *r)
              : rejected ? "call.rejected"
                         : "call.started",
              tenant.id);
+    if (created)
+        metrics_call_inbound(&r->w->metrics, PLATFORM_JAMBONZ, rejected);
     if (rejected || (call.ended && !created)) {
         /* the call is not answered yet: refuse it, and the caller's carrier plays busy */
         json_t *v = json_array();

@@ -149,6 +149,9 @@ static void initiate_done(initiate_t *op, const placed_t *p, const char *platfor
     log_info("call.event", "session=%s type=%s platform=%s http=%d code=%d call_sid=%s", op->session_id,
              p->status == 201 ? "session.placed" : "session.failed", platform, p->status, p->code,
              p->call_sid != NULL && p->call_sid[0] ? p->call_sid : "-");
+    platform_t pf;
+    if (p->status == 201 && config_platform_parse(platform, &pf) == 0)
+        metrics_call_started(&op->w->metrics, pf, METRICS_OUTBOUND);
     done_job_t local = {.op = op, .p = *p, .saved = saved_json(p->status, p->body)};
     done_job_t *j = calloc(1, sizeof(*j));
     int ok = j != NULL;
@@ -383,6 +386,7 @@ void outbound_initiate(http_req_t *r)
         json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "session_id", session_id, "call_sid", channel,
                                  "status", "initiated", "message", "the call is being placed through Asterisk",
                                  "twilio_configured", w->twilio != NULL, "platform", "asterisk");
+        metrics_call_started(&w->metrics, PLATFORM_ASTERISK, METRICS_OUTBOUND);
         char *s = saved_json(201, body);
         if (store_outbound_placed(w->store, call.id, channel, "initiated", s) != 0)
             log_error("db.error", "rid=%s op=outbound_placed error=\"%s\"", r->rid, store_errmsg(w->store));

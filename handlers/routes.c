@@ -16,6 +16,7 @@
 #include "handlers/jambonz_call.h"
 #include "handlers/jambonz_listen.h"
 #include "handlers/media.h"
+#include "handlers/metrics.h"
 #include "handlers/outbound.h"
 #include "handlers/post_call.h"
 #include "server/auth.h"
@@ -29,6 +30,7 @@ const route_t router_routes[] = {
     {"GET", "/", dashboard_index},
     {"GET", "/assets/{version}/{name}", dashboard_asset},
     {"GET", "/health", health_get},
+    {"GET", "/metrics", metrics_get},
     {"POST", "/twilio/voice", voice_inbound},
     {"GET", "/twilio/media", media_upgrade},
     {"POST", "/twilio/connect_action", voice_connect_action},

@@ -84,6 +84,8 @@ void voice_inbound(http_req_t *r)
              : rejected ? "call.rejected"
                         : "call.started",
              tenant.id);
+    if (created)
+        metrics_call_inbound(&r->w->metrics, PLATFORM_TWILIO, rejected);
 
     if (rejected || (call.ended && !created)) {
         twiml_doc_t *doc = twiml_doc_new();

@@ -22,7 +22,7 @@ typedef struct config {
     char *database_path;
     char *database_url; /* PostgreSQL when set (wins over database_path) */
     int database_pool;  /* PostgreSQL connections per worker */
-    char *data_dir; /* directory of database_path; generated TLS certificate goes here */
+    char *data_dir;     /* directory of database_path; generated TLS certificate goes here */
     int workers;
     int log_level; /* log_level_t */
     size_t max_request_body;
@@ -43,6 +43,7 @@ typedef struct config {
     char *elevenlabs_convai_url;
 
     char *jwt_secret, *jwt_issuer, *jwt_audience;
+    char *metrics_token; /* GET /metrics wants it as a bearer token; NULL: loopback clients only */
     long default_tenant_id;
     char *primary_transfer_target, *secondary_transfer_target, *voicemail_target;
     int transfer_timeout;

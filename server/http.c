@@ -1,6 +1,7 @@
 #include "server/http.h"
 #include "server/form.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/router.h"
 #include "server/worker.h"
 
@@ -33,10 +34,12 @@ static void on_dispose(void *p)
     if (r->on_gone != NULL)
         r->on_gone(r->gone_data);
     char path[300];
+    uint64_t dur_ns = now_ns() - r->start_ns;
+    if (r->status != 0) /* 0: the client left before any answer */
+        metrics_http(&r->w->metrics, r->route, r->status, dur_ns);
     /* integer microseconds: float formatting was a visible share of a request's CPU */
     log_info("http.request", "rid=%s worker=%d method=%s path=%s status=%d dur_us=%llu", r->rid, r->w->id, r->method,
-             log_quote(path, sizeof(path), r->path, (size_t)-1), r->status,
-             (unsigned long long)((now_ns() - r->start_ns) / 1000));
+             log_quote(path, sizeof(path), r->path, (size_t)-1), r->status, (unsigned long long)(dur_ns / 1000));
 }
 
 /* The request's pool is being cleared while a fiber still holds r (see on_req). */

@@ -24,6 +24,7 @@ struct http_req {
     char rid[17];
     h2o_iovec_t params[HTTP_MAX_PARAMS]; /* {name} captures of the matched route, in order */
     size_t nparams;
+    size_t route; /* the metrics' route slot: 1 + the matched router_routes index; 0: none matched */
     uint64_t start_ns;
     int status;
     char method[12];

@@ -22,7 +22,7 @@
 #include "server/tls.h"
 #include "server/worker.h"
 
-#define MAX_WORKERS 256
+#define MAX_WORKERS WORKERS_MAX
 
 static int mkdir_p(const char *path)
 {

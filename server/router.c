@@ -49,6 +49,7 @@ void router_dispatch(http_req_t *r)
         if (h2o_memis(req->method.base, req->method.len, rt->method, strlen(rt->method))) {
             memcpy(r->params, params, np * sizeof(params[0]));
             r->nparams = np;
+            r->route = i + 1;
             if (rt->auth != AUTH_NONE && auth_check(r, (auth_need_t)rt->auth) != 0)
                 return;
             rt->fn(r);

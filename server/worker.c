@@ -3,9 +3,11 @@
 #include "server/live.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/router.h"
 #include "server/twilio_rest.h"
 #include "server/ws.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +310,13 @@ int worker_run(worker_t *w, void (*fn)(void *arg), void *arg)
     return fiber_run(w->fibers, run_on_fiber, &a);
 }
 
+/* The store saw a call end, wherever its status came from (a webhook, Asterisk, a queued write). */
+static void on_call_end(void *arg, const store_call_t *c, const char *status)
+{
+    worker_t *w = arg;
+    metrics_call_ended_s(&w->metrics, c->platform, c->direction, status);
+}
+
 int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls)
 {
     memset(w, 0, sizeof(*w));
@@ -315,6 +324,11 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
     w->app = app;
     w->fd_plain = fd_plain;
     w->fd_tls = fd_tls;
+    if (id < 0 || id >= WORKERS_MAX || router_routes_count >= METRICS_ROUTES_MAX) {
+        snprintf(w->errbuf, sizeof(w->errbuf), "worker %d of at most %d, %zu routes of at most %d", id, WORKERS_MAX,
+                 router_routes_count, METRICS_ROUTES_MAX - 1);
+        return -1;
+    }
     h2o_linklist_init_anchor(&w->conns);
     h2o_linklist_init_anchor(&w->deferred);
     h2o_linklist_init_anchor(&w->ws_conns);
@@ -322,6 +336,7 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
     if (store_open(config_store_target(&app->cfg), &w->store, w->errbuf, sizeof(w->errbuf)) != 0)
         return -1;
     store_set_batching(w->store, 1);
+    store_on_call_end(w->store, on_call_end, w);
     uv_loop_init(&w->loop);
     if (strcmp(store_engine_name(w->store), "postgresql") == 0) {
         store_sched_t sc = {sched_current, sched_suspend, sched_resume, sched_run, sched_log, w};
@@ -368,6 +383,8 @@ int worker_start(worker_t *w, const app_t *app, int id, int fd_plain, int fd_tls
             snprintf(w->errbuf, sizeof(w->errbuf), "%s could not start", worker_modules[i].name);
             goto fail; /* modules started before keep their handles on the loop, closed below */
         }
+    /* before the thread serves: a scrape on another worker may read them from now on */
+    atomic_store_explicit(&app->status->metrics[id], &w->metrics, memory_order_release);
     if (uv_thread_create(&w->thread, run, w) != 0) {
         snprintf(w->errbuf, sizeof(w->errbuf), "cannot create thread");
         goto fail;

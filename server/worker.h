@@ -18,6 +18,7 @@
 
 #include "server/config.h"
 #include "server/curlm.h"
+#include "server/metrics.h"
 #include "db/store.h"
 
 struct worker;
@@ -43,9 +44,14 @@ typedef struct worker_module {
 extern const worker_module_t worker_modules[];
 extern const size_t worker_modules_count;
 
+#define WORKERS_MAX 256
+
 /* What workers publish for each other: written by one worker, read by any (atomics only). */
 typedef struct app_status {
     _Atomic int asterisk; /* asterisk/app.h's state of the events socket; 0: off */
+    /* worker i's metrics, stored by worker_start() before its thread serves (NULL until then);
+     * they live in the worker_t, which outlives every worker thread (server/main.c) */
+    const metrics_t *_Atomic metrics[WORKERS_MAX];
 } app_status_t;
 
 /* Process-wide state, written before workers start and read-only afterwards. */
@@ -91,6 +97,7 @@ typedef struct worker {
     uint64_t deadline_ms;
     int start_error;
     void *mod[WORKER_MODULES_MAX]; /* each worker_modules[i]'s state */
+    metrics_t metrics;             /* written by this thread only (server/metrics.h) */
     char errbuf[256];
 } worker_t;
 

@@ -24,6 +24,7 @@ fi
 if [ "$mode" = test ]; then
   want+=(libcmocka-dev sqlite3 clang wrk)
   want+=(postgresql) # server binaries + psql: tests/pg/pg.sh starts a throwaway cluster per test run
+  want+=(prometheus) # promtool and a real Prometheus for tests/integration/metrics.test.mjs (which starts its own)
   want+=(chromium fonts-dejavu-core) # the dashboard's browser tests (playwright-core drives Debian's chromium)
 fi
 
@@ -37,6 +38,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # the package enables (and may start) a system Prometheus on :9090: the tests need none
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+    $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 # npm ci is exact and repeatable; skip it when the lock file has not changed since the last install

@@ -75,12 +75,19 @@ static void media_down(ast_call_t *c)
     }
 }
 
+static metrics_stage_t stage_of(const ast_call_t *c, int attempt)
+{
+    return metrics_stage(attempt, policy_voicemail_attempt(&c->pol));
+}
+
 void ast_call_end(ast_call_t *c, const char *reason, int hangup)
 {
     asterisk_t *a = c->app;
     media_down(c);
-    if (c->state == S_DIALING && c->call.id != 0)
+    if (c->state == S_DIALING && c->call.id != 0) {
         store_call_transfer_end(a->w->store, c->call.id, c->attempt, "canceled", NULL);
+        metrics_transfer_outcome(&a->w->metrics, PLATFORM_ASTERISK, stage_of(c, c->attempt), "canceled");
+    }
     if (c->xfer[0] != '\0')
         hangup_channel(a, c->xfer, "normal");
     if (hangup)
@@ -125,6 +132,7 @@ static void next_stage(ast_call_t *c, const char *outcome, json_t *detail)
             log_error("db.error", "op=transfer_end session=%s error=\"%s\"", c->call.session_id,
                       store_errmsg(c->app->w->store));
         free(json);
+        metrics_transfer_outcome(&c->app->w->metrics, PLATFORM_ASTERISK, stage_of(c, c->attempt), outcome);
     }
     json_decref(detail);
     log_info("call.event", "session=%s type=transfer.outcome attempt=%d outcome=%s platform=asterisk",
@@ -170,6 +178,8 @@ static void record_stage(ast_call_t *c, int attempt, const char *kind, const cha
         log_error("db.error", "op=transfer_begin session=%s error=\"%s\"", c->call.session_id,
                   store_errmsg(c->app->w->store));
     free(json);
+    if (strcmp(kind, "goodbye") != 0) /* the goodbye tries no one: not an attempt */
+        metrics_transfer_attempt(&c->app->w->metrics, PLATFORM_ASTERISK, stage_of(c, attempt));
 }
 
 static void run_stage(ast_call_t *c, int attempt)
@@ -598,6 +608,7 @@ void ast_on_started(ast_call_t *c, ast_chan_t which, const ari_event_t *ev)
                 log_error("db.error", "op=transfer_end session=%s error=\"%s\"", c->call.session_id,
                           store_errmsg(a->w->store));
             free(json);
+            metrics_transfer_outcome(&a->w->metrics, PLATFORM_ASTERISK, stage_of(c, c->attempt), "completed");
         }
         event(c, "transfer.bridged", json_pack("{s:i, s:s}", "attempt", c->attempt, "channel", c->xfer));
     }

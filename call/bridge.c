@@ -58,6 +58,8 @@ struct bridge {
     uint32_t mark_seq;
     /* counters */
     unsigned long frames_in, frames_out, dropped_out, dropped_early, dropped_ai, clears;
+    ai_kind_t ai_kind;   /* the worker's metrics label: AI_NONE until the policy is known */
+    uint64_t started_ms; /* uv_now() at the leg's start, for the first agent audio; 0 once observed */
     /* recording */
     wavrec_t *rec;
     uint64_t agent_cursor_ms; /* stream time where the next agent audio will play */
@@ -122,6 +124,8 @@ static void close_ai(bridge_t *b)
     if (b->ai == NULL)
         return;
     b->dropped_ai = b->prov->dropped(b->ai);
+    /* the provider counts its drops itself: taken once, as the session closes */
+    metrics_media_dropped(&b->w->metrics, b->ai_kind, METRICS_DROP_AI_FULL, b->dropped_ai);
     b->prov->close(b->ai);
     b->ai = NULL;
 }
@@ -161,6 +165,14 @@ static void finish(bridge_t *b, const char *next_action, const char *reason, int
     rearm(b);
 }
 
+/* A person takes the call because the AI part cannot go on. */
+static void fall_back(bridge_t *b, metrics_fallback_t why, const char *reason, int code)
+{
+    if (b->state != B_DONE)
+        metrics_ai_fallback(&b->w->metrics, why);
+    finish(b, "transfer", reason, code);
+}
+
 /* Stops after the audio in flight has played (or a timeout). */
 static void end_after_speech(bridge_t *b, const char *next_action, const char *reason)
 {
@@ -196,7 +208,7 @@ static void on_timer(uv_timer_t *t)
     }
     if (b->state == B_CONNECTING && b->connect_deadline && now >= b->connect_deadline) {
         event(b, "ai.connect_timeout", json_pack("{s:i}", "ms", b->w->app->cfg.ai_connect_timeout_ms));
-        finish(b, "transfer", "ai_unreachable", 1000);
+        fall_back(b, METRICS_FALLBACK_AI_UNREACHABLE, "ai_unreachable", 1000);
         return;
     }
     if (b->state == B_ENDING && b->end_deadline && now >= b->end_deadline) {
@@ -272,9 +284,16 @@ static void send_mark(bridge_t *b);
 
 static void send_chunk(bridge_t *b, const char *b64, size_t len)
 {
-    if (b->leg_gone || b->leg->audio(b->ctx, b64, len) != 0)
+    metrics_t *mt = &b->w->metrics;
+    if (b->leg_gone || b->leg->audio(b->ctx, b64, len) != 0) {
         b->dropped_out++;
+        metrics_media_dropped(mt, b->ai_kind, METRICS_DROP_LEG_FULL, 1);
+    } else if (b->started_ms != 0) {
+        metrics_first_audio(mt, (uv_now(&b->w->loop) - b->started_ms) * 1000000u);
+        b->started_ms = 0;
+    }
     b->frames_out++;
+    metrics_media_frame(mt, b->ai_kind, METRICS_MEDIA_OUT);
     uint32_t ms = (uint32_t)(ai_b64_decoded_len(b64, len) / 8);
     b->item_sent_ms += ms;
     if (b->rec != NULL) {
@@ -282,8 +301,10 @@ static void send_chunk(bridge_t *b, const char *b64, size_t len)
         long got = ai_b64_decode(b64, len, pcm, sizeof(pcm));
         if (b->agent_cursor_ms < b->stream_ms)
             b->agent_cursor_ms = b->stream_ms;
-        if (got > 0)
+        if (got > 0) {
             wavrec_write(b->rec, 1, b->agent_cursor_ms, pcm, (size_t)got);
+            metrics_recording_bytes(mt, (uint64_t)got);
+        }
         b->agent_cursor_ms += ms;
     }
     /* a mark every MARK_EVERY_MS of audio: the leg reports it once the audio before it has
@@ -514,9 +535,10 @@ static void ai_error(void *p, const char *what, int fatal)
 {
     bridge_t *b = p;
     event(b, fatal ? "ai.failed" : "ai.error", json_pack("{s:s}", "what", what ? what : "unknown"));
+    metrics_ai_error(&b->w->metrics, b->ai_kind);
     /* the caller is never left in silence: a dead AI hands the call to a person */
     if (fatal && b->state < B_DONE)
-        finish(b, "transfer", "ai_failed", 1000);
+        fall_back(b, METRICS_FALLBACK_AI_FAILED, "ai_failed", 1000);
 }
 
 static const ai_events_t events = {ai_ready,         ai_audio,      ai_response_done, ai_speech_started,
@@ -593,10 +615,11 @@ int bridge_on_start(bridge_t *b, const char *leg_id, const char *call_ref, const
         return 0;
     start_job_t *j = calloc(1, sizeof(*j));
     if (j == NULL) {
-        finish(b, "transfer", "out of memory", 1011);
+        fall_back(b, METRICS_FALLBACK_OTHER, "out of memory", 1011);
         return -1;
     }
     j->b = b;
+    b->started_ms = uv_now(&b->w->loop);
     /* too long for the copy is too long for the row it must match: refused as a mismatch */
     j->leg_ok = leg_id != NULL && leg_id[0] != '\0' && strlen(leg_id) < sizeof(b->leg_id);
     j->ref_ok = call_ref != NULL && strlen(call_ref) < sizeof(j->call_ref);
@@ -657,6 +680,7 @@ static void start_live(bridge_t *b, const store_tenant_t *tn)
     store_call_stream(b->w->store, b->call.id, b->leg_id);
     call_policy_t pol;
     policy_resolve(cfg, tn, &pol);
+    b->ai_kind = pol.ai;
     b->prov = ai_provider_get(pol.ai == AI_OPENAI       ? "openai"
                               : pol.ai == AI_ELEVENLABS ? "elevenlabs"
                               : pol.ai == AI_ECHO       ? "echo"
@@ -664,7 +688,7 @@ static void start_live(bridge_t *b, const store_tenant_t *tn)
     event(b, "stream.started",
           json_pack("{s:s, s:s}", "stream_sid", b->leg_id, "provider", b->prov ? b->prov->name : "none"));
     if (b->prov == NULL) {
-        finish(b, "transfer", "no_ai", 1000);
+        fall_back(b, METRICS_FALLBACK_NO_AI, "no_ai", 1000);
         return;
     }
     open_recording(b);
@@ -682,7 +706,8 @@ static void start_live(bridge_t *b, const store_tenant_t *tn)
     b->ai = b->prov->open(b->w, &p, &events, b);
     if (b->ai == NULL) {
         event(b, "ai.failed", json_pack("{s:s}", "what", "could not open a session"));
-        finish(b, "transfer", "ai_failed", 1000);
+        metrics_ai_error(&b->w->metrics, b->ai_kind);
+        fall_back(b, METRICS_FALLBACK_AI_FAILED, "ai_failed", 1000);
         return;
     }
     rearm(b);
@@ -690,19 +715,25 @@ static void start_live(bridge_t *b, const store_tenant_t *tn)
 
 void bridge_on_media(bridge_t *b, const char *b64, size_t len, uint64_t timestamp_ms)
 {
+    metrics_t *mt = &b->w->metrics;
     b->frames_in++;
+    metrics_media_frame(mt, b->ai_kind, METRICS_MEDIA_IN);
     if (timestamp_ms > b->stream_ms)
         b->stream_ms = timestamp_ms;
     if (b->rec != NULL) {
         unsigned char pcm[512];
         long n = ai_b64_decode(b64, len, pcm, sizeof(pcm));
-        if (n > 0)
+        if (n > 0) {
             wavrec_write(b->rec, 0, timestamp_ms, pcm, (size_t)n);
+            metrics_recording_bytes(mt, (uint64_t)n);
+        }
     }
     if (b->state == B_LIVE || b->state == B_ENDING)
         b->prov->send_audio(b->ai, b64, len);
-    else
+    else {
         b->dropped_early++; /* before the AI is there, the caller hears silence anyway */
+        metrics_media_dropped(mt, b->ai_kind, METRICS_DROP_EARLY, 1);
+    }
 }
 
 void bridge_on_mark(bridge_t *b, uint32_t seq)
@@ -741,7 +772,7 @@ void bridge_on_stop(bridge_t *b)
 void bridge_on_protocol_error(bridge_t *b, const char *what, int code)
 {
     event(b, "stream.protocol_error", json_pack("{s:s, s:i}", "what", what, "close_code", code));
-    finish(b, "transfer", what, code);
+    fall_back(b, METRICS_FALLBACK_OTHER, what, code);
 }
 
 static void free_bridge(uv_handle_t *h)

@@ -45,6 +45,11 @@ int policy_looks_e164(const char *s)
     return 1;
 }
 
+int policy_voicemail_attempt(const call_policy_t *p)
+{
+    return (p->targets[0] != NULL) + (p->targets[1] != NULL);
+}
+
 void policy_stage(const stage_ctx_t *x, int attempt, stage_t *out)
 {
     int first = attempt == 0; /* nothing dialed before, whatever is skipped now */

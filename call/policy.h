@@ -62,6 +62,9 @@ typedef struct stage_ctx {
  * platform cannot dial is skipped, so out->attempt may be past `attempt`. */
 void policy_stage(const stage_ctx_t *x, int attempt, stage_t *out);
 
+/* The voicemail stage's attempt number: the count of targets configured before it. */
+int policy_voicemail_attempt(const call_policy_t *p);
+
 /* +, then 7 to 15 digits. */
 int policy_looks_e164(const char *s);
 

@@ -416,6 +416,8 @@ void api_calls_transfer(http_req_t *r)
             log_error("db.error", "rid=%s op=api_transfer error=\"%s\"", r->rid, store_errmsg(r->w->store));
             http_send_error(r, 503, "db_unavailable", "the transfer could not be saved", NULL);
         } else {
+            metrics_transfer_attempt(&r->w->metrics, PLATFORM_ASTERISK,
+                                     metrics_stage(attempt, policy_voicemail_attempt(&policy)));
             asterisk_update(r, &call, "transfer");
         }
         free(json);
@@ -437,6 +439,8 @@ void api_calls_transfer(http_req_t *r)
             log_error("db.error", "rid=%s op=api_transfer error=\"%s\"", r->rid, store_errmsg(r->w->store));
             http_send_error(r, 503, "db_unavailable", "the transfer could not be saved", NULL);
         } else {
+            metrics_transfer_attempt(&r->w->metrics, PLATFORM_JAMBONZ,
+                                     metrics_stage(attempt, policy_voicemail_attempt(&policy)));
             jrest_update_t ju = {.call_hook_url = hook};
             jambonz_update(r, &call, "transfer", &ju);
         }
@@ -464,6 +468,9 @@ void api_calls_transfer(http_req_t *r)
         json_decref(ev);
         if (store_call_transfer_begin(r->w->store, call.id, attempt, dialed, json) != 0)
             log_error("db.error", "rid=%s op=transfer_begin error=\"%s\"", r->rid, store_errmsg(r->w->store));
+        if (st.kind != STAGE_GOODBYE)
+            metrics_transfer_attempt(&r->w->metrics, PLATFORM_TWILIO,
+                                     metrics_stage(attempt, policy_voicemail_attempt(&policy)));
         free(json);
         trest_update_t u = {.twiml = xml};
         update(r, &call, "transfer", &u);

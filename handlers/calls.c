@@ -38,13 +38,17 @@ void calls_attempt_begin(http_req_t *r, const store_call_t *call, const stage_t 
     if (store_call_transfer_begin(r->w->store, call->id, st->attempt, st->kind == STAGE_DIAL ? st->raw : NULL, json) !=
         0)
         log_error("db.error", "rid=%s op=transfer_begin error=\"%s\"", r->rid, store_errmsg(r->w->store));
+    /* the goodbye tries no one: not an attempt */
+    if (st->kind != STAGE_GOODBYE)
+        metrics_transfer_attempt_s(&r->w->metrics, call->platform,
+                                   metrics_stage(st->attempt, st->voicemail ? st->attempt : -1));
     log_info("call.event", "rid=%s session=%s call_sid=%s type=transfer.attempt attempt=%d stage=%s", r->rid,
              call->session_id, call->call_sid[0] ? call->call_sid : "-", st->attempt, kinds[st->kind]);
     free(json);
 }
 
-void calls_attempt_end(http_req_t *r, const store_call_t *call, int attempt, const char *status, long sip_code,
-                       const char *dial_sid, long duration_s)
+void calls_attempt_end(http_req_t *r, const store_call_t *call, const call_policy_t *policy, int attempt,
+                       const char *status, long sip_code, const char *dial_sid, long duration_s)
 {
     json_t *ev = json_pack("{s:i, s:s}", "attempt", attempt, "status", status);
     if (sip_code >= 0)
@@ -57,6 +61,8 @@ void calls_attempt_end(http_req_t *r, const store_call_t *call, int attempt, con
     json_decref(ev);
     if (store_call_transfer_end(r->w->store, call->id, attempt, status, json) != 0)
         log_error("db.error", "rid=%s op=transfer_end error=\"%s\"", r->rid, store_errmsg(r->w->store));
+    metrics_transfer_outcome_s(&r->w->metrics, call->platform, metrics_stage(attempt, policy_voicemail_attempt(policy)),
+                               status);
     log_info("call.event", "rid=%s session=%s call_sid=%s type=transfer.outcome attempt=%d status=%s sip=%ld", r->rid,
              call->session_id, call->call_sid[0] ? call->call_sid : "-", attempt, status, sip_code);
     free(json);

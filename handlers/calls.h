@@ -23,9 +23,10 @@ void calls_policy(http_req_t *r, const store_call_t *call, store_tenant_t *tenan
 void calls_attempt_begin(http_req_t *r, const store_call_t *call, const stage_t *st);
 
 /* Records the outcome of attempt: status in the one vocabulary (completed, busy, no-answer,
- * failed, canceled); the other fields may be NULL or -1. */
-void calls_attempt_end(http_req_t *r, const store_call_t *call, int attempt, const char *status, long sip_code,
-                       const char *dial_sid, long duration_s);
+ * failed, canceled); the other fields may be NULL or -1. policy (calls_policy()) tells the
+ * attempt's place in the chain, for the metrics. */
+void calls_attempt_end(http_req_t *r, const store_call_t *call, const call_policy_t *policy, int attempt,
+                       const char *status, long sip_code, const char *dial_sid, long duration_s);
 
 /* "0".."CALLS_MAX_ATTEMPT" -> 0; anything else -1. */
 int calls_parse_attempt(const char *s, int *out);

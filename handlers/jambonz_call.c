@@ -319,11 +319,12 @@ void jambonz_action(http_req_t *r)
     /* jambonz still posts a verb's actionHook after the caller hung up (the call fields then say
      * completed), and runs nothing we answer: record what ended, start nothing */
     if (caller_gone(h, &call)) {
-        if (strcmp(step, "dial") == 0 || strcmp(step, "live") == 0)
-            calls_attempt_end(r, &call, attempt,
+        if (strcmp(step, "dial") == 0 || strcmp(step, "live") == 0) {
+            calls_policy(r, &call, &tenant, &policy); /* the attempt's stage */
+            calls_attempt_end(r, &call, &policy, attempt,
                               strcmp(h->dial_call_status, "completed") == 0 ? "completed" : "canceled",
                               h->dial_sip_status, h->dial_call_sid[0] ? h->dial_call_sid : NULL, -1);
-        else
+        } else
             calls_event(r, &call, strcmp(step, "listen") == 0 ? "stream.ended" : "hook.after_hangup",
                         json_pack("{s:s, s:s}", "step", step, "reason", "caller hung up"));
         jambonz_send(r, 200, json_array());
@@ -346,14 +347,15 @@ void jambonz_action(http_req_t *r)
             jambonz_send_apology(r, 400);
             return;
         }
-        calls_attempt_end(r, &call, attempt, h->dial_call_status, h->dial_sip_status,
+        /* read before the outcome: it tells the attempt's stage, and the next one */
+        calls_policy(r, &call, &tenant, &policy);
+        calls_attempt_end(r, &call, &policy, attempt, h->dial_call_status, h->dial_sip_status,
                           h->dial_call_sid[0] ? h->dial_call_sid : NULL, h->dial_call_duration);
         if (strcmp(h->dial_call_status, "completed") == 0) {
             send_hangup(r);
             return;
         }
         /* busy, no-answer, failed (and anything new): the next stage of the chain */
-        calls_policy(r, &call, &tenant, &policy);
         jambonz_transfer_answer(&j, &call, &policy, attempt + 1);
     } else if (strcmp(step, "live") == 0) {
         /* POST /api/calls/{id}/transfer redirected the call here; the attempt is recorded already */

@@ -81,12 +81,16 @@ void transfer_callback(http_req_t *r)
         twilio_send_apology(r, 400);
         return;
     }
-    calls_attempt_end(r, &call, attempt, status, int_or(twilio_param(&t, "DialSipResponseCode")),
+    /* read before the outcome: it tells the attempt's stage, and the next one */
+    store_tenant_t tenant;
+    call_policy_t policy;
+    calls_policy(r, &call, &tenant, &policy);
+    calls_attempt_end(r, &call, &policy, attempt, status, int_or(twilio_param(&t, "DialSipResponseCode")),
                       twilio_param(&t, "DialCallSid"), int_or(twilio_param(&t, "DialCallDuration")));
     if (strcmp(status, "completed") == 0 || strcmp(status, "answered") == 0) {
         twilio_send_hangup(&t);
         return;
     }
     /* busy, no-answer, failed, canceled (and anything new): the next stage of the chain */
-    transfer_continue(&t, &call, attempt + 1);
+    transfer_answer(&t, &call, &policy, attempt + 1);
 }

@@ -10,7 +10,16 @@ static const char *const le_text[METRICS_BUCKETS] = {"0.0005", "0.001", "0.0025"
 static const uint64_t le_ns[METRICS_BUCKETS] = {500000u,     1000000u,    2500000u,    5000000u,    10000000u,
                                                 25000000u,   50000000u,   100000000u,  250000000u,  500000000u,
                                                 1000000000u, 2500000000u, 5000000000u, 10000000000u};
+static const char *const fa_text[METRICS_FIRST_AUDIO_BUCKETS] = {"0.1", "0.25", "0.5", "0.75", "1",
+                                                                 "1.5", "2",    "3",   "5",    "10"};
+static const uint64_t fa_ns[METRICS_FIRST_AUDIO_BUCKETS] = {100000000u,  250000000u,  500000000u,  750000000u,
+                                                            1000000000u, 1500000000u, 2000000000u, 3000000000u,
+                                                            5000000000u, 10000000000u};
 static const char *const dir_text[METRICS_DIRECTIONS] = {"inbound", "outbound"};
+static const char *const media_text[METRICS_MEDIA_DIRECTIONS] = {"in", "out"};
+static const char *const drop_text[METRICS_DROPS] = {"early", "leg_full", "ai_full"};
+static const char *const fallback_text[METRICS_FALLBACKS] = {"ai_failed", "ai_unreachable", "no_ai", "other"};
+static const char *const stage_text[METRICS_STAGES] = {"primary", "secondary", "voicemail", "other"};
 /* Twilio's words for the terminal states, which the store keeps */
 static const char *const outcome_text[METRICS_OUTCOMES] = {"completed", "busy",     "no-answer",
                                                            "failed",    "canceled", "other"};
@@ -26,19 +35,24 @@ static uint64_t get(const _Atomic uint64_t *v)
     return atomic_load_explicit((_Atomic uint64_t *)v, memory_order_relaxed);
 }
 
+/* le has nb + 1 slots: the last one is past the last bound */
+static void observe(_Atomic uint64_t *le, const uint64_t *bounds, size_t nb, _Atomic uint64_t *sum, uint64_t dur_ns)
+{
+    size_t b = 0;
+    while (b < nb && dur_ns > bounds[b])
+        b++;
+    add(&le[b], 1);
+    add(sum, dur_ns);
+}
+
 void metrics_http(metrics_t *m, size_t route, int status, uint64_t dur_ns)
 {
     if (route >= METRICS_ROUTES_MAX)
         route = 0;
     metrics_hist_t *h = &m->http_duration[route];
-    size_t b = 0;
-    while (b < METRICS_BUCKETS && dur_ns > le_ns[b])
-        b++;
     /* a WebSocket's 101 lasts as long as the session: counted, not timed */
-    if (status >= 200) {
-        add(&h->le[b], 1);
-        add(&h->sum_ns, dur_ns);
-    }
+    if (status >= 200)
+        observe(h->le, le_ns, METRICS_BUCKETS, &h->sum_ns, dur_ns);
     int cls = status / 100 - 1;
     if (cls >= 0 && cls < METRICS_STATUS_CLASSES)
         add(&m->http_requests[route][cls], 1);
@@ -82,6 +96,85 @@ int metrics_call_ended_s(metrics_t *m, const char *platform, const char *directi
     return 0;
 }
 
+void metrics_media_frame(metrics_t *m, int ai, metrics_media_t d)
+{
+    if ((unsigned)ai < METRICS_AIS && (unsigned)d < METRICS_MEDIA_DIRECTIONS)
+        add(&m->media_frames[ai][d], 1);
+}
+
+void metrics_media_dropped(metrics_t *m, int ai, metrics_drop_t why, uint64_t n)
+{
+    if ((unsigned)ai < METRICS_AIS && (unsigned)why < METRICS_DROPS && n > 0)
+        add(&m->media_dropped[ai][why], n);
+}
+
+void metrics_recording_bytes(metrics_t *m, uint64_t n)
+{
+    add(&m->recording_bytes, n);
+}
+
+void metrics_ai_error(metrics_t *m, int ai)
+{
+    if ((unsigned)ai < METRICS_AIS)
+        add(&m->ai_errors[ai], 1);
+}
+
+void metrics_ai_fallback(metrics_t *m, metrics_fallback_t why)
+{
+    add(&m->ai_fallbacks[(unsigned)why < METRICS_FALLBACKS ? why : METRICS_FALLBACK_OTHER], 1);
+}
+
+void metrics_first_audio(metrics_t *m, uint64_t dur_ns)
+{
+    observe(m->first_audio, fa_ns, METRICS_FIRST_AUDIO_BUCKETS, &m->first_audio_sum_ns, dur_ns);
+}
+
+void metrics_store_commit(metrics_t *m, uint64_t dur_ns)
+{
+    observe(m->store_commit.le, le_ns, METRICS_BUCKETS, &m->store_commit.sum_ns, dur_ns);
+}
+
+metrics_stage_t metrics_stage(int attempt, int vm)
+{
+    if (attempt == vm)
+        return METRICS_STAGE_VOICEMAIL;
+    if (vm >= 0 && attempt > vm)
+        return METRICS_STAGE_OTHER; /* past the chain: the goodbye */
+    return attempt == 0 ? METRICS_STAGE_PRIMARY : attempt == 1 ? METRICS_STAGE_SECONDARY : METRICS_STAGE_OTHER;
+}
+
+void metrics_transfer_attempt(metrics_t *m, platform_t p, metrics_stage_t s)
+{
+    if ((unsigned)p < METRICS_PLATFORMS && (unsigned)s < METRICS_STAGES)
+        add(&m->transfer_attempts[p][s], 1);
+}
+
+void metrics_transfer_outcome(metrics_t *m, platform_t p, metrics_stage_t s, const char *status)
+{
+    metrics_outcome_t o = METRICS_OTHER;
+    for (int i = 0; i < METRICS_OTHER && status != NULL; i++)
+        if (strcmp(status, outcome_text[i]) == 0)
+            o = (metrics_outcome_t)i;
+    if (status != NULL && strcmp(status, "answered") == 0)
+        o = METRICS_COMPLETED;
+    if ((unsigned)p < METRICS_PLATFORMS && (unsigned)s < METRICS_STAGES)
+        add(&m->transfer_outcomes[p][s][o], 1);
+}
+
+void metrics_transfer_attempt_s(metrics_t *m, const char *platform, metrics_stage_t s)
+{
+    platform_t p;
+    if (config_platform_parse(platform, &p) == 0)
+        metrics_transfer_attempt(m, p, s);
+}
+
+void metrics_transfer_outcome_s(metrics_t *m, const char *platform, metrics_stage_t s, const char *status)
+{
+    platform_t p;
+    if (config_platform_parse(platform, &p) == 0)
+        metrics_transfer_outcome(m, p, s, status);
+}
+
 /* ---- rendering ---- */
 
 /* A label value as the format wants it: backslash, quote and newline escaped. */
@@ -100,6 +193,39 @@ static void put_label(FILE *f, const char *s)
 static void put_seconds(FILE *f, uint64_t ns)
 {
     fprintf(f, "%llu.%09llu", (unsigned long long)(ns / 1000000000u), (unsigned long long)(ns % 1000000000u));
+}
+
+/* One histogram's samples: b[] per bucket (nb bounds, then +Inf), made cumulative here; label
+ * NULL for none. _count is the +Inf bucket, both the sum of the buckets read: they always agree. */
+static void put_hist(FILE *f, const char *name, const char *label, const char *value, const char *const *le, size_t nb,
+                     const uint64_t *b, uint64_t sum_ns)
+{
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= nb; i++) {
+        cum += b[i];
+        fprintf(f, "%s_bucket{", name);
+        if (label != NULL) {
+            fprintf(f, "%s=\"", label);
+            put_label(f, value);
+            fputs("\",", f);
+        }
+        fprintf(f, "le=\"%s\"} %llu\n", i < nb ? le[i] : "+Inf", (unsigned long long)cum);
+    }
+    fprintf(f, "%s_sum", name);
+    if (label != NULL) {
+        fprintf(f, "{%s=\"", label);
+        put_label(f, value);
+        fputs("\"}", f);
+    }
+    fputc(' ', f);
+    put_seconds(f, sum_ns);
+    fprintf(f, "\n%s_count", name);
+    if (label != NULL) {
+        fprintf(f, "{%s=\"", label);
+        put_label(f, value);
+        fputs("\"}", f);
+    }
+    fprintf(f, " %llu\n", (unsigned long long)cum);
 }
 
 static const char *slot_name(const metrics_view_t *v, size_t slot)
@@ -159,21 +285,8 @@ static void render_http(FILE *f, const metrics_view_t *v, size_t nslots)
                 sum += get(&h->sum_ns);
             }
         }
-        /* _count is the +Inf bucket, both the sum of the buckets read: they always agree */
-        uint64_t cum = 0;
-        for (int i = 0; i <= METRICS_BUCKETS; i++) {
-            cum += b[i];
-            fputs("switchboard_http_request_duration_seconds_bucket{route=\"", f);
-            put_label(f, slot_name(v, s));
-            fprintf(f, "\",le=\"%s\"} %llu\n", i < METRICS_BUCKETS ? le_text[i] : "+Inf", (unsigned long long)cum);
-        }
-        fputs("switchboard_http_request_duration_seconds_sum{route=\"", f);
-        put_label(f, slot_name(v, s));
-        fputs("\"} ", f);
-        put_seconds(f, sum);
-        fputs("\nswitchboard_http_request_duration_seconds_count{route=\"", f);
-        put_label(f, slot_name(v, s));
-        fprintf(f, "\"} %llu\n", (unsigned long long)cum);
+        put_hist(f, "switchboard_http_request_duration_seconds", "route", slot_name(v, s), le_text, METRICS_BUCKETS, b,
+                 sum);
     }
 }
 
@@ -224,6 +337,109 @@ static void render_calls(FILE *f, const metrics_view_t *v)
     }
 }
 
+/* Sums counters at the same offset of every worker's metrics_t: n of them from field on. */
+static void sum_counters(const metrics_view_t *v, size_t off, size_t n, uint64_t *out)
+{
+    memset(out, 0, n * sizeof(*out));
+    for (size_t w = 0; w < v->nworkers; w++) {
+        if (v->workers[w] == NULL)
+            continue;
+        const _Atomic uint64_t *c = (const _Atomic uint64_t *)((const char *)v->workers[w] + off);
+        for (size_t i = 0; i < n; i++)
+            out[i] += get(&c[i]);
+    }
+}
+#define SUM(v, field, out) sum_counters(v, offsetof(metrics_t, field), sizeof(out) / sizeof(uint64_t), (uint64_t *)out)
+
+static void render_media(FILE *f, const metrics_view_t *v)
+{
+    uint64_t frames[METRICS_AIS][METRICS_MEDIA_DIRECTIONS], dropped[METRICS_AIS][METRICS_DROPS], errors[METRICS_AIS];
+    uint64_t fallbacks[METRICS_FALLBACKS], fa[METRICS_FIRST_AUDIO_BUCKETS + 1], fa_sum, rec;
+    SUM(v, media_frames, frames);
+    SUM(v, media_dropped, dropped);
+    SUM(v, ai_errors, errors);
+    SUM(v, ai_fallbacks, fallbacks);
+    SUM(v, first_audio, fa);
+    sum_counters(v, offsetof(metrics_t, first_audio_sum_ns), 1, &fa_sum);
+    sum_counters(v, offsetof(metrics_t, recording_bytes), 1, &rec);
+    fputs("# HELP switchboard_media_frames_total Audio frames (20 ms) through the AI bridge, by AI provider and "
+          "direction (in: caller to AI, out: AI to caller); provider none: no AI, or not known yet.\n"
+          "# TYPE switchboard_media_frames_total counter\n",
+          f);
+    for (int a = 0; a < METRICS_AIS; a++)
+        for (int d = 0; d < METRICS_MEDIA_DIRECTIONS; d++)
+            fprintf(f, "switchboard_media_frames_total{provider=\"%s\",direction=\"%s\"} %llu\n",
+                    config_ai_provider_name((ai_kind_t)a), media_text[d], (unsigned long long)frames[a][d]);
+    fputs("# HELP switchboard_media_frames_dropped_total Audio frames dropped: early (caller audio before the AI was "
+          "ready), leg_full (agent audio the media leg's queue refused), ai_full (caller audio the provider's full "
+          "queue dropped).\n"
+          "# TYPE switchboard_media_frames_dropped_total counter\n",
+          f);
+    for (int a = 0; a < METRICS_AIS; a++)
+        for (int r = 0; r < METRICS_DROPS; r++)
+            fprintf(f, "switchboard_media_frames_dropped_total{provider=\"%s\",reason=\"%s\"} %llu\n",
+                    config_ai_provider_name((ai_kind_t)a), drop_text[r], (unsigned long long)dropped[a][r]);
+    fputs("# HELP switchboard_ai_errors_total Errors an AI session reported, or sessions that could not be opened.\n"
+          "# TYPE switchboard_ai_errors_total counter\n",
+          f);
+    for (int a = 0; a < METRICS_AIS; a++)
+        fprintf(f, "switchboard_ai_errors_total{provider=\"%s\"} %llu\n", config_ai_provider_name((ai_kind_t)a),
+                (unsigned long long)errors[a]);
+    fputs("# HELP switchboard_ai_fallbacks_total Calls the AI bridge handed to a person without the caller or the "
+          "agent asking, by reason.\n"
+          "# TYPE switchboard_ai_fallbacks_total counter\n",
+          f);
+    for (int r = 0; r < METRICS_FALLBACKS; r++)
+        fprintf(f, "switchboard_ai_fallbacks_total{reason=\"%s\"} %llu\n", fallback_text[r],
+                (unsigned long long)fallbacks[r]);
+    fputs("# HELP switchboard_first_audio_seconds Time from a media leg's start to the first agent audio sent to the "
+          "caller.\n"
+          "# TYPE switchboard_first_audio_seconds histogram\n",
+          f);
+    put_hist(f, "switchboard_first_audio_seconds", NULL, NULL, fa_text, METRICS_FIRST_AUDIO_BUCKETS, fa, fa_sum);
+    fputs("# HELP switchboard_recording_bytes_total Audio bytes (8 kHz mu-law, both channels) written to call "
+          "recordings.\n"
+          "# TYPE switchboard_recording_bytes_total counter\n",
+          f);
+    fprintf(f, "switchboard_recording_bytes_total %llu\n", (unsigned long long)rec);
+}
+
+static void render_transfers(FILE *f, const metrics_view_t *v)
+{
+    uint64_t att[METRICS_PLATFORMS][METRICS_STAGES], out[METRICS_PLATFORMS][METRICS_STAGES][METRICS_OUTCOMES];
+    SUM(v, transfer_attempts, att);
+    SUM(v, transfer_outcomes, out);
+    fputs("# HELP switchboard_transfer_attempts_total Transfer chain stages begun (a target dialed, or voicemail), by "
+          "the stage's position.\n"
+          "# TYPE switchboard_transfer_attempts_total counter\n",
+          f);
+    for (int p = 0; p < METRICS_PLATFORMS; p++)
+        for (int s = 0; s < METRICS_STAGES; s++)
+            fprintf(f, "switchboard_transfer_attempts_total{platform=\"%s\",stage=\"%s\"} %llu\n",
+                    config_platform_name((platform_t)p), stage_text[s], (unsigned long long)att[p][s]);
+    fputs("# HELP switchboard_transfer_outcomes_total How dialed transfer stages ended.\n"
+          "# TYPE switchboard_transfer_outcomes_total counter\n",
+          f);
+    for (int p = 0; p < METRICS_PLATFORMS; p++)
+        for (int s = 0; s < METRICS_STAGES; s++)
+            for (int o = 0; o < METRICS_OUTCOMES; o++)
+                fprintf(f, "switchboard_transfer_outcomes_total{platform=\"%s\",stage=\"%s\",outcome=\"%s\"} %llu\n",
+                        config_platform_name((platform_t)p), stage_text[s], outcome_text[o],
+                        (unsigned long long)out[p][s][o]);
+}
+
+static void render_store(FILE *f, const metrics_view_t *v)
+{
+    uint64_t b[METRICS_BUCKETS + 1], sum;
+    SUM(v, store_commit.le, b);
+    sum_counters(v, offsetof(metrics_t, store_commit.sum_ns), 1, &sum);
+    fputs("# HELP switchboard_store_commit_seconds Duration of the store's group commits (SQLite: one per worker loop "
+          "iteration that wrote; PostgreSQL commits each unit and is not timed).\n"
+          "# TYPE switchboard_store_commit_seconds histogram\n",
+          f);
+    put_hist(f, "switchboard_store_commit_seconds", NULL, NULL, le_text, METRICS_BUCKETS, b, sum);
+}
+
 char *metrics_render(const metrics_view_t *v, size_t *len)
 {
     char *buf = NULL;
@@ -245,6 +461,9 @@ char *metrics_render(const metrics_view_t *v, size_t *len)
             v->nworkers);
     render_http(f, v, nslots);
     render_calls(f, v);
+    render_media(f, v);
+    render_transfers(f, v);
+    render_store(f, v);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) {
         free(buf);

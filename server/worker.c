@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SHUTDOWN_TICK_MS      50
@@ -81,7 +82,13 @@ int worker_commit(worker_t *w)
 {
     if (!store_batch_pending(w->store))
         return 0;
+    /* one clock read per commit, not per request; PostgreSQL has no batch and never gets here */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = store_batch_commit(w->store);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    metrics_store_commit(&w->metrics,
+                         (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec);
     if (rc != 0)
         log_error("db.commit_failed", "worker=%d error=\"%s\"", w->id, store_errmsg(w->store));
     http_flush_deferred(w, rc == 0);

@@ -1,14 +1,16 @@
 // GET /metrics: the Prometheus text format, who may scrape it (METRICS_TOKEN, else loopback
-// only), the series a signed Twilio call moves, promtool's verdict, and a real Prometheus
-// scraping the server with the token.
+// only), the series a signed Twilio call moves, the media, first audio and transfer series of a
+// call through the echo agent, promtool's verdict, and a real Prometheus scraping the server
+// with the token.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { writeFileSync } from 'node:fs';
-import { startServer, curl, cleanup, tempDir, eventually, sleep } from './lib/harness.mjs';
-import { AUTH_TOKEN, PUBLIC_BASE_URL, callSid, webhook, voiceParams } from './lib/twilio.mjs';
+import { startServer, curl, cleanup, tempDir, eventually, sleep, PG_MODE } from './lib/harness.mjs';
+import { AUTH_TOKEN, PUBLIC_BASE_URL, callSid, webhook, voiceParams, verbs } from './lib/twilio.mjs';
+import { voiceCall, open, start, media } from './lib/rawmedia.mjs';
 
 const TOKEN = 'metrics-token-0123456789abcdef';
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -93,6 +95,11 @@ test('from loopback without METRICS_TOKEN: 200, the text format with HELP and TY
     ['switchboard_http_requests_total', 'counter'], ['switchboard_http_request_duration_seconds', 'histogram'],
     ['switchboard_calls_started_total', 'counter'], ['switchboard_calls_ended_total', 'counter'],
     ['switchboard_calls_active', 'gauge'],
+    ['switchboard_media_frames_total', 'counter'], ['switchboard_media_frames_dropped_total', 'counter'],
+    ['switchboard_ai_errors_total', 'counter'], ['switchboard_ai_fallbacks_total', 'counter'],
+    ['switchboard_transfer_attempts_total', 'counter'], ['switchboard_transfer_outcomes_total', 'counter'],
+    ['switchboard_first_audio_seconds', 'histogram'], ['switchboard_store_commit_seconds', 'histogram'],
+    ['switchboard_recording_bytes_total', 'counter'],
   ]) {
     assert.equal(m.meta[name]?.type, type, name);
     assert.ok(m.meta[name].help, name);
@@ -174,6 +181,76 @@ test('a signed Twilio call moves the started, ended and request series; promtool
 
   const check = spawnSync(promtool, ['check', 'metrics'], { input: end.raw, encoding: 'utf8' });
   assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+});
+
+test('a call through the echo agent moves the media and first audio series; a transfer its attempts and outcomes', async () => {
+  const promtool = need('promtool');
+  const srv = await server({ AI_PROVIDER: 'echo', PRIMARY_TRANSFER_TARGET: 'sip:2000@pbx.example.com', RECORDINGS_DIR: 'rec' });
+  const frames = (m, direction) => value(m, 'switchboard_media_frames_total', { provider: 'echo', direction });
+  const before = scrapeOk(srv);
+  assert.equal(frames(before, 'in'), 0);
+  assert.equal(value(before, 'switchboard_first_audio_seconds_count'), 0);
+
+  const sid = callSid();
+  const { session } = await voiceCall(srv, sid);
+  const peer = open(srv);
+  await peer.opened;
+  const stream = start(peer, { sid, session });
+  for (let i = 0; i < 25; i++) {
+    media(peer, stream, i, 0x10);
+    await sleep(20);
+  }
+  await sleep(300);
+  const echoed = peer.received.filter((m) => m.event === 'media').length;
+  assert.ok(echoed >= 20, `echoed ${echoed} frames`);
+  // DTMF 0: the caller asks for a person (not a fallback); connect_action dials the primary
+  peer.ws.send(JSON.stringify({ event: 'dtmf', streamSid: stream, sequenceNumber: '99', dtmf: { track: 'inbound_track', digit: '0' } }));
+  assert.equal((await peer.closed).code, 1000);
+  const connect = await webhook(srv, `/twilio/connect_action?session=${session}`, { CallSid: sid }, { signature: null });
+  assert.ok(verbs(connect.xml).includes('Dial'));
+  const busy = await webhook(srv, `/twilio/transfer_callback?session=${session}&attempt=0`,
+    { CallSid: sid, DialCallStatus: 'busy' }, { signature: null });
+  assert.equal(busy.status, 200);
+
+  const m = scrapeOk(srv);
+  assert.equal(frames(m, 'in'), 25);
+  assert.equal(frames(m, 'out'), echoed);
+  assert.equal(value(m, 'switchboard_media_frames_dropped_total', { provider: 'echo', reason: 'leg_full' }), 0);
+  assert.equal(value(m, 'switchboard_first_audio_seconds_count'), 1);
+  assert.equal(value(m, 'switchboard_first_audio_seconds_bucket', { le: '+Inf' }), 1);
+  const fa = value(m, 'switchboard_first_audio_seconds_sum');
+  assert.ok(fa > 0 && fa < 1, `first audio after ${fa} s`);
+  for (const reason of ['ai_failed', 'ai_unreachable', 'no_ai', 'other'])
+    assert.equal(value(m, 'switchboard_ai_fallbacks_total', { reason }), 0, reason);
+  assert.equal(value(m, 'switchboard_ai_errors_total', { provider: 'echo' }), 0);
+  // both channels: the caller's 25 frames and the echo, 160 bytes each
+  assert.equal(value(m, 'switchboard_recording_bytes_total'), (25 + echoed) * 160);
+  // SQLite's group commits (PostgreSQL commits each unit itself: not in this series)
+  if (PG_MODE) assert.equal(value(m, 'switchboard_store_commit_seconds_count'), 0);
+  else assert.ok(value(m, 'switchboard_store_commit_seconds_count') >= 1);
+  // the primary was tried and was busy; the next stage (voicemail: a recording) began
+  assert.equal(value(m, 'switchboard_transfer_attempts_total', { platform: 'twilio', stage: 'primary' }), 1);
+  assert.equal(value(m, 'switchboard_transfer_attempts_total', { platform: 'twilio', stage: 'voicemail' }), 1);
+  assert.equal(value(m, 'switchboard_transfer_outcomes_total', { platform: 'twilio', stage: 'primary', outcome: 'busy' }), 1);
+  assert.equal(value(m, 'switchboard_transfer_outcomes_total', { platform: 'twilio', stage: 'primary', outcome: 'completed' }), 0);
+
+  const check = spawnSync(promtool, ['check', 'metrics'], { input: m.raw, encoding: 'utf8' });
+  assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+});
+
+test('a media leg that breaks its protocol hands the call to a person: a fallback, reason other', async () => {
+  const srv = await server({ AI_PROVIDER: 'echo', PRIMARY_TRANSFER_TARGET: 'sip:2000@pbx.example.com' });
+  const sid = callSid();
+  const { session } = await voiceCall(srv, sid);
+  const peer = open(srv);
+  await peer.opened;
+  start(peer, { sid, session });
+  await sleep(100);
+  peer.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+  await peer.closed;
+  const m = await eventually(() => scrapeOk(srv), (x) => value(x, 'switchboard_ai_fallbacks_total', { reason: 'other' }) === 1);
+  assert.equal(value(m, 'switchboard_ai_fallbacks_total', { reason: 'other' }), 1);
+  assert.equal(value(m, 'switchboard_ai_fallbacks_total', { reason: 'ai_failed' }), 0);
 });
 
 function freePort() {

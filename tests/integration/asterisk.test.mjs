@@ -116,6 +116,7 @@ test('OpenAI over RTP: a conversation, caller audio passed to the AI byte for by
   const { caller, leg } = await inbound({ from: '+15551230012', to: '+15557650000' });
   await waitFor(() => realtime.sessions.length > before, 5000);
   const s = realtime.sessions[before];
+  await waitFor(() => s.ofType('response.create').length > 0, 5000); // set up: the AI hears from here
   const speech = tone(3500, 300);
   await leg.sendAudio(speech);
   await waitFor(() => leg.received.filter((p) => audible(p.payload)).length >= 50, 5000);
@@ -141,6 +142,9 @@ test('OpenAI over RTP: barge-in stops the agent audio at once and truncates at w
   const { caller, leg } = await inbound({ from: '+15551230002', to: '+15557650000' });
   await waitFor(() => realtime.sessions.length > before, 5000);
   const s = realtime.sessions[before];
+  // the caller speaks once the session is set up and the greeting asked for: frames before that
+  // are not the AI's (a CI run under load set it up late, and too few of the 60 got through)
+  await waitFor(() => s.ofType('response.create').length > 0, 5000);
   leg.sendAudio(tone(3000, 300));
   await realtime.waitFor(() => s.truncates.length > 0, 6000);
   const sentAtTruncate = leg.received.filter((p) => audible(p.payload)).length;

@@ -75,6 +75,10 @@ int store_attach(store_t *st, uv_loop_t *loop, const store_sched_t *sched, int c
  * told to hang up reads the next action just written). 0: nothing is queued (or the queue is
  * full): fn is not called, go on now. */
 int store_after_queued(store_t *st, void (*fn)(void *arg), void *arg);
+/* On a fiber: returns once every write queued so far on this store has been written (or has
+ * failed), so a webhook reads what this worker's legs and callbacks queued before it came
+ * (jambonz's actionHook after the listen socket closed). Elsewhere, or nothing queued: at once. */
+void store_wait_queued(store_t *st);
 /* on=1 until the matching on=0: the write-only calls listed above are queued even on a fiber,
  * so a fiber can run code written for the loop (whose state must not change under it while it
  * waits) without being suspended. Nests. No effect on SQLite or a store not attached. */

@@ -489,3 +489,34 @@ void store_abort_waits(store_t *st)
         pg->sched.resume(pg->sched.ctx, f);
     }
 }
+
+/* store_wait_queued: the barrier's callback wakes the fiber that waits for it. */
+typedef struct queued_wait {
+    pg_t *pg;
+    void *fiber;
+    int done, waiting;
+} queued_wait_t;
+
+static void queued_done(void *arg)
+{
+    queued_wait_t *q = arg;
+    q->done = 1;
+    if (q->waiting)
+        q->pg->sched.resume(q->pg->sched.ctx, q->fiber);
+}
+
+void store_wait_queued(store_t *st)
+{
+    if (!store_is_pg(st) || ((pg_t *)st->impl)->loop == NULL)
+        return;
+    pg_t *pg = st->impl;
+    void *f = pg_cur_fiber(pg);
+    queued_wait_t q = {.pg = pg, .fiber = f};
+    if (f == NULL || !store_after_queued(st, queued_done, &q))
+        return;
+    while (!q.done) {
+        q.waiting = 1;
+        pg_suspend(pg);
+        q.waiting = 0;
+    }
+}

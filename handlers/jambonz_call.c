@@ -288,6 +288,7 @@ void jambonz_action(http_req_t *r)
     if (jambonz_begin(r, &j) != 0)
         return;
     store_t *st = r->w->store;
+    store_wait_queued(st); /* what the call's legs queued before jambonz asked (a voicemail's end) */
     const char *session = jambonz_query(&j, "session"), *step = jambonz_query(&j, "step");
     const char *at = jambonz_query(&j, "attempt");
     int attempt = 0;

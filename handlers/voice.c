@@ -139,6 +139,7 @@ void voice_connect_action(http_req_t *r)
     if (twilio_begin(r, &t) != 0)
         return;
     store_t *st = r->w->store;
+    store_wait_queued(st); /* what the stream's end queued before Twilio asked */
     const char *session = twilio_query(&t, "session");
     store_call_t call;
     int rc = session != NULL ? store_call_by_session(st, session, &call) : 1;

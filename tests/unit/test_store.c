@@ -786,7 +786,7 @@ typedef struct after {
 static void after_writes(void *p)
 {
     after_t *a = p;
-    char sql[160];
+    char sql[256]; /* 160 cut the query once call ids had two digits (a CI run) */
     snprintf(sql, sizeof(sql),
              "SELECT (SELECT COUNT(*) FROM call_events WHERE call_id = %ld AND type = 'test.order') + "
              "(SELECT COUNT(*) FROM transcripts WHERE call_id = %ld AND text = 'queued')",

@@ -13,6 +13,7 @@
 #include "handlers/dashboard.h"
 #include "handlers/api_tenants.h"
 #include "handlers/health.h"
+#include "handlers/jambonz.h"
 #include "handlers/jambonz_call.h"
 #include "handlers/jambonz_listen.h"
 #include "handlers/media.h"
@@ -23,6 +24,7 @@
 #include "server/live.h"
 #include "handlers/status.h"
 #include "handlers/transfer.h"
+#include "handlers/twilio.h"
 #include "handlers/twiml_preview.h"
 #include "handlers/voice.h"
 
@@ -62,6 +64,12 @@ const route_t router_routes[] = {
 };
 
 const size_t router_routes_count = sizeof(router_routes) / sizeof(router_routes[0]);
+
+const http_error_route_t http_error_routes[] = {
+    {"/twilio/", twilio_send_apology},
+    {"/jambonz/", jambonz_send_apology},
+};
+const size_t http_error_routes_count = sizeof(http_error_routes) / sizeof(http_error_routes[0]);
 
 const worker_module_t worker_modules[] = {
     /* asterisk, jambonz, ai: asterisk/app.c, jambonz/module.c and ai/ai_ws.c find their state

@@ -57,9 +57,9 @@ static void dispatch_on_fiber(void *p)
     h2o_mem_release_shared(r);
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+/* Our context for req: an id, the X-Request-Id header, the access-log line when disposed. */
+static http_req_t *req_begin(h2o_req_t *req)
 {
-    (void)self;
     worker_t *w = worker_of(req->conn->ctx);
     http_req_t *r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_dispose);
     memset(r, 0, sizeof(*r));
@@ -72,6 +72,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     copy_bounded(r->method, sizeof(r->method), req->method);
     copy_bounded(r->path, sizeof(r->path), req->path);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, r->rid, strlen(r->rid));
+    return r;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    http_req_t *r = req_begin(req);
+    worker_t *w = r->w;
     if (w->fibers == NULL) {
         router_dispatch(r);
         return 0;
@@ -90,12 +98,85 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+/*
+ * h2o answers a few requests itself before any handler runs, always on the host's fallback
+ * path: a body over MAX_REQUEST_BODY (413), broken or ambiguous framing (400, see
+ * server/h1guard.h), an Expect other than 100-continue (417). This output filter, the only
+ * one on that path, gives each the answer our own handlers would: the route's error shape
+ * (JSON, or the platform's apology), X-Request-Id and the access-log line. h2o has already
+ * marked the connection to close.
+ */
+static void h2o_error_http(http_req_t *r, int status, h2o_iovec_t said)
+{
+    const char *code = "bad_request", *message = "the request is malformed", *field = NULL;
+    if (status == 413) {
+        code = "body_too_large";
+        message = "the request body is larger than MAX_REQUEST_BODY";
+        field = "body";
+    } else if (status == 417) {
+        code = "expectation_failed";
+        message = "only Expect: 100-continue is supported";
+        field = "Expect";
+    } else if (h2o_memis(said.base, said.len, H2O_STRLIT("broken content-length header"))) {
+        message = "Content-Length is not a number or is given more than once";
+        field = "Content-Length";
+    } else if (h2o_memis(said.base, said.len, H2O_STRLIT("unknown transfer-encoding"))) {
+        message = "Transfer-Encoding must be chunked, given once and without Content-Length";
+        field = "Transfer-Encoding";
+    } else if (h2o_memis(said.base, said.len, H2O_STRLIT("broken chunked-encoding"))) {
+        message = "the chunked body is malformed or announces a chunk larger than MAX_REQUEST_BODY";
+        field = "Transfer-Encoding";
+    }
+    log_warn("http.refused", "rid=%s status=%d why=\"%s\"", r->rid, status, message);
+    for (size_t i = 0; i < http_error_routes_count; i++) {
+        const char *prefix = http_error_routes[i].prefix;
+        if (strncmp(r->path, prefix, strlen(prefix)) == 0) {
+            http_error_routes[i].send(r, status);
+            return;
+        }
+    }
+    http_send_error(r, status, code, message, field);
+}
+
+static void h2o_error_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
+                           h2o_send_state_t state)
+{
+    if (h2o_send_state_is_in_progress(state)) { /* h2o's error bodies come in one piece: not reached */
+        h2o_ostream_send_next(self, req, NULL, 0, state);
+        return;
+    }
+    char said[64];
+    size_t n = 0;
+    for (size_t i = 0; i < bufcnt && n < sizeof(said); i++) {
+        size_t k = bufs[i].len < sizeof(said) - n ? bufs[i].len : sizeof(said) - n;
+        memcpy(said + n, bufs[i].base, k);
+        n += k;
+    }
+    int status = req->res.status;
+    memset(&req->res.headers, 0, sizeof(req->res.headers)); /* h2o's text/plain */
+    http_req_t *r = req_begin(req);
+    r->capture = 1;
+    h2o_error_http(r, status, h2o_iovec_init(said, n));
+    int head = h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"));
+    h2o_ostream_send_next(self, req, &r->captured, head || r->captured.len == 0 ? 0 : 1, state);
+}
+
+static void h2o_error_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    (void)self;
+    h2o_ostream_t *os = h2o_add_ostream(req, sizeof(*os), slot);
+    os->do_send = h2o_error_send;
+    h2o_setup_next_ostream(req, &os->next);
+}
+
 void http_register(h2o_globalconf_t *conf)
 {
     h2o_hostconf_t *host = h2o_config_register_host(conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *h = h2o_create_handler(path, sizeof(*h));
     h->on_req = on_req;
+    h2o_filter_t *f = h2o_create_filter(&host->fallback_path, sizeof(*f));
+    f->on_setup_ostream = h2o_error_setup;
 }
 
 static const char *reason_of(int status)
@@ -123,6 +204,8 @@ static const char *reason_of(int status)
         return "Conflict";
     case 413:
         return "Payload Too Large";
+    case 417:
+        return "Expectation Failed";
     case 415:
         return "Unsupported Media Type";
     case 422:
@@ -168,6 +251,10 @@ static void send_now(http_req_t *r, int status, const char *content_type, const 
     /* draining: h2o only drops keep-alive for requests begun after the shutdown request */
     if (r->w->state != WORKER_RUNNING)
         req->http1_is_persistent = 0;
+    if (r->capture) { /* h2o is already sending: the filter passes this body on */
+        r->captured = h2o_strdup(&req->pool, body, len);
+        return;
+    }
     h2o_send_inline(req, body, len);
 }
 
@@ -175,7 +262,7 @@ void http_send(http_req_t *r, int status, const char *content_type, const char *
 {
     if (r->req_gone)
         return;
-    if (!store_batch_pending(r->w->store)) {
+    if (r->capture || !store_batch_pending(r->w->store)) {
         send_now(r, status, content_type, body, len);
         return;
     }

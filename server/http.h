@@ -44,7 +44,22 @@ struct http_req {
     int role; /* jwt_role_t */
     long exp; /* seconds since the epoch */
     char sub[128];
+    /* an answer h2o already started (server/http.c's filter): http_send keeps it here */
+    int capture;
+    h2o_iovec_t captured;
 };
+
+/*
+ * Where the error h2o gives by itself (413, 400, 417) must take a platform's shape: paths
+ * starting with prefix are answered with send(r, status) (the platform's apology); any other
+ * path gets http_send_error's JSON. The table lives in handlers/routes.c.
+ */
+typedef struct http_error_route {
+    const char *prefix;
+    void (*send)(http_req_t *r, int status);
+} http_error_route_t;
+extern const http_error_route_t http_error_routes[];
+extern const size_t http_error_routes_count;
 
 /* Registers the single catch-all h2o handler (which calls router_dispatch) on the global config. */
 void http_register(h2o_globalconf_t *conf);

@@ -16,6 +16,7 @@
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/jwt.h"
+#include "server/h1guard.h"
 #include "server/http.h"
 #include "server/listen.h"
 #include "server/log.h"
@@ -234,6 +235,8 @@ static int serve(app_t *app)
         listen_open("TLS_PORT", cfg->bind_address, &cfg->tls_port, fds_tls, nworkers, err, sizeof(err)) != 0)
         goto fail;
 
+    if (h1guard_init(cfg->max_request_body, err, sizeof(err)) != 0)
+        goto fail;
     h2o_config_init(&app->h2o);
     app->h2o.max_request_entity_size = cfg->max_request_body;
     app->h2o.server_name = h2o_iovec_init(H2O_STRLIT("switchboard"));

@@ -99,6 +99,7 @@ ai_session_t *elevenlabs_session_new(const ai_open_t *p, const ai_events_t *ev, 
         return NULL;
     aiws_init(&s->ws, &ops, s, "elevenlabs", ev, bridge, p->session_id, ELEVENLABS_RX_MAX, ELEVENLABS_CHUNK_HEAD,
               ELEVENLABS_CHUNK_TAIL);
+    s->ws.metrics_ai = AI_ELEVENLABS;
     s->ws.hold_audio = 1; /* no caller audio before the formats were checked */
     s->new_item = 1;
     s->last_interrupt = -1;

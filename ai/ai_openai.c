@@ -177,6 +177,7 @@ ai_session_t *openai_session_new(const ai_open_t *p, const ai_events_t *ev, void
         return NULL;
     aiws_init(&s->ws, &ops, s, "openai", ev, bridge, p->session_id, OPENAI_RX_MAX, OPENAI_APPEND_HEAD,
               OPENAI_APPEND_TAIL);
+    s->ws.metrics_ai = AI_OPENAI;
     s->beta = beta;
     aiws_list_init(&s->deferred);
     if (p->instructions != NULL && (s->instructions = strdup(p->instructions)) == NULL)

@@ -162,6 +162,7 @@ void aiws_init(aiws_conn_t *c, const aiws_ops_t *ops, void *owner, const char *n
     c->ev = ev;
     c->bridge = bridge;
     c->rx_max = rx_max;
+    c->metrics_ai = -1;
     c->a_head_text = head;
     c->a_tail_text = tail;
     aiws_list_init(&c->ctrl);
@@ -402,6 +403,8 @@ char *aiws_out_peek(aiws_conn_t *c, size_t *len)
 
 void aiws_out_pop(aiws_conn_t *c)
 {
+    if (c->w != NULL)
+        metrics_ai_message(&c->w->metrics, c->metrics_ai, METRICS_AI_SENT);
     if (c->ctrl.head != NULL) {
         free(aiws_list_shift(&c->ctrl));
     } else if (c->a_count > 0) {
@@ -414,6 +417,8 @@ void aiws_out_pop(aiws_conn_t *c)
 
 int aiws_rx_feed(aiws_conn_t *c, const char *in, size_t len, int final)
 {
+    if (final && c->w != NULL)
+        metrics_ai_message(&c->w->metrics, c->metrics_ai, METRICS_AI_RECEIVED);
     if (final && c->rx_len == 0) /* the usual case: parse where it lies */
         return c->ops->message(c->owner, in, len);
     if (len > c->rx_max - c->rx_len) {

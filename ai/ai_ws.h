@@ -113,6 +113,7 @@ typedef struct aiws_conn {
         hold_audio : 1, /* audio waits in the ring (control messages still go) */
         bad_audio_logged : 1;
     int close_code;   /* ours, when we close: 1000 unless a failure says otherwise */
+    int metrics_ai;   /* ai_kind_t its messages count under (set by the provider); -1: none */
     aiws_list_t ctrl; /* control messages: sent before any audio */
     size_t rx_max;
     char *rx; /* a message arriving in pieces; its capacity is kept for the next one */

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 typedef struct store store_t;
@@ -224,6 +225,12 @@ int store_call_status(store_t *st, const store_status_t *s, int *applied);
  * status the new state; both only for the call. fn NULL: nobody is told. */
 typedef void (*store_call_end_fn)(void *arg, const store_call_t *c, const char *status);
 void store_on_call_end(store_t *st, store_call_end_fn fn, void *arg);
+
+/* Told how long each commit took, on the store's thread: SQLite's group commit
+ * (store_batch_commit), PostgreSQL's COMMIT of a unit (its round trip, the WAL flush
+ * included). fn NULL: nobody is told. */
+typedef void (*store_commit_fn)(void *arg, uint64_t dur_ns);
+void store_on_commit(store_t *st, store_commit_fn fn, void *arg);
 
 /* Rank of a Twilio call status; -1 for an unknown word. Terminal states rank 4. */
 int store_status_rank(const char *status);

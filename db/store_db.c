@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const query_sql[Q__COUNT] = {
     [Q_SCHEMA_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
@@ -157,9 +158,35 @@ int store_batch_pending(const store_t *st)
     return st->e->batch_pending(st);
 }
 
+uint64_t store_clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void store_commit_done(store_t *st, uint64_t t0)
+{
+    if (st->on_commit != NULL)
+        st->on_commit(st->on_commit_arg, store_clock_ns() - t0);
+}
+
+void store_on_commit(store_t *st, store_commit_fn fn, void *arg)
+{
+    st->on_commit = fn;
+    st->on_commit_arg = arg;
+}
+
 int store_batch_commit(store_t *st)
 {
-    return st->e->batch_commit(st);
+    /* one clock read per group commit, not per request */
+    if (st->on_commit == NULL || !store_batch_pending(st))
+        return st->e->batch_commit(st);
+    uint64_t t0 = store_clock_ns();
+    int rc = st->e->batch_commit(st);
+    if (rc == 0)
+        store_commit_done(st, t0);
+    return rc;
 }
 
 int store_begin(store_t *st)

@@ -136,8 +136,15 @@ struct store {
     store_defer_t defer;
     store_call_end_fn on_call_end; /* see store_on_call_end() */
     void *on_call_end_arg;
+    store_commit_fn on_commit; /* see store_on_commit() */
+    void *on_commit_arg;
     char errbuf[256];
 };
+
+/* CLOCK_MONOTONIC in ns, for timing commits. */
+uint64_t store_clock_ns(void);
+/* Tells store_on_commit()'s hook about a commit begun at t0 (store_clock_ns()). */
+void store_commit_done(store_t *st, uint64_t t0);
 
 /* Off a fiber on a store attached to a loop: write-only calls queue instead of waiting. */
 int store_defers(store_t *st);

@@ -303,7 +303,10 @@ static int pg_commit(store_t *st)
     if (--s->in_unit > 0)
         return 0;
     s->in_unit = 1;
+    uint64_t t0 = st->on_commit != NULL ? store_clock_ns() : 0;
     int rc = pg_exec_simple(st, s, "COMMIT", "commit");
+    if (rc == 0)
+        store_commit_done(st, t0);
     if (rc != 0)
         snprintf(st->errbuf, sizeof(st->errbuf), "commit: %.200s", s->err);
     unit_end(st, s); /* a failed COMMIT leaves no transaction open */

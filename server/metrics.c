@@ -17,6 +17,7 @@ static const uint64_t fa_ns[METRICS_FIRST_AUDIO_BUCKETS] = {100000000u,  2500000
                                                             5000000000u, 10000000000u};
 static const char *const dir_text[METRICS_DIRECTIONS] = {"inbound", "outbound"};
 static const char *const media_text[METRICS_MEDIA_DIRECTIONS] = {"in", "out"};
+static const char *const ai_dir_text[METRICS_AI_DIRECTIONS] = {"sent", "received"};
 static const char *const drop_text[METRICS_DROPS] = {"early", "leg_full", "ai_full"};
 static const char *const fallback_text[METRICS_FALLBACKS] = {"ai_failed", "ai_unreachable", "no_ai", "other"};
 static const char *const stage_text[METRICS_STAGES] = {"primary", "secondary", "voicemail", "other"};
@@ -100,6 +101,12 @@ void metrics_media_frame(metrics_t *m, int ai, metrics_media_t d)
 {
     if ((unsigned)ai < METRICS_AIS && (unsigned)d < METRICS_MEDIA_DIRECTIONS)
         add(&m->media_frames[ai][d], 1);
+}
+
+void metrics_ai_message(metrics_t *m, int ai, metrics_ai_dir_t d)
+{
+    if ((unsigned)ai < METRICS_AIS && (unsigned)d < METRICS_AI_DIRECTIONS)
+        add(&m->ai_messages[ai][d], 1);
 }
 
 void metrics_media_dropped(metrics_t *m, int ai, metrics_drop_t why, uint64_t n)
@@ -355,6 +362,8 @@ static void render_media(FILE *f, const metrics_view_t *v)
 {
     uint64_t frames[METRICS_AIS][METRICS_MEDIA_DIRECTIONS], dropped[METRICS_AIS][METRICS_DROPS], errors[METRICS_AIS];
     uint64_t fallbacks[METRICS_FALLBACKS], fa[METRICS_FIRST_AUDIO_BUCKETS + 1], fa_sum, rec;
+    uint64_t msgs[METRICS_AIS][METRICS_AI_DIRECTIONS];
+    SUM(v, ai_messages, msgs);
     SUM(v, media_frames, frames);
     SUM(v, media_dropped, dropped);
     SUM(v, ai_errors, errors);
@@ -379,6 +388,14 @@ static void render_media(FILE *f, const metrics_view_t *v)
         for (int r = 0; r < METRICS_DROPS; r++)
             fprintf(f, "switchboard_media_frames_dropped_total{provider=\"%s\",reason=\"%s\"} %llu\n",
                     config_ai_provider_name((ai_kind_t)a), drop_text[r], (unsigned long long)dropped[a][r]);
+    fputs("# HELP switchboard_ai_messages_total Messages on the AI provider's WebSocket (audio frames included), "
+          "sent to the provider and received from it.\n"
+          "# TYPE switchboard_ai_messages_total counter\n",
+          f);
+    for (int a = 0; a < METRICS_AIS; a++)
+        for (int d = 0; d < METRICS_AI_DIRECTIONS; d++)
+            fprintf(f, "switchboard_ai_messages_total{provider=\"%s\",direction=\"%s\"} %llu\n",
+                    config_ai_provider_name((ai_kind_t)a), ai_dir_text[d], (unsigned long long)msgs[a][d]);
     fputs("# HELP switchboard_ai_errors_total Errors an AI session reported, or sessions that could not be opened.\n"
           "# TYPE switchboard_ai_errors_total counter\n",
           f);
@@ -433,10 +450,11 @@ static void render_store(FILE *f, const metrics_view_t *v)
     uint64_t b[METRICS_BUCKETS + 1], sum;
     SUM(v, store_commit.le, b);
     sum_counters(v, offsetof(metrics_t, store_commit.sum_ns), 1, &sum);
-    fputs("# HELP switchboard_store_commit_seconds Duration of the store's group commits (SQLite: one per worker loop "
-          "iteration that wrote; PostgreSQL commits each unit and is not timed).\n"
-          "# TYPE switchboard_store_commit_seconds histogram\n",
-          f);
+    fputs(
+        "# HELP switchboard_store_commit_seconds Duration of the store's commits (SQLite: the group commit of a worker "
+        "loop iteration that wrote; PostgreSQL: the COMMIT round trip of each unit, WAL flush included).\n"
+        "# TYPE switchboard_store_commit_seconds histogram\n",
+        f);
     put_hist(f, "switchboard_store_commit_seconds", NULL, NULL, le_text, METRICS_BUCKETS, b, sum);
 }
 

@@ -46,6 +46,8 @@ typedef enum {
     METRICS_DROP_AI_FULL,   /* a caller frame the provider's full queue dropped */
     METRICS_DROPS
 } metrics_drop_t;
+/* Messages on an AI provider's WebSocket: sent to it, received from it. */
+typedef enum { METRICS_AI_SENT = 0, METRICS_AI_RECEIVED, METRICS_AI_DIRECTIONS } metrics_ai_dir_t;
 /* Why the bridge handed a call to a person without being asked to. */
 typedef enum {
     METRICS_FALLBACK_AI_FAILED = 0,
@@ -75,6 +77,7 @@ typedef struct metrics {
     _Atomic uint64_t calls_ended[METRICS_PLATFORMS][METRICS_DIRECTIONS][METRICS_OUTCOMES];
     _Atomic uint64_t media_frames[METRICS_AIS][METRICS_MEDIA_DIRECTIONS];
     _Atomic uint64_t media_dropped[METRICS_AIS][METRICS_DROPS];
+    _Atomic uint64_t ai_messages[METRICS_AIS][METRICS_AI_DIRECTIONS];
     _Atomic uint64_t ai_errors[METRICS_AIS];
     _Atomic uint64_t ai_fallbacks[METRICS_FALLBACKS];
     _Atomic uint64_t transfer_attempts[METRICS_PLATFORMS][METRICS_STAGES];
@@ -102,11 +105,13 @@ int metrics_call_ended_s(metrics_t *m, const char *platform, const char *directi
 void metrics_media_frame(metrics_t *m, int ai, metrics_media_t d);
 void metrics_media_dropped(metrics_t *m, int ai, metrics_drop_t why, uint64_t n);
 void metrics_recording_bytes(metrics_t *m, uint64_t n);
+/* One whole message on the AI's WebSocket (audio frames included: ~50 a second each way). */
+void metrics_ai_message(metrics_t *m, int ai, metrics_ai_dir_t d);
 void metrics_ai_error(metrics_t *m, int ai);
 void metrics_ai_fallback(metrics_t *m, metrics_fallback_t why);
 /* Media leg start to the first agent audio sent to the caller, once per call. */
 void metrics_first_audio(metrics_t *m, uint64_t dur_ns);
-/* One group commit of the store (SQLite). */
+/* One commit of the store: SQLite's group commit, PostgreSQL's COMMIT round trip. */
 void metrics_store_commit(metrics_t *m, uint64_t dur_ns);
 
 /* Attempt `attempt` of the transfer chain, whose voicemail stage is attempt vm (-1: unknown,

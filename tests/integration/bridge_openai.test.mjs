@@ -78,6 +78,13 @@ test('a whole conversation: greeting, caller audio passed through, transcripts s
   assert.match(lines, /agent:Hello, thanks for calling\./);
   assert.match(lines, /caller:caller said something/);
   assert.match(lines, /agent:I see\./);
+  // /metrics counts every message on the AI's WebSocket, each way (this server's only session)
+  await eventually(() => s.closedAt, (v) => v !== null);
+  const m = await (await fetch(srv.url + '/metrics')).text();
+  const count = (dir) => Number(new RegExp(`^switchboard_ai_messages_total\\{provider="openai",direction="${dir}"\\} (\\d+)$`, 'm').exec(m)?.[1]);
+  assert.equal(count('sent'), s.events.length, 'messages sent to the AI');
+  assert.equal(count('received'), s.sent.length, 'messages received from the AI');
+  assert.ok(s.events.length > s.audio.frames, 'audio appends and control messages');
 });
 
 test('the beta shape: OpenAI-Beta header, g711_ulaw session', async () => {

@@ -117,6 +117,10 @@ static void media_and_transfers(void **state)
     metrics_recording_bytes(&w1, 1200);
     metrics_ai_error(&w0, AI_ELEVENLABS);
     metrics_ai_error(&w1, AI_ELEVENLABS);
+    metrics_ai_message(&w0, AI_OPENAI, METRICS_AI_SENT);
+    metrics_ai_message(&w1, AI_OPENAI, METRICS_AI_SENT);
+    metrics_ai_message(&w1, AI_OPENAI, METRICS_AI_RECEIVED);
+    metrics_ai_message(&w1, -1, METRICS_AI_RECEIVED); /* not an AI (Asterisk's events): nothing */
     metrics_ai_fallback(&w0, METRICS_FALLBACK_AI_UNREACHABLE);
     metrics_ai_fallback(&w1, METRICS_FALLBACK_AI_UNREACHABLE);
     metrics_ai_fallback(&w1, (metrics_fallback_t)42); /* out of range: other */
@@ -159,6 +163,10 @@ static void media_and_transfers(void **state)
     has(t, "switchboard_media_frames_dropped_total{provider=\"openai\",reason=\"leg_full\"} 0");
     has(t, "switchboard_recording_bytes_total 1360");
     has(t, "switchboard_ai_errors_total{provider=\"elevenlabs\"} 2");
+    has(t, "# TYPE switchboard_ai_messages_total counter");
+    has(t, "switchboard_ai_messages_total{provider=\"openai\",direction=\"sent\"} 2");
+    has(t, "switchboard_ai_messages_total{provider=\"openai\",direction=\"received\"} 1");
+    has(t, "switchboard_ai_messages_total{provider=\"elevenlabs\",direction=\"sent\"} 0");
     has(t, "switchboard_ai_errors_total{provider=\"openai\"} 0");
     has(t, "switchboard_ai_fallbacks_total{reason=\"ai_unreachable\"} 2");
     has(t, "switchboard_ai_fallbacks_total{reason=\"other\"} 1");

@@ -3,8 +3,9 @@
 # over a scratch copy of its seed corpus (the committed corpus stays as it is).
 #   tests/fuzz/run.sh [SECONDS=60] [OUT_DIR=build/fuzz]
 #   TARGETS="form rtp" limits the run to those targets.
-#   KEEP=1 merges what the run found into tests/fuzz/corpus/<target> (libFuzzer -merge=1 keeps
-#   only inputs that add coverage) and prints libFuzzer's final figures.
+#   KEEP=1: SECONDS counts CPU time (runs of up to 10 minutes, over a scratch corpus kept in
+#   OUT_DIR between them), then what the runs found joins tests/fuzz/corpus/<target> (libFuzzer
+#   -merge=1 keeps only inputs that add coverage) and the figures are printed. Needs /usr/bin/time.
 # Exit status is non-zero when a target crashes; the crashing input is left in OUT_DIR.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -37,13 +38,29 @@ for t in ${TARGETS:-$all}; do
   for f in ${srcs[$t]}; do src+=("$root/$f"); done
   # shellcheck disable=SC2086
   clang "${flags[@]}" "$root/tests/fuzz/fuzz_$t.c" "${src[@]}" -o "$out/fuzz_$t" ${libs[$t]}
-  rm -rf "$out/corpus_$t" && mkdir -p "$out/corpus_$t"
-  echo "== fuzz_$t: ${secs}s"
   if [[ ${KEEP:-0} == 1 ]]; then
-    (cd "$out" && ASAN_OPTIONS=detect_leaks=1 ./fuzz_"$t" -max_total_time="$secs" -print_final_stats=1 \
-       "corpus_$t" "$root/tests/fuzz/corpus/$t" 2>&1 | grep -E "^(stat::|#[0-9]+ +DONE|==)" )
-    (cd "$out" && ./fuzz_"$t" -merge=1 "$root/tests/fuzz/corpus/$t" "corpus_$t" 2>&1 | tail -n 1)
+    # SECONDS of CPU (not of the clock: the machine may be busy), in runs of at most 10 minutes
+    # over a scratch corpus kept between runs; then the new coverage joins the committed corpus
+    mkdir -p "$out/corpus_$t"
+    used=0 execs=0 last=""
+    echo "== fuzz_$t: ${secs} CPU seconds"
+    while (( used < secs )); do
+      left=$(( secs - used )); chunk=$(( left < 600 ? left : 600 ))
+      (cd "$out" && ASAN_OPTIONS=detect_leaks=1 /usr/bin/time -f "%U %S" -o "time_$t" ./fuzz_"$t" \
+         -max_total_time="$chunk" -print_final_stats=1 "corpus_$t" "$root/tests/fuzz/corpus/$t" > "log_$t" 2>&1) ||
+        { grep -E "^==|SUMMARY|Test unit written" "$out/log_$t" >&2; exit 1; }
+      read -r u s < <(tail -n 1 "$out/time_$t")
+      used=$(( used + ${u%.*} + ${s%.*} + 1 ))
+      execs=$(( execs + $(sed -n 's/^stat::number_of_executed_units: *//p' "$out/log_$t") ))
+      last=$(grep -E "^#[0-9]+ +DONE" "$out/log_$t" | tail -n 1)
+    done
+    before=$(find "$root/tests/fuzz/corpus/$t" -type f | wc -l)
+    (cd "$out" && ./fuzz_"$t" -merge=1 "$root/tests/fuzz/corpus/$t" "corpus_$t" > "merge_$t" 2>&1)
+    after=$(find "$root/tests/fuzz/corpus/$t" -type f | wc -l)
+    echo "fuzz_$t: cpu_seconds=$used executions=$execs crashes=0 last_run=\"${last}\" corpus=$before->$after"
   else
+    rm -rf "$out/corpus_$t" && mkdir -p "$out/corpus_$t"
+    echo "== fuzz_$t: ${secs}s"
     (cd "$out" && ASAN_OPTIONS=detect_leaks=1 ./fuzz_"$t" -max_total_time="$secs" -print_final_stats=0 \
        "corpus_$t" "$root/tests/fuzz/corpus/$t" 2>&1 | tail -n 3)
   fi

@@ -253,6 +253,7 @@ void jambonz_status(http_req_t *r)
                         .sip_code = h->sip_status,
                         .event_json = json};
     int applied = 0;
+    store_wait_queued(r->w->store); /* the events the call's legs queued before this came go first */
     int rc = store_call_status(r->w->store, &s, &applied);
     free(json);
     if (rc < 0)

@@ -56,6 +56,7 @@ void status_callback(http_req_t *r)
                         .at = at,
                         .event_json = json};
     int applied = 0;
+    store_wait_queued(st); /* the events the call's legs queued before this came go first */
     int rc = store_call_status(st, &s, &applied);
     free(json);
     if (rc < 0)

@@ -7,7 +7,7 @@ import twilio from 'twilio';
 import { startServer, sqlite, cleanup, curl, sleep } from './lib/harness.mjs';
 import { callSid, webhook, verbs } from './lib/twilio.mjs';
 import { JWT_SECRET, api } from './lib/jwt.mjs';
-import { voiceCall, open, start, media } from './lib/rawmedia.mjs';
+import { voiceCall, open, start, media, sendFrames } from './lib/rawmedia.mjs';
 
 const servers = [];
 async function server(env = {}) {
@@ -38,12 +38,7 @@ test('the echo agent plays the caller back; marks; DTMF 0 hands the call to a pe
   const peer = open(srv);
   await peer.opened;
   const stream = start(peer, { sid, session });
-  for (let i = 0; i < 25; i++) {
-    media(peer, stream, i, 0x10);
-    await sleep(20);
-  }
-  await sleep(300);
-  const back = peer.received.filter((m) => m.event === 'media');
+  const back = await sendFrames(peer, stream, { byte: 0x10 });
   assert.ok(back.length >= 20, `echoed ${back.length} frames`);
   assert.equal(back[0].streamSid, stream);
   assert.equal(Buffer.from(back[0].media.payload, 'base64')[0], 0x10);
@@ -93,12 +88,7 @@ test('over wss (the server\'s own TLS): echoed audio, marks, and a clean close',
   const peer = open(srv, {}, { tls: true });
   await peer.opened;
   const stream = start(peer, { sid, session });
-  for (let i = 0; i < 25; i++) {
-    media(peer, stream, i, 0x30);
-    await sleep(20);
-  }
-  await sleep(300);
-  const back = peer.received.filter((m) => m.event === 'media');
+  const back = await sendFrames(peer, stream, { byte: 0x30 });
   assert.ok(back.length >= 20, `echoed ${back.length} frames`);
   assert.equal(Buffer.from(back[0].media.payload, 'base64')[0], 0x30);
   assert.ok(peer.received.some((m) => m.event === 'mark'));

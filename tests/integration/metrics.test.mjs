@@ -10,7 +10,7 @@ import { networkInterfaces } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { startServer, curl, cleanup, tempDir, eventually, sleep } from './lib/harness.mjs';
 import { AUTH_TOKEN, PUBLIC_BASE_URL, callSid, webhook, voiceParams, verbs } from './lib/twilio.mjs';
-import { voiceCall, open, start, media } from './lib/rawmedia.mjs';
+import { voiceCall, open, start, sendFrames } from './lib/rawmedia.mjs';
 
 const TOKEN = 'metrics-token-0123456789abcdef';
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -197,12 +197,7 @@ test('a call through the echo agent moves the media and first audio series; a tr
   const peer = open(srv);
   await peer.opened;
   const stream = start(peer, { sid, session });
-  for (let i = 0; i < 25; i++) {
-    media(peer, stream, i, 0x10);
-    await sleep(20);
-  }
-  await sleep(300);
-  const echoed = peer.received.filter((m) => m.event === 'media').length;
+  const echoed = (await sendFrames(peer, stream, { byte: 0x10 })).length;
   assert.ok(echoed >= 20, `echoed ${echoed} frames`);
   // DTMF 0: the caller asks for a person (not a fallback); connect_action dials the primary
   peer.ws.send(JSON.stringify({ event: 'dtmf', streamSid: stream, sequenceNumber: '99', dtmf: { track: 'inbound_track', digit: '0' } }));

@@ -70,6 +70,18 @@ export function media(peer, streamSid, i, byte = 0xff) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Sends n frames of `byte` 20 ms apart, waits 300 ms more, and returns the media messages the
+// server sent back (the echo agent plays each frame back).
+export async function sendFrames(peer, streamSid, { n = 25, byte = 0xff } = {}) {
+  for (let i = 0; i < n; i++) {
+    media(peer, streamSid, i, byte);
+    await sleep(20);
+  }
+  await sleep(300);
+  return peer.received.filter((m) => m.event === 'media');
+}
+
 const toneFrame = tone(20, 300).toString('base64'); // a caller frame with sound
 
 // A caller streaming a tone frame every 20 ms until the stream closes or `ms` pass; the peer

@@ -25,12 +25,6 @@ static const char *const stage_text[METRICS_STAGES] = {"primary", "secondary", "
 static const char *const outcome_text[METRICS_OUTCOMES] = {"completed", "busy",     "no-answer",
                                                            "failed",    "canceled", "other"};
 
-/* one writer per metrics_t: a relaxed load and store suffice, and need no locked instruction */
-static void add(_Atomic uint64_t *v, uint64_t n)
-{
-    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n, memory_order_relaxed);
-}
-
 static uint64_t get(const _Atomic uint64_t *v)
 {
     return atomic_load_explicit((_Atomic uint64_t *)v, memory_order_relaxed);
@@ -42,8 +36,8 @@ static void observe(_Atomic uint64_t *le, const uint64_t *bounds, size_t nb, _At
     size_t b = 0;
     while (b < nb && dur_ns > bounds[b])
         b++;
-    add(&le[b], 1);
-    add(sum, dur_ns);
+    metrics_add(&le[b], 1);
+    metrics_add(sum, dur_ns);
 }
 
 void metrics_http(metrics_t *m, size_t route, int status, uint64_t dur_ns)
@@ -56,13 +50,13 @@ void metrics_http(metrics_t *m, size_t route, int status, uint64_t dur_ns)
         observe(h->le, le_ns, METRICS_BUCKETS, &h->sum_ns, dur_ns);
     int cls = status / 100 - 1;
     if (cls >= 0 && cls < METRICS_STATUS_CLASSES)
-        add(&m->http_requests[route][cls], 1);
+        metrics_add(&m->http_requests[route][cls], 1);
 }
 
 void metrics_call_started(metrics_t *m, platform_t p, metrics_direction_t d)
 {
     if ((unsigned)p < METRICS_PLATFORMS && (unsigned)d < METRICS_DIRECTIONS)
-        add(&m->calls_started[p][d], 1);
+        metrics_add(&m->calls_started[p][d], 1);
 }
 
 void metrics_call_inbound(metrics_t *m, platform_t p, int refused)
@@ -75,7 +69,7 @@ void metrics_call_inbound(metrics_t *m, platform_t p, int refused)
 void metrics_call_ended(metrics_t *m, platform_t p, metrics_direction_t d, metrics_outcome_t o)
 {
     if ((unsigned)p < METRICS_PLATFORMS && (unsigned)d < METRICS_DIRECTIONS && (unsigned)o < METRICS_OUTCOMES)
-        add(&m->calls_ended[p][d][o], 1);
+        metrics_add(&m->calls_ended[p][d][o], 1);
 }
 
 int metrics_call_ended_s(metrics_t *m, const char *platform, const char *direction, const char *status)
@@ -97,38 +91,26 @@ int metrics_call_ended_s(metrics_t *m, const char *platform, const char *directi
     return 0;
 }
 
-void metrics_media_frame(metrics_t *m, int ai, metrics_media_t d)
-{
-    if ((unsigned)ai < METRICS_AIS && (unsigned)d < METRICS_MEDIA_DIRECTIONS)
-        add(&m->media_frames[ai][d], 1);
-}
-
-void metrics_ai_message(metrics_t *m, int ai, metrics_ai_dir_t d)
-{
-    if ((unsigned)ai < METRICS_AIS && (unsigned)d < METRICS_AI_DIRECTIONS)
-        add(&m->ai_messages[ai][d], 1);
-}
-
 void metrics_media_dropped(metrics_t *m, int ai, metrics_drop_t why, uint64_t n)
 {
     if ((unsigned)ai < METRICS_AIS && (unsigned)why < METRICS_DROPS && n > 0)
-        add(&m->media_dropped[ai][why], n);
+        metrics_add(&m->media_dropped[ai][why], n);
 }
 
 void metrics_recording_bytes(metrics_t *m, uint64_t n)
 {
-    add(&m->recording_bytes, n);
+    metrics_add(&m->recording_bytes, n);
 }
 
 void metrics_ai_error(metrics_t *m, int ai)
 {
     if ((unsigned)ai < METRICS_AIS)
-        add(&m->ai_errors[ai], 1);
+        metrics_add(&m->ai_errors[ai], 1);
 }
 
 void metrics_ai_fallback(metrics_t *m, metrics_fallback_t why)
 {
-    add(&m->ai_fallbacks[(unsigned)why < METRICS_FALLBACKS ? why : METRICS_FALLBACK_OTHER], 1);
+    metrics_add(&m->ai_fallbacks[(unsigned)why < METRICS_FALLBACKS ? why : METRICS_FALLBACK_OTHER], 1);
 }
 
 void metrics_first_audio(metrics_t *m, uint64_t dur_ns)
@@ -153,7 +135,7 @@ metrics_stage_t metrics_stage(int attempt, int vm)
 void metrics_transfer_attempt(metrics_t *m, platform_t p, metrics_stage_t s)
 {
     if ((unsigned)p < METRICS_PLATFORMS && (unsigned)s < METRICS_STAGES)
-        add(&m->transfer_attempts[p][s], 1);
+        metrics_add(&m->transfer_attempts[p][s], 1);
 }
 
 void metrics_transfer_outcome(metrics_t *m, platform_t p, metrics_stage_t s, const char *status)
@@ -165,7 +147,7 @@ void metrics_transfer_outcome(metrics_t *m, platform_t p, metrics_stage_t s, con
     if (status != NULL && strcmp(status, "answered") == 0)
         o = METRICS_COMPLETED;
     if ((unsigned)p < METRICS_PLATFORMS && (unsigned)s < METRICS_STAGES)
-        add(&m->transfer_outcomes[p][s][o], 1);
+        metrics_add(&m->transfer_outcomes[p][s][o], 1);
 }
 
 void metrics_transfer_attempt_s(metrics_t *m, const char *platform, metrics_stage_t s)

@@ -12,6 +12,7 @@
 #ifndef SB_METRICS_H
 #define SB_METRICS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -100,13 +101,27 @@ void metrics_call_ended(metrics_t *m, platform_t p, metrics_direction_t d, metri
  * -1 and nothing counted when platform or direction is not one of ours. */
 int metrics_call_ended_s(metrics_t *m, const char *platform, const char *direction, const char *status);
 
-/* The audio path (50 frames a second per call and direction): counter adds only. ai is an
- * ai_kind_t; out of range counts nothing. */
-void metrics_media_frame(metrics_t *m, int ai, metrics_media_t d);
+/* One writer per metrics_t: a relaxed load and store suffice, and need no locked instruction. */
+static inline void metrics_add(_Atomic uint64_t *v, uint64_t n)
+{
+    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+/* The audio path (50 frames a second per call and direction): counter adds only, inlined
+ * (bench/metrics_frame.c measures them). ai is an ai_kind_t; out of range counts nothing. */
+static inline void metrics_media_frame(metrics_t *m, int ai, metrics_media_t d)
+{
+    if ((unsigned)ai < METRICS_AIS && (unsigned)d < METRICS_MEDIA_DIRECTIONS)
+        metrics_add(&m->media_frames[ai][d], 1);
+}
 void metrics_media_dropped(metrics_t *m, int ai, metrics_drop_t why, uint64_t n);
 void metrics_recording_bytes(metrics_t *m, uint64_t n);
 /* One whole message on the AI's WebSocket (audio frames included: ~50 a second each way). */
-void metrics_ai_message(metrics_t *m, int ai, metrics_ai_dir_t d);
+static inline void metrics_ai_message(metrics_t *m, int ai, metrics_ai_dir_t d)
+{
+    if ((unsigned)ai < METRICS_AIS && (unsigned)d < METRICS_AI_DIRECTIONS)
+        metrics_add(&m->ai_messages[ai][d], 1);
+}
 void metrics_ai_error(metrics_t *m, int ai);
 void metrics_ai_fallback(metrics_t *m, metrics_fallback_t why);
 /* Media leg start to the first agent audio sent to the caller, once per call. */

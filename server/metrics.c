@@ -279,53 +279,6 @@ static void render_http(FILE *f, const metrics_view_t *v, size_t nslots)
     }
 }
 
-static void render_calls(FILE *f, const metrics_view_t *v)
-{
-    uint64_t started[METRICS_PLATFORMS][METRICS_DIRECTIONS] = {{0}};
-    uint64_t ended[METRICS_PLATFORMS][METRICS_DIRECTIONS][METRICS_OUTCOMES] = {{{0}}};
-    for (size_t w = 0; w < v->nworkers; w++) {
-        const metrics_t *m = v->workers[w];
-        for (int p = 0; m != NULL && p < METRICS_PLATFORMS; p++)
-            for (int d = 0; d < METRICS_DIRECTIONS; d++) {
-                started[p][d] += get(&m->calls_started[p][d]);
-                for (int o = 0; o < METRICS_OUTCOMES; o++)
-                    ended[p][d][o] += get(&m->calls_ended[p][d][o]);
-            }
-    }
-    fputs("# HELP switchboard_calls_started_total Calls begun: inbound calls recorded (admitted or refused busy), "
-          "outbound calls placed with the platform.\n"
-          "# TYPE switchboard_calls_started_total counter\n",
-          f);
-    for (int p = 0; p < METRICS_PLATFORMS; p++)
-        for (int d = 0; d < METRICS_DIRECTIONS; d++)
-            fprintf(f, "switchboard_calls_started_total{platform=\"%s\",direction=\"%s\"} %llu\n",
-                    config_platform_name((platform_t)p), dir_text[d], (unsigned long long)started[p][d]);
-    fputs("# HELP switchboard_calls_ended_total Calls that reached a terminal state, by outcome.\n"
-          "# TYPE switchboard_calls_ended_total counter\n",
-          f);
-    for (int p = 0; p < METRICS_PLATFORMS; p++)
-        for (int d = 0; d < METRICS_DIRECTIONS; d++)
-            for (int o = 0; o < METRICS_OUTCOMES; o++)
-                fprintf(f, "switchboard_calls_ended_total{platform=\"%s\",direction=\"%s\",outcome=\"%s\"} %llu\n",
-                        config_platform_name((platform_t)p), dir_text[d], outcome_text[o],
-                        (unsigned long long)ended[p][d][o]);
-    fputs("# HELP switchboard_calls_active Calls started minus calls ended since this process started (not below "
-          "0).\n"
-          "# TYPE switchboard_calls_active gauge\n",
-          f);
-    for (int p = 0; p < METRICS_PLATFORMS; p++) {
-        uint64_t s = 0, e = 0;
-        for (int d = 0; d < METRICS_DIRECTIONS; d++) {
-            s += started[p][d];
-            for (int o = 0; o < METRICS_OUTCOMES; o++)
-                e += ended[p][d][o];
-        }
-        /* a call begun before a restart ends after it: never show fewer than none */
-        fprintf(f, "switchboard_calls_active{platform=\"%s\"} %llu\n", config_platform_name((platform_t)p),
-                (unsigned long long)(s > e ? s - e : 0));
-    }
-}
-
 /* Sums counters at the same offset of every worker's metrics_t: n of them from field on. */
 static void sum_counters(const metrics_view_t *v, size_t off, size_t n, uint64_t *out)
 {
@@ -340,62 +293,101 @@ static void sum_counters(const metrics_view_t *v, size_t off, size_t n, uint64_t
 }
 #define SUM(v, field, out) sum_counters(v, offsetof(metrics_t, field), sizeof(out) / sizeof(uint64_t), (uint64_t *)out)
 
-static void render_media(FILE *f, const metrics_view_t *v)
+/* A label of a counter family: its name and the text of each index. */
+typedef struct label {
+    const char *name;
+    int n;
+    const char *const *text;
+} label_t;
+
+/* A counter family laid out in metrics_t as a C array over its labels (the first label
+ * outermost): summed over the workers and rendered in that order. */
+static void put_counters(FILE *f, const metrics_view_t *v, const char *name, const char *help, size_t off, int nlabels,
+                         const label_t *labels, uint64_t *sums)
 {
-    uint64_t frames[METRICS_AIS][METRICS_MEDIA_DIRECTIONS], dropped[METRICS_AIS][METRICS_DROPS], errors[METRICS_AIS];
-    uint64_t fallbacks[METRICS_FALLBACKS], fa[METRICS_FIRST_AUDIO_BUCKETS + 1], fa_sum, rec;
-    uint64_t msgs[METRICS_AIS][METRICS_AI_DIRECTIONS];
-    SUM(v, ai_messages, msgs);
-    SUM(v, media_frames, frames);
-    SUM(v, media_dropped, dropped);
-    SUM(v, ai_errors, errors);
-    SUM(v, ai_fallbacks, fallbacks);
+    size_t n = 1;
+    for (int l = 0; l < nlabels; l++)
+        n *= (size_t)labels[l].n;
+    sum_counters(v, off, n, sums);
+    fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (size_t i = 0; i < n; i++) {
+        fputs(name, f);
+        size_t stride = n;
+        for (int l = 0; l < nlabels; l++) {
+            stride /= (size_t)labels[l].n;
+            fprintf(f, "%c%s=\"%s\"", l == 0 ? '{' : ',', labels[l].name, labels[l].text[(i / stride) % labels[l].n]);
+        }
+        fprintf(f, "%s %llu\n", nlabels > 0 ? "}" : "", (unsigned long long)sums[i]);
+    }
+}
+/* COUNTERS(f, v, name, field, help, labels...): the sums go into a buffer sized by the field */
+#define COUNTERS(f, v, name, field, help, ...)                                                                         \
+    do {                                                                                                               \
+        uint64_t sums_[sizeof(((metrics_t *)0)->field) / sizeof(uint64_t)];                                            \
+        const label_t labels_[] = {__VA_ARGS__};                                                                       \
+        put_counters(f, v, name, help, offsetof(metrics_t, field), (int)(sizeof(labels_) / sizeof(labels_[0])),        \
+                     labels_, sums_);                                                                                  \
+    } while (0)
+
+static void render_calls(FILE *f, const metrics_view_t *v, label_t platform)
+{
+    const label_t direction = {"direction", METRICS_DIRECTIONS, dir_text};
+    const label_t outcome = {"outcome", METRICS_OUTCOMES, outcome_text};
+    COUNTERS(f, v, "switchboard_calls_started_total", calls_started,
+             "Calls begun: inbound calls recorded (admitted or refused busy), outbound calls placed with the platform.",
+             platform, direction);
+    COUNTERS(f, v, "switchboard_calls_ended_total", calls_ended, "Calls that reached a terminal state, by outcome.",
+             platform, direction, outcome);
+    uint64_t started[METRICS_PLATFORMS][METRICS_DIRECTIONS];
+    uint64_t ended[METRICS_PLATFORMS][METRICS_DIRECTIONS][METRICS_OUTCOMES];
+    SUM(v, calls_started, started);
+    SUM(v, calls_ended, ended);
+    fputs("# HELP switchboard_calls_active Calls started minus calls ended since this process started (not below "
+          "0).\n"
+          "# TYPE switchboard_calls_active gauge\n",
+          f);
+    for (int p = 0; p < METRICS_PLATFORMS; p++) {
+        uint64_t s = 0, e = 0;
+        for (int d = 0; d < METRICS_DIRECTIONS; d++) {
+            s += started[p][d];
+            for (int o = 0; o < METRICS_OUTCOMES; o++)
+                e += ended[p][d][o];
+        }
+        /* a call begun before a restart ends after it: never show fewer than none */
+        fprintf(f, "switchboard_calls_active{platform=\"%s\"} %llu\n", platform.text[p],
+                (unsigned long long)(s > e ? s - e : 0));
+    }
+}
+
+static void render_media(FILE *f, const metrics_view_t *v, label_t provider)
+{
+    COUNTERS(f, v, "switchboard_media_frames_total", media_frames,
+             "Audio frames (20 ms) through the AI bridge, by AI provider and direction (in: caller to AI, out: AI to "
+             "caller); provider none: no AI, or not known yet.",
+             provider, {"direction", METRICS_MEDIA_DIRECTIONS, media_text});
+    COUNTERS(f, v, "switchboard_media_frames_dropped_total", media_dropped,
+             "Audio frames dropped: early (caller audio before the AI was ready), leg_full (agent audio the media "
+             "leg's queue refused), ai_full (caller audio the provider's full queue dropped).",
+             provider, {"reason", METRICS_DROPS, drop_text});
+    COUNTERS(f, v, "switchboard_ai_messages_total", ai_messages,
+             "Messages on the AI provider's WebSocket (audio frames included), sent to the provider and received "
+             "from it.",
+             provider, {"direction", METRICS_AI_DIRECTIONS, ai_dir_text});
+    COUNTERS(f, v, "switchboard_ai_errors_total", ai_errors,
+             "Errors an AI session reported, or sessions that could not be opened.", provider);
+    COUNTERS(f, v, "switchboard_ai_fallbacks_total", ai_fallbacks,
+             "Calls the AI bridge handed to a person without the caller or the agent asking, by reason.",
+             {"reason", METRICS_FALLBACKS, fallback_text});
+    uint64_t fa[METRICS_FIRST_AUDIO_BUCKETS + 1], fa_sum;
     SUM(v, first_audio, fa);
     sum_counters(v, offsetof(metrics_t, first_audio_sum_ns), 1, &fa_sum);
-    sum_counters(v, offsetof(metrics_t, recording_bytes), 1, &rec);
-    fputs("# HELP switchboard_media_frames_total Audio frames (20 ms) through the AI bridge, by AI provider and "
-          "direction (in: caller to AI, out: AI to caller); provider none: no AI, or not known yet.\n"
-          "# TYPE switchboard_media_frames_total counter\n",
-          f);
-    for (int a = 0; a < METRICS_AIS; a++)
-        for (int d = 0; d < METRICS_MEDIA_DIRECTIONS; d++)
-            fprintf(f, "switchboard_media_frames_total{provider=\"%s\",direction=\"%s\"} %llu\n",
-                    config_ai_provider_name((ai_kind_t)a), media_text[d], (unsigned long long)frames[a][d]);
-    fputs("# HELP switchboard_media_frames_dropped_total Audio frames dropped: early (caller audio before the AI was "
-          "ready), leg_full (agent audio the media leg's queue refused), ai_full (caller audio the provider's full "
-          "queue dropped).\n"
-          "# TYPE switchboard_media_frames_dropped_total counter\n",
-          f);
-    for (int a = 0; a < METRICS_AIS; a++)
-        for (int r = 0; r < METRICS_DROPS; r++)
-            fprintf(f, "switchboard_media_frames_dropped_total{provider=\"%s\",reason=\"%s\"} %llu\n",
-                    config_ai_provider_name((ai_kind_t)a), drop_text[r], (unsigned long long)dropped[a][r]);
-    fputs("# HELP switchboard_ai_messages_total Messages on the AI provider's WebSocket (audio frames included), "
-          "sent to the provider and received from it.\n"
-          "# TYPE switchboard_ai_messages_total counter\n",
-          f);
-    for (int a = 0; a < METRICS_AIS; a++)
-        for (int d = 0; d < METRICS_AI_DIRECTIONS; d++)
-            fprintf(f, "switchboard_ai_messages_total{provider=\"%s\",direction=\"%s\"} %llu\n",
-                    config_ai_provider_name((ai_kind_t)a), ai_dir_text[d], (unsigned long long)msgs[a][d]);
-    fputs("# HELP switchboard_ai_errors_total Errors an AI session reported, or sessions that could not be opened.\n"
-          "# TYPE switchboard_ai_errors_total counter\n",
-          f);
-    for (int a = 0; a < METRICS_AIS; a++)
-        fprintf(f, "switchboard_ai_errors_total{provider=\"%s\"} %llu\n", config_ai_provider_name((ai_kind_t)a),
-                (unsigned long long)errors[a]);
-    fputs("# HELP switchboard_ai_fallbacks_total Calls the AI bridge handed to a person without the caller or the "
-          "agent asking, by reason.\n"
-          "# TYPE switchboard_ai_fallbacks_total counter\n",
-          f);
-    for (int r = 0; r < METRICS_FALLBACKS; r++)
-        fprintf(f, "switchboard_ai_fallbacks_total{reason=\"%s\"} %llu\n", fallback_text[r],
-                (unsigned long long)fallbacks[r]);
     fputs("# HELP switchboard_first_audio_seconds Time from a media leg's start to the first agent audio sent to the "
           "caller.\n"
           "# TYPE switchboard_first_audio_seconds histogram\n",
           f);
     put_hist(f, "switchboard_first_audio_seconds", NULL, NULL, fa_text, METRICS_FIRST_AUDIO_BUCKETS, fa, fa_sum);
+    uint64_t rec;
+    sum_counters(v, offsetof(metrics_t, recording_bytes), 1, &rec);
     fputs("# HELP switchboard_recording_bytes_total Audio bytes (8 kHz mu-law, both channels) written to call "
           "recordings.\n"
           "# TYPE switchboard_recording_bytes_total counter\n",
@@ -403,28 +395,13 @@ static void render_media(FILE *f, const metrics_view_t *v)
     fprintf(f, "switchboard_recording_bytes_total %llu\n", (unsigned long long)rec);
 }
 
-static void render_transfers(FILE *f, const metrics_view_t *v)
+static void render_transfers(FILE *f, const metrics_view_t *v, label_t platform)
 {
-    uint64_t att[METRICS_PLATFORMS][METRICS_STAGES], out[METRICS_PLATFORMS][METRICS_STAGES][METRICS_OUTCOMES];
-    SUM(v, transfer_attempts, att);
-    SUM(v, transfer_outcomes, out);
-    fputs("# HELP switchboard_transfer_attempts_total Transfer chain stages begun (a target dialed, or voicemail), by "
-          "the stage's position.\n"
-          "# TYPE switchboard_transfer_attempts_total counter\n",
-          f);
-    for (int p = 0; p < METRICS_PLATFORMS; p++)
-        for (int s = 0; s < METRICS_STAGES; s++)
-            fprintf(f, "switchboard_transfer_attempts_total{platform=\"%s\",stage=\"%s\"} %llu\n",
-                    config_platform_name((platform_t)p), stage_text[s], (unsigned long long)att[p][s]);
-    fputs("# HELP switchboard_transfer_outcomes_total How dialed transfer stages ended.\n"
-          "# TYPE switchboard_transfer_outcomes_total counter\n",
-          f);
-    for (int p = 0; p < METRICS_PLATFORMS; p++)
-        for (int s = 0; s < METRICS_STAGES; s++)
-            for (int o = 0; o < METRICS_OUTCOMES; o++)
-                fprintf(f, "switchboard_transfer_outcomes_total{platform=\"%s\",stage=\"%s\",outcome=\"%s\"} %llu\n",
-                        config_platform_name((platform_t)p), stage_text[s], outcome_text[o],
-                        (unsigned long long)out[p][s][o]);
+    const label_t stage = {"stage", METRICS_STAGES, stage_text};
+    COUNTERS(f, v, "switchboard_transfer_attempts_total", transfer_attempts,
+             "Transfer chain stages begun (a target dialed, or voicemail), by the stage's position.", platform, stage);
+    COUNTERS(f, v, "switchboard_transfer_outcomes_total", transfer_outcomes, "How dialed transfer stages ended.",
+             platform, stage, {"outcome", METRICS_OUTCOMES, outcome_text});
 }
 
 static void render_store(FILE *f, const metrics_view_t *v)
@@ -459,10 +436,15 @@ char *metrics_render(const metrics_view_t *v, size_t *len)
             "# TYPE switchboard_workers gauge\n"
             "switchboard_workers %zu\n",
             v->nworkers);
+    const char *platform_text[METRICS_PLATFORMS], *ai_text[METRICS_AIS];
+    for (int p = 0; p < METRICS_PLATFORMS; p++)
+        platform_text[p] = config_platform_name((platform_t)p);
+    for (int a = 0; a < METRICS_AIS; a++)
+        ai_text[a] = config_ai_provider_name((ai_kind_t)a);
     render_http(f, v, nslots);
-    render_calls(f, v);
-    render_media(f, v);
-    render_transfers(f, v);
+    render_calls(f, v, (label_t){"platform", METRICS_PLATFORMS, platform_text});
+    render_media(f, v, (label_t){"provider", METRICS_AIS, ai_text});
+    render_transfers(f, v, (label_t){"platform", METRICS_PLATFORMS, platform_text});
     render_store(f, v);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) {

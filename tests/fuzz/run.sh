@@ -43,7 +43,9 @@ for t in ${TARGETS:-$all}; do
     # over a scratch corpus kept between runs; then the new coverage joins the committed corpus
     mkdir -p "$out/corpus_$t"
     used=0 execs=0 last=""
-    echo "== fuzz_$t: ${secs} CPU seconds"
+    # a run stopped part way goes on from OUT_DIR/progress_<target> (CPU seconds, executions)
+    [[ -f $out/progress_$t ]] && read -r used execs < "$out/progress_$t"
+    echo "== fuzz_$t: ${secs} CPU seconds (${used} done)"
     while (( used < secs )); do
       left=$(( secs - used )); chunk=$(( left < 600 ? left : 600 ))
       (cd "$out" && ASAN_OPTIONS=detect_leaks=1 /usr/bin/time -f "%U %S" -o "time_$t" ./fuzz_"$t" \
@@ -52,7 +54,8 @@ for t in ${TARGETS:-$all}; do
       read -r u s < <(tail -n 1 "$out/time_$t")
       used=$(( used + ${u%.*} + ${s%.*} + 1 ))
       execs=$(( execs + $(sed -n 's/^stat::number_of_executed_units: *//p' "$out/log_$t") ))
-      last=$(grep -E "^#[0-9]+ +DONE" "$out/log_$t" | tail -n 1)
+      last=$(grep -E "^#[0-9]+[[:space:]]+DONE" "$out/log_$t" | tail -n 1 | tr '\t' ' ' || true)
+      echo "$used $execs" > "$out/progress_$t"
     done
     before=$(find "$root/tests/fuzz/corpus/$t" -type f | wc -l)
     (cd "$out" && ./fuzz_"$t" -merge=1 "$root/tests/fuzz/corpus/$t" "corpus_$t" > "merge_$t" 2>&1)

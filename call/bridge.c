@@ -360,7 +360,10 @@ static void ai_response_done(void *p)
 
 static void barge_in(bridge_t *b)
 {
-    if (b->mark_count == 0 || b->interrupted_gen == b->item_gen)
+    /* the agent is speaking while its response goes on, even when the leg has played all of it
+     * that came so far: an AI streaming at the pace of speech leaves the leg's queue empty (no
+     * mark pending) between its chunks, and the response's next audio must not play then */
+    if ((b->mark_count == 0 && !b->response_active) || b->interrupted_gen == b->item_gen)
         return; /* nothing of the agent is playing */
     if (!b->leg_gone)
         b->leg->clear(b->ctx);

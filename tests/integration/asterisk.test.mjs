@@ -163,6 +163,33 @@ test('OpenAI over RTP: barge-in stops the agent audio at once and truncates at w
   assert.match(events(srv, caller.id), /barge_in/);
 });
 
+test('OpenAI over RTP: a barge-in between the agent\'s chunks (all of it played, the response going on) stops it too', async () => {
+  const srv = await server({ AI_PROVIDER: 'openai', OPENAI_API_KEY: KEY, OPENAI_REALTIME_URL: realtime.url });
+  // 100 ms of speech each second: the leg plays each chunk at once and then has nothing queued
+  // (no mark pending) for 900 ms while the response goes on; the caller speaks in such a gap
+  realtime.script([
+    { on: 'response.create', do: 'speak', ms: 6000, pace: 0.1, transcript: 'A slow greeting...' },
+    { after: 'frames', count: 60, do: 'speech_started', stopAfterFrames: 20 },
+  ]);
+  const before = realtime.sessions.length;
+  const { caller, leg } = await inbound({ from: '+15551230012', to: '+15557650000' });
+  await waitFor(() => realtime.sessions.length > before, 5000);
+  const s = realtime.sessions[before];
+  await waitFor(() => s.ofType('response.create').length > 0, 5000);
+  leg.sendAudio(tone(3000, 300));
+  await realtime.waitFor(() => s.truncates.length > 0, 6000);
+  const heard = leg.received.filter((p) => audible(p.payload)).length;
+  // one or two chunks of 100 ms had played; the truncate says so
+  assert.ok(s.truncates[0].audio_end_ms >= 100 && s.truncates[0].audio_end_ms <= 300, `audio_end_ms ${s.truncates[0].audio_end_ms}`);
+  assert.ok(s.cancels.length > 0 || s.ofType('response.cancel').length > 0, 'the response was cancelled');
+  await sleep(1500); // past the next chunk's time: none of the response plays any more
+  const late = leg.received.filter((p) => audible(p.payload)).length;
+  assert.ok(late - heard <= 2, `${late - heard} agent frames after the barge-in`);
+  ast.hangup(caller.id);
+  await waitFor(() => row(srv, caller.id, 'ended_at IS NOT NULL') === '1', 5000);
+  assert.match(events(srv, caller.id), /barge_in/);
+});
+
 test('DTMF 0 asks for a person: busy, no answer, then answered, with the original caller ID', async () => {
   const srv = await server({ CALLER_ID_POLICY: 'original', TRANSFER_TIMEOUT: '5', VOICEMAIL_TARGET: 'sip:vm@pbx.example.com' });
   ast.setOutcome('PJSIP/2000', { result: 'busy', afterMs: 50 });

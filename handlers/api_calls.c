@@ -94,6 +94,15 @@ void api_calls_list(http_req_t *r)
     f.since = form_get(query, "since");
     f.until = form_get(query, "until");
     f.platform = form_get(query, "platform");
+    /* free text compared with the rows: it must be text the database takes */
+    static const char *const texts[] = {"status", "from", "to"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        const char *v = form_get(query, texts[i]);
+        if (v != NULL && !form_utf8_valid(v, strlen(v))) {
+            http_send_error(r, 400, "invalid_query", "must be UTF-8 text", texts[i]);
+            goto out;
+        }
+    }
     if (f.direction != NULL && strcmp(f.direction, "inbound") != 0 && strcmp(f.direction, "outbound") != 0) {
         http_send_error(r, 400, "invalid_query", "direction must be inbound or outbound", "direction");
         goto out;
@@ -130,7 +139,7 @@ out:
 static int call_id(http_req_t *r, char *buf, size_t n)
 {
     h2o_iovec_t id = http_param(r, 0);
-    if (id.len == 0 || id.len >= n) {
+    if (id.len >= n || !calls_session_ok(id.base, id.len)) {
         http_send_error(r, 404, "not_found", "no such call", NULL);
         return -1;
     }

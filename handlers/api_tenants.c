@@ -2,6 +2,7 @@
 #include "server/log.h"
 #include "server/worker.h"
 #include "server/e164.h"
+#include "server/form.h"
 #include "server/target.h"
 
 #include <stdio.h>
@@ -105,7 +106,7 @@ static int parse_body(http_req_t *r, json_t *o, parsed_t *p)
     char field[64];
     json_object_foreach(o, key, v)
     {
-        snprintf(field, sizeof(field), "%s", key);
+        snprintf(field, sizeof(field), "%.*s", (int)form_utf8_prefix(key, strlen(key), sizeof(field) - 1), key);
         if (!one_of(key, known)) {
             http_send_error(r, 400, "invalid_field", "unknown field", field);
             return -1;

@@ -68,6 +68,16 @@ void calls_attempt_end(http_req_t *r, const store_call_t *call, const call_polic
     free(json);
 }
 
+int calls_session_ok(const char *s, size_t len)
+{
+    if (s == NULL || len == 0 || len > 63)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
 int calls_parse_attempt(const char *s, int *out)
 {
     if (s == NULL || s[0] < '0' || s[0] > '9' || (s[1] != '\0' && (s[1] < '0' || s[1] > '9' || s[2] != '\0')))

@@ -31,4 +31,8 @@ void calls_attempt_end(http_req_t *r, const store_call_t *call, const call_polic
 /* "0".."CALLS_MAX_ATTEMPT" -> 0; anything else -1. */
 int calls_parse_attempt(const char *s, int *out);
 
+/* Could s (len bytes, from a URL) be a session id: 1 to 63 visible ASCII characters? Anything
+ * else is no session, answered without asking the database (PostgreSQL refuses non-UTF-8). */
+int calls_session_ok(const char *s, size_t len);
+
 #endif

@@ -39,8 +39,9 @@ int jambonz_begin(http_req_t *r, jambonz_req_t *j)
     }
     int err;
     j->query = http_query(r, &err);
-    if (j->query == NULL) {
-        log_warn("jambonz.bad_request", "rid=%s why=\"query: %s\"", r->rid, form_strerror(err));
+    if (j->query == NULL || !form_utf8(j->query)) {
+        log_warn("jambonz.bad_request", "rid=%s why=\"query: %s\"", r->rid,
+                 j->query == NULL ? form_strerror(err) : "not UTF-8");
         jambonz_send_apology(r, 400);
         return -1;
     }

@@ -234,7 +234,7 @@ void jambonz_status(http_req_t *r)
     const jhook_t *h = &j.hook;
     if (h->call_status[0] == '\0' || store_status_rank(status_word(h->call_status)) < 0) {
         log_warn("jambonz.bad_request", "rid=%s why=\"call_status missing or unknown\" field=call_status", r->rid);
-        http_send_error(r, 400, "invalid_field", "call_status must be one of jambonz's call states", "call_status");
+        jambonz_send_apology(r, 400); /* jambonz always gets verbs */
         return;
     }
     json_t *ev = json_pack("{s:s, s:s?}", "status", h->call_status, "termination_by",

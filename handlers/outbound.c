@@ -271,7 +271,7 @@ void outbound_initiate(http_req_t *r)
     {
         if (strcmp(key, "customer_id") != 0 && strcmp(key, "phone") != 0 && strcmp(key, "agent_type") != 0) {
             char field[64];
-            snprintf(field, sizeof(field), "%s", key);
+            snprintf(field, sizeof(field), "%.*s", (int)form_utf8_prefix(key, strlen(key), sizeof(field) - 1), key);
             http_send_error(r, 400, "invalid_field", "unknown field", field);
             goto out;
         }
@@ -315,7 +315,11 @@ void outbound_initiate(http_req_t *r)
     }
     /* the tenant's platform carries the call: its own setting, else DEFAULT_PLATFORM */
     store_tenant_t tenant;
-    int have_tenant = store_tenant_get(w->store, r->tenant_id, &tenant) == 0;
+    int trc = store_tenant_get(w->store, r->tenant_id, &tenant), have_tenant = trc == 0;
+    if (trc == 1) { /* a valid token for a tenant that does not exist (deleted, never made): nothing to place */
+        http_send_error(r, 403, "forbidden", "the token's tenant does not exist", NULL);
+        goto out;
+    }
     platform_t pf = cfg->default_platform;
     if (have_tenant && tenant.platform[0] != '\0' && config_platform_parse(tenant.platform, &pf) != 0)
         pf = cfg->default_platform;
@@ -489,17 +493,19 @@ static int session_call(twilio_req_t *t, store_call_t *call)
     h2o_iovec_t sp = http_param(r, 0);
     char session[64];
     int rc = 1;
-    if (sp.len > 0 && sp.len < sizeof(session)) {
+    if (sp.len < sizeof(session) && calls_session_ok(sp.base, sp.len)) {
         memcpy(session, sp.base, sp.len);
         session[sp.len] = '\0';
         rc = store_call_by_session(r->w->store, session, call);
+    } else {
+        snprintf(session, sizeof(session), "-"); /* bytes no session id holds: not asked for, not logged */
     }
     if (rc == 0)
         return 0;
     if (rc < 0)
         log_error("db.error", "rid=%s op=call_by_session error=\"%s\"", r->rid, store_errmsg(r->w->store));
     else
-        log_warn("twilio.unknown_session", "rid=%s session=%.40s", r->rid, sp.len ? sp.base : "-");
+        log_warn("twilio.unknown_session", "rid=%s session=%.40s", r->rid, session);
     twilio_send_apology(r, 200);
     return 1;
 }

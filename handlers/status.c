@@ -1,4 +1,5 @@
 #include "handlers/status.h"
+#include "handlers/calls.h"
 #include "handlers/twilio.h"
 #include "server/log.h"
 #include "server/worker.h"
@@ -28,7 +29,10 @@ void status_callback(http_req_t *r)
     long seq = int_param(twilio_param(&t, "SequenceNumber"));
     long duration = int_param(twilio_param(&t, "CallDuration"));
     long sip = int_param(twilio_param(&t, "SipResponseCode"));
-    if (!twilio_sid_valid(sid, "CA") || status == NULL || seq == -2 || duration == -2 || sip == -2) {
+    /* /twilio/status/{session_id} (outbound sessions) finds the call by session */
+    h2o_iovec_t sp = http_param(r, 0);
+    if (!twilio_sid_valid(sid, "CA") || status == NULL || seq == -2 || duration == -2 || sip == -2 ||
+        (sp.len > 0 && !calls_session_ok(sp.base, sp.len))) {
         log_warn("twilio.bad_request", "rid=%s why=\"status callback needs CallSid, CallStatus and numeric fields\"",
                  r->rid);
         twilio_send_empty(r, 400);
@@ -42,10 +46,8 @@ void status_callback(http_req_t *r)
         json_object_set_new(ev, "duration", json_integer(duration));
     char *json = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
-    /* /twilio/status/{session_id} (outbound sessions) finds the call by session */
     char session[64] = "";
-    h2o_iovec_t sp = http_param(r, 0);
-    if (sp.len > 0 && sp.len < sizeof(session))
+    if (sp.len > 0)
         memcpy(session, sp.base, sp.len);
     store_status_t s = {.call_sid = sid,
                         .status = status,

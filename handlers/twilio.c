@@ -42,6 +42,12 @@ int twilio_begin(http_req_t *r, twilio_req_t *t)
     } else {
         t->form = http_form(r, "", 0, &err); /* JSON body: no form parameters */
     }
+    /* Twilio sends UTF-8 only; anything else would be stored as is (or refused by PostgreSQL) */
+    if (!form_utf8(t->query) || !form_utf8(t->form)) {
+        log_warn("twilio.bad_request", "rid=%s why=\"parameters are not UTF-8\"", r->rid);
+        twilio_send_apology(r, 400);
+        return -1;
+    }
     if (cfg->twilio_auth_token == NULL)
         return 0;
 

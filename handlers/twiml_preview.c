@@ -59,7 +59,7 @@ void twiml_preview(http_req_t *r)
             known |= strcmp(key, allowed[i]) == 0;
         if (!known) {
             char field[64];
-            snprintf(field, sizeof(field), "%s", key);
+            snprintf(field, sizeof(field), "%.*s", (int)form_utf8_prefix(key, strlen(key), sizeof(field) - 1), key);
             bad(r, field, "unknown field");
             goto out;
         }

@@ -239,3 +239,57 @@ const char *form_strerror(int err)
         return "unknown form error";
     }
 }
+
+int form_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        unsigned c = *p++;
+        if (c < 0x80)
+            continue;
+        size_t n;
+        unsigned lo = 0x80, hi = 0xbf; /* the range of the byte after the lead */
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong */
+            else if (c == 0xed)
+                hi = 0x9f; /* surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            if (c == 0xf0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xf4)
+                hi = 0x8f; /* past U+10FFFF */
+        } else {
+            return 0;
+        }
+        if ((size_t)(end - p) < n || p[0] < lo || p[0] > hi)
+            return 0;
+        for (size_t i = 1; i < n; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+        p += n;
+    }
+    return 1;
+}
+
+int form_utf8(const form_t *form)
+{
+    for (size_t i = 0; form != NULL && i < form->count; i++)
+        if (!form_utf8_valid(form->pairs[i].key, form->pairs[i].key_len) ||
+            !form_utf8_valid(form->pairs[i].value, form->pairs[i].value_len))
+            return 0;
+    return 1;
+}
+
+size_t form_utf8_prefix(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80) /* s[max] continues a character */
+        max--;
+    return max;
+}

@@ -85,4 +85,16 @@ int form_unescape(char *dst, size_t dst_size, const char *src, size_t len, size_
 /* Static string; never NULL. */
 const char *form_strerror(int err);
 
+/*
+ * UTF-8 of decoded text (the parser passes any byte but NUL): remote text the server keeps or
+ * searches must be UTF-8 (PostgreSQL refuses anything else, jansson too).
+ * form_utf8_valid: s[0..len) is valid UTF-8 (RFC 3629: no overlong form, surrogate or code
+ * point past U+10FFFF). form_utf8: every key and value of form is; a NULL form is.
+ * form_utf8_prefix: the length of the longest prefix of s (len bytes of valid UTF-8) of at most
+ * max bytes that does not cut a character in two.
+ */
+int form_utf8_valid(const char *s, size_t len);
+int form_utf8(const form_t *form);
+size_t form_utf8_prefix(const char *s, size_t len, size_t max);
+
 #endif

@@ -250,7 +250,10 @@ static void on_frame(ws_conn_t *c, const wsframe_t *f, unsigned char *p)
                 finish(c); /* the handshake is complete */
             return;
         }
-        send_close(c, code == 1005 || code == 1006 || code == 1015 ? 1002 : code, NULL);
+        /* a code a peer may not send (RFC 6455 7.4: 1005, 1006, 1015, unassigned ranges) is not echoed */
+        int sendable =
+            (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+        send_close(c, sendable ? code : 1002, NULL);
         return;
     }
     case 9:
@@ -378,6 +381,13 @@ ws_conn_t *ws_upgrade_protocol(http_req_t *r, size_t max_msg, const char *subpro
     if (h2o_is_websocket_handshake(r->req, &key) != 0 || key == NULL) {
         http_add_header(r, "upgrade", "websocket");
         http_send_error(r, 400, "websocket_required", "this endpoint is a WebSocket (Twilio Media Streams)", NULL);
+        return NULL;
+    }
+    /* h2o does not look at the version: RFC 6455 is 13, and a refusal names it */
+    h2o_iovec_t ver = http_header(r, "sec-websocket-version");
+    if (!h2o_memis(ver.base, ver.len, H2O_STRLIT("13"))) {
+        http_add_header(r, "sec-websocket-version", "13");
+        http_send_error(r, 400, "websocket_version", "only WebSocket version 13 is spoken", "Sec-WebSocket-Version");
         return NULL;
     }
     ws_conn_t *c = calloc(1, sizeof(*c));

@@ -8,6 +8,7 @@
 
 #include <libxml/parser.h>
 #include <libxml/xmlwriter.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -284,13 +285,23 @@ static int doc_err(const twiml_doc_t *doc)
     return doc == NULL ? TWIML_EINVAL : doc->err;
 }
 
-void twiml_library_init(void)
+static pthread_once_t library_once = PTHREAD_ONCE_INIT;
+
+static void library_init_once(void)
 {
     xmlInitParser();
 }
 
+void twiml_library_init(void)
+{
+    pthread_once(&library_once, library_init_once);
+}
+
 twiml_doc_t *twiml_doc_new(void)
 {
+    /* libxml2 fills its encoding table unlocked on first use (xmlFindCharEncodingHandler): two
+     * workers' first documents at once raced on it; xmlInitParser fills it under its lock */
+    twiml_library_init();
     twiml_doc_t *doc = calloc(1, sizeof *doc);
     if (doc == NULL)
         return NULL;

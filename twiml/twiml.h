@@ -45,9 +45,10 @@
  *
  * Ownership: the caller owns the twiml_doc_t (twiml_doc_free) and the string
  * from twiml_finish (free()). Strings passed in are copied (serialised)
- * before the call returns. A document is used by one thread at a time; call
- * twiml_library_init() once at start before using documents on several
- * threads (libxml2 wants its global init done once).
+ * before the call returns. A document is used by one thread at a time;
+ * documents may be made on several threads at once: twiml_doc_new() does
+ * libxml2's global init once first (twiml_library_init(), which may also be
+ * called early).
  *
  * Built from twiml.c (writer) and twiml_verbs.c (vocabulary); link both and
  * libxml2.

@@ -355,6 +355,56 @@ static void test_unescape(void **state)
     assert_int_equal(form_unescape(out, sizeof(out), "%00", 3, &n), FORM_ENUL);
 }
 
+static void test_utf8(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int ok;
+    } cases[] = {
+        {"", 1},
+        {"plain", 1},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x9e", 1}, /* 2, 3 and 4 bytes */
+        {"\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf", 1},  /* U+D7FF, U+E000, U+10FFFF */
+        {"\xff", 0},
+        {"\xc3\x28", 0}, /* a lead without its continuation */
+        {"\xc3", 0},     /* cut short */
+        {"\xe2\x82", 0},
+        {"\x80", 0},     /* a continuation first */
+        {"\xc0\xaf", 0}, /* overlong '/' */
+        {"\xc1\xbf", 0},
+        {"\xe0\x80\xaf", 0},     /* overlong, three bytes */
+        {"\xf0\x80\x80\xaf", 0}, /* overlong, four bytes */
+        {"\xed\xa0\x80", 0},     /* U+D800, a surrogate */
+        {"\xf4\x90\x80\x80", 0}, /* U+110000 */
+        {"\xf5\x80\x80\x80", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(form_utf8_valid(cases[i].s, strlen(cases[i].s)), cases[i].ok);
+
+    form_t *f = NULL;
+    assert_int_equal(form_parse("a=caf%C3%A9&b=1", 15, NULL, &f), FORM_OK);
+    assert_true(form_utf8(f));
+    form_free(f);
+    assert_int_equal(form_parse("a=1&b=%ff", 9, NULL, &f), FORM_OK);
+    assert_false(form_utf8(f));
+    form_free(f);
+    assert_int_equal(form_parse("%c3%28=1", 8, NULL, &f), FORM_OK);
+    assert_false(form_utf8(f));
+    form_free(f);
+    assert_true(form_utf8(NULL));
+
+    /* a cut never splits a character: "a\xc3\xa9\xe2\x82\xac" is a, é, € */
+    const char *s = "a\xc3\xa9\xe2\x82\xac";
+    assert_int_equal(form_utf8_prefix(s, 6, 10), 6);
+    assert_int_equal(form_utf8_prefix(s, 6, 6), 6);
+    assert_int_equal(form_utf8_prefix(s, 6, 5), 3);
+    assert_int_equal(form_utf8_prefix(s, 6, 4), 3);
+    assert_int_equal(form_utf8_prefix(s, 6, 3), 3);
+    assert_int_equal(form_utf8_prefix(s, 6, 2), 1);
+    assert_int_equal(form_utf8_prefix(s, 6, 0), 0);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
@@ -387,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_parse_buf),
         cmocka_unit_test(test_query),
         cmocka_unit_test(test_unescape),
+        cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests_name("form", tests, NULL, NULL);

@@ -239,6 +239,7 @@ static int serve(app_t *app)
         goto fail;
     h2o_config_init(&app->h2o);
     app->h2o.max_request_entity_size = cfg->max_request_body;
+    app->h2o.http1.upgrade_to_http2 = 0; /* HTTP/2 over TLS (ALPN) only, not h2c on the plain port */
     app->h2o.server_name = h2o_iovec_init(H2O_STRLIT("switchboard"));
     http_register(&app->h2o);
     app->started_ms = uv_hrtime() / 1000000;

@@ -19,6 +19,7 @@ import verbSpecs from '@jambonz/verb-specifications';
 import { startServer, sqlite, sqlRows, cleanup, sleep, SANITIZED } from './lib/harness.mjs';
 import { AUTH_TOKEN, PUBLIC_BASE_URL } from './lib/twilio.mjs';
 import { JWT_SECRET, token } from './lib/jwt.mjs';
+import { bytes, bodyBytes, build, parseResponse, rawExchange, rawUpgrade, until, frame } from './lib/rawhttp.mjs';
 
 const JAMBONZ_SECRET = 'adversarial-jambonz-secret-0123';
 const ELEVENLABS_SECRET = 'adversarial-elevenlabs-secret-0123';
@@ -117,63 +118,6 @@ async function mapLimit(items, n, fn) {
 
 // ---- a raw HTTP/1.1 client: any bytes out, keep-alive connections reused ---------------------
 
-const CRLF = Buffer.from('\r\n');
-const bytes = (v) => (Buffer.isBuffer(v) ? v : Buffer.from(String(v), 'latin1')); // request lines, headers
-const bodyBytes = (v) => (Buffer.isBuffer(v) ? v : Buffer.from(String(v ?? ''), 'utf8'));
-
-// The request's bytes; Host and Content-Length added unless the case gives its own (or says not to).
-function build({ method = 'GET', path = '/', headers = [], body, version = 'HTTP/1.1', host = true, length = true }) {
-  const has = (n) => headers.some(([k]) => k.toLowerCase() === n);
-  const parts = [bytes(`${method} `), bytes(path), bytes(` ${version}\r\n`)];
-  if (host && !has('host')) parts.push(bytes('Host: 127.0.0.1\r\n'));
-  for (const [k, v] of headers) parts.push(bytes(k), bytes(': '), bytes(v), CRLF);
-  const b = body === undefined ? null : Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
-  if (b && length && !has('content-length') && !has('transfer-encoding')) parts.push(bytes(`Content-Length: ${b.length}\r\n`));
-  parts.push(CRLF);
-  if (b) parts.push(b);
-  return Buffer.concat(parts);
-}
-
-// One response from the front of buf, or null while incomplete; 1xx responses skipped.
-function parseResponse(buf, { head = false, ended = false } = {}) {
-  let off = 0;
-  for (;;) {
-    const end = buf.indexOf('\r\n\r\n', off);
-    if (end < 0) return null;
-    const lines = buf.subarray(off, end).toString('latin1').split('\r\n');
-    const status = Number(lines[0].split(' ')[1]);
-    const headers = {};
-    for (const l of lines.slice(1)) {
-      const i = l.indexOf(':');
-      if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
-    }
-    let at = end + 4;
-    if (status >= 100 && status < 200 && status !== 101) {
-      off = at;
-      continue;
-    }
-    if (head || status === 101 || status === 204 || status === 304) return { status, headers, body: Buffer.alloc(0), used: at };
-    if (headers['transfer-encoding'] && /chunked/i.test(headers['transfer-encoding'])) {
-      const chunks = [];
-      for (;;) {
-        const le = buf.indexOf('\r\n', at);
-        if (le < 0) return null;
-        const size = parseInt(buf.subarray(at, le).toString('latin1'), 16);
-        if (buf.length < le + 2 + size + 2) return null;
-        chunks.push(buf.subarray(le + 2, le + 2 + size));
-        at = le + 2 + size + 2;
-        if (size === 0) return { status, headers, body: Buffer.concat(chunks), used: at };
-      }
-    }
-    if (headers['content-length'] !== undefined) {
-      const n = Number(headers['content-length']);
-      if (buf.length < at + n) return null;
-      return { status, headers, body: buf.subarray(at, at + n), used: at + n };
-    }
-    return ended ? { status, headers, body: buf.subarray(at), used: buf.length } : null;
-  }
-}
-
 // One connection; exchange() sends a request and resolves with its response ({status: 0} when the
 // server closed without answering).
 class Conn {
@@ -258,14 +202,19 @@ function describe(res) {
   return `${res.status} ${res.headers['content-type'] ?? '-'} rid=${res.headers['x-request-id'] ?? '-'} ${res.body.toString('utf8').slice(0, 300)}`;
 }
 
-function jsonError(res) {
-  if (!/^application\/json/.test(res.headers['content-type'] ?? '')) return ['not JSON'];
-  let o;
+// The JSON body, or a reason it is not one.
+function jsonBody(res) {
+  if (!/^application\/json/.test(res.headers['content-type'] ?? '')) return { why: 'not JSON' };
   try {
-    o = JSON.parse(res.body.toString('utf8'));
+    return { v: JSON.parse(res.body.toString('utf8')) };
   } catch {
-    return ['body is not JSON'];
+    return { why: 'body is not JSON' };
   }
+}
+
+function jsonError(res) {
+  const { v: o, why } = jsonBody(res);
+  if (why) return [why];
   const e = o?.error;
   const errs = [];
   if (!e || typeof e !== 'object' || Object.keys(o).length !== 1) return ['not {"error":{...}}'];
@@ -298,13 +247,8 @@ function twiml(res, flow) {
 }
 
 function verbArray(res) {
-  if (!/^application\/json/.test(res.headers['content-type'] ?? '')) return ['not JSON'];
-  let v;
-  try {
-    v = JSON.parse(res.body.toString('utf8'));
-  } catch {
-    return ['body is not JSON'];
-  }
+  const { v, why } = jsonBody(res);
+  if (why) return [why];
   if (!Array.isArray(v) || !v.every((x) => x && typeof x.verb === 'string')) return ['not a verb array'];
   try {
     verbSpecs.validate(quiet, v);
@@ -881,26 +825,6 @@ test('bodies over MAX_REQUEST_BODY on every POST route: 413 in the route\'s shap
   await batch(t, B, cases);
 });
 
-// A request on a connection of its own: the answer, whether the server closed, and when.
-async function rawExchange(s, data, { ms = 3000 * SLOW } = {}) {
-  const sock = net.connect(s.port, '127.0.0.1');
-  await new Promise((r, j) => { sock.once('connect', r); sock.once('error', j); });
-  const t0 = Date.now();
-  let buf = Buffer.alloc(0), closed = false, closedAt = 0;
-  sock.on('data', (d) => (buf = Buffer.concat([buf, d])));
-  sock.on('error', () => {});
-  const done = new Promise((r) => sock.on('close', () => { closed = true; closedAt = Date.now() - t0; r(); }));
-  for (const p of [].concat(data)) {
-    if (typeof p === 'number') await new Promise((r) => setTimeout(r, p));
-    else if (!sock.destroyed) sock.write(p);
-  }
-  await Promise.race([done, new Promise((r) => setTimeout(r, ms))]);
-  sock.destroy();
-  const res = parseResponse(buf, { ended: true }) ?? { status: 0, closed, partial: buf.toString('latin1').slice(0, 200) };
-  const rest = res.used !== undefined ? buf.subarray(res.used) : Buffer.alloc(0);
-  return { ...res, closed, closedAt, rest };
-}
-
 test('framing on a raw socket: ambiguous lengths, huge chunks, odd Expect, garbled request lines', async (t) => {
   const smuggled = 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n';
   const post = (path, hs, body) => build({ method: 'POST', path, headers: hs, body, length: false });
@@ -953,60 +877,6 @@ test('framing on a raw socket: ambiguous lengths, huge chunks, odd Expect, garbl
 
 // ---- WebSockets -----------------------------------------------------------------------------
 
-// An upgrade on a raw socket; {status, body} when refused, else the connection with the server's
-// frames parsed as they come.
-async function rawUpgrade(s, path, headers) {
-  const sock = net.connect(s.port, '127.0.0.1');
-  await new Promise((r, j) => { sock.once('connect', r); sock.once('error', j); });
-  const key = Buffer.from('adversarial-key!').toString('base64');
-  sock.write(build({ method: 'GET', path, headers: [['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Key', key], ['Sec-WebSocket-Version', '13'], ...headers] }));
-  const c = { sock, buf: Buffer.alloc(0), frames: [], ended: false, waiters: [] };
-  let head = true;
-  const notify = () => c.waiters.forEach((w) => w());
-  sock.on('data', (d) => {
-    c.buf = Buffer.concat([c.buf, d]);
-    if (head) {
-      const res = parseResponse(c.buf, { ended: c.ended });
-      if (!res) return;
-      c.res = res;
-      c.buf = c.buf.subarray(res.used);
-      head = false;
-    }
-    for (;;) {
-      if (c.buf.length < 2) break;
-      let len = c.buf[1] & 0x7f, h = 2;
-      if (len === 126) { if (c.buf.length < 4) break; len = c.buf.readUInt16BE(2); h = 4; }
-      else if (len === 127) { if (c.buf.length < 10) break; len = Number(c.buf.readBigUInt64BE(2)); h = 10; }
-      if (c.buf.length < h + len) break;
-      c.frames.push({ op: c.buf[0] & 0x0f, payload: c.buf.subarray(h, h + len) });
-      c.buf = c.buf.subarray(h + len);
-    }
-    notify();
-  });
-  sock.on('close', () => { c.ended = true; if (head) c.res = parseResponse(c.buf, { ended: true }) ?? { status: 0 }; notify(); });
-  sock.on('error', () => {});
-  await until(c, () => c.res, 5000 * SLOW);
-  return c;
-}
-function until(c, pred, ms) {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => { c.waiters = c.waiters.filter((w) => w !== poll); resolve(false); }, ms);
-    const poll = () => { if (pred()) { clearTimeout(t); c.waiters = c.waiters.filter((w) => w !== poll); resolve(true); } };
-    c.waiters.push(poll);
-    poll();
-  });
-}
-function frame(op, payload, { fin = true, mask = true, rsv = 0, len } = {}) {
-  const p = bytes(payload);
-  const n = len ?? p.length;
-  const b0 = (fin ? 0x80 : 0) | rsv | op;
-  const head = n < 126 ? Buffer.from([b0, (mask ? 0x80 : 0) | n])
-    : n < 65536 ? Buffer.from([b0, (mask ? 0x80 : 0) | 126, n >> 8, n & 255])
-      : Buffer.concat([Buffer.from([b0, (mask ? 0x80 : 0) | 127]), (() => { const x = Buffer.alloc(8); x.writeBigUInt64BE(BigInt(n)); return x; })()]);
-  if (!mask) return Buffer.concat([head, p]);
-  const m = Buffer.from([0x12, 0x34, 0x56, 0x78]);
-  return Buffer.concat([head, m, Buffer.from(p.map((b, i) => b ^ m[i % 4]))]);
-}
 const text = (s) => frame(1, Buffer.isBuffer(s) ? s : Buffer.from(s, 'utf8'));
 const closeCode = (f) => (f.payload.length >= 2 ? f.payload.readUInt16BE(0) : 1005);
 

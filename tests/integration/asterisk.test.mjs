@@ -132,14 +132,16 @@ test('OpenAI over RTP: a conversation, caller audio passed to the AI byte for by
   assert.match(lines, /caller:caller said something/);
 });
 
-test('OpenAI over RTP: barge-in stops the agent audio at once and truncates at what was sent', async () => {
+// An OpenAI call whose agent speaks as `speak` says and whose caller starts speaking after 60
+// frames; resolves once the server has truncated the agent's item.
+async function bargeIn(from, speak) {
   const srv = await server({ AI_PROVIDER: 'openai', OPENAI_API_KEY: KEY, OPENAI_REALTIME_URL: realtime.url });
   realtime.script([
-    { on: 'response.create', do: 'speak', ms: 6000, pace: 'realtime', transcript: 'A very long greeting...' },
+    { on: 'response.create', do: 'speak', ms: 6000, ...speak },
     { after: 'frames', count: 60, do: 'speech_started', stopAfterFrames: 20 },
   ]);
   const before = realtime.sessions.length;
-  const { caller, leg } = await inbound({ from: '+15551230002', to: '+15557650000' });
+  const { caller, leg } = await inbound({ from, to: '+15557650000' });
   await waitFor(() => realtime.sessions.length > before, 5000);
   const s = realtime.sessions[before];
   // the caller speaks once the session is set up and the greeting asked for: frames before that
@@ -147,6 +149,11 @@ test('OpenAI over RTP: barge-in stops the agent audio at once and truncates at w
   await waitFor(() => s.ofType('response.create').length > 0, 5000);
   leg.sendAudio(tone(3000, 300));
   await realtime.waitFor(() => s.truncates.length > 0, 6000);
+  return { srv, s, caller, leg };
+}
+
+test('OpenAI over RTP: barge-in stops the agent audio at once and truncates at what was sent', async () => {
+  const { srv, s, caller, leg } = await bargeIn('+15551230002', { pace: 'realtime', transcript: 'A very long greeting...' });
   const sentAtTruncate = leg.received.filter((p) => audible(p.payload)).length;
   const tr = s.truncates[0];
   // 60 caller frames in (1.2 s + playout delay), the agent had been heard for about as long
@@ -164,20 +171,9 @@ test('OpenAI over RTP: barge-in stops the agent audio at once and truncates at w
 });
 
 test('OpenAI over RTP: a barge-in between the agent\'s chunks (all of it played, the response going on) stops it too', async () => {
-  const srv = await server({ AI_PROVIDER: 'openai', OPENAI_API_KEY: KEY, OPENAI_REALTIME_URL: realtime.url });
   // 100 ms of speech each second: the leg plays each chunk at once and then has nothing queued
   // (no mark pending) for 900 ms while the response goes on; the caller speaks in such a gap
-  realtime.script([
-    { on: 'response.create', do: 'speak', ms: 6000, pace: 0.1, transcript: 'A slow greeting...' },
-    { after: 'frames', count: 60, do: 'speech_started', stopAfterFrames: 20 },
-  ]);
-  const before = realtime.sessions.length;
-  const { caller, leg } = await inbound({ from: '+15551230012', to: '+15557650000' });
-  await waitFor(() => realtime.sessions.length > before, 5000);
-  const s = realtime.sessions[before];
-  await waitFor(() => s.ofType('response.create').length > 0, 5000);
-  leg.sendAudio(tone(3000, 300));
-  await realtime.waitFor(() => s.truncates.length > 0, 6000);
+  const { srv, s, caller, leg } = await bargeIn('+15551230012', { pace: 0.1, transcript: 'A slow greeting...' });
   const heard = leg.received.filter((p) => audible(p.payload)).length;
   // one or two chunks of 100 ms had played; the truncate says so
   assert.ok(s.truncates[0].audio_end_ms >= 100 && s.truncates[0].audio_end_ms <= 300, `audio_end_ms ${s.truncates[0].audio_end_ms}`);

@@ -6,9 +6,9 @@
 // announced longer than the limit is refused before any of its bytes come; nothing is written.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startServer, cleanup, sqlRows } from './lib/harness.mjs';
 import { AUTH_TOKEN, PUBLIC_BASE_URL } from './lib/twilio.mjs';
+import { rawExchange } from './lib/rawhttp.mjs';
 
 const LIMIT = 4096;
 let srv;
@@ -31,43 +31,11 @@ async function server() {
   return srv;
 }
 
-// Sends bytes (all at once, or the parts with a pause between them) and reads until the server
-// closes or ms pass. Returns the responses parsed, whether the server closed, and the time.
-async function raw(s, parts, { ms = 3000, gap = 50 } = {}) {
-  const u = new URL(s.url);
-  const sock = net.connect(+u.port, u.hostname);
-  await new Promise((r, j) => { sock.once('connect', r); sock.once('error', j); });
-  const t0 = Date.now();
-  let buf = Buffer.alloc(0), closed = false, closedAt = 0;
-  sock.on('data', (d) => (buf = Buffer.concat([buf, d])));
-  sock.on('error', () => {});
-  const done = new Promise((r) => sock.on('close', () => { closed = true; closedAt = Date.now() - t0; r(); }));
-  for (const [i, p] of [].concat(parts).entries()) {
-    if (i > 0) await new Promise((r) => setTimeout(r, gap));
-    if (!sock.destroyed) sock.write(p);
-  }
-  await Promise.race([done, new Promise((r) => setTimeout(r, ms))]);
-  sock.destroy();
-  return { responses: parse(buf), closed, closedAt };
-}
-
-function parse(buf) {
-  const out = [];
-  let rest = buf.toString('latin1');
-  while (rest.startsWith('HTTP/1.')) {
-    const end = rest.indexOf('\r\n\r\n');
-    if (end < 0) break;
-    const lines = rest.slice(0, end).split('\r\n');
-    const headers = {};
-    for (const l of lines.slice(1)) {
-      const i = l.indexOf(':');
-      headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
-    }
-    const len = Number(headers['content-length'] ?? 0);
-    out.push({ status: Number(lines[0].split(' ')[1]), headers, body: rest.slice(end + 4, end + 4 + len) });
-    rest = rest.slice(end + 4 + len);
-  }
-  return out;
+// One exchange on a connection of its own (lib/rawhttp.mjs): the first response with the body as
+// text, whether the server closed, when, and how many bytes came after the first response.
+async function raw(s, data, opts) {
+  const r = await rawExchange(s, data, opts);
+  return { ...r, body: r.body ? r.body.toString('latin1') : '', after: r.rest.length };
 }
 
 function req(method, path, headers, body = '') {
@@ -121,20 +89,20 @@ test('a body over MAX_REQUEST_BODY gets 413 in each route\'s shape, with an id a
   for (const [path, check] of cases) {
     // by Content-Length: refused before the body is read
     const a = await raw(s, req('POST', path, ['Content-Type: application/json', `Content-Length: ${big.length}`], big));
-    assert.equal(a.responses.length, 1, path);
-    check(a.responses[0]);
-    const rid = a.responses[0].headers['x-request-id'];
+    assert.equal(a.after, 0, path); // one answer, nothing more read
+    check(a);
+    const rid = a.headers['x-request-id'];
     assert.match(rid, /^[0-9a-f]{16}$/, path);
-    assert.equal(a.responses[0].headers.connection, 'close');
+    assert.equal(a.headers.connection, 'close');
     assert.ok(a.closed, `${path}: connection closed`);
     const line = await accessLine(s, rid);
     assert.match(line, new RegExp(`method=POST path="${path}" status=413 `));
     // chunked: the sum of the chunks goes over
     const chunks = `800\r\n${'y'.repeat(0x800)}\r\n800\r\n${'y'.repeat(0x800)}\r\n10\r\n${'y'.repeat(16)}\r\n0\r\n\r\n`;
     const b = await raw(s, req('POST', path, ['Transfer-Encoding: chunked'], chunks));
-    assert.equal(b.responses.length, 1, path);
-    check(b.responses[0]);
-    assert.match(b.responses[0].headers['x-request-id'], /^[0-9a-f]{16}$/);
+    assert.equal(b.after, 0, path); // one answer, nothing more read
+    check(b);
+    assert.match(b.headers['x-request-id'], /^[0-9a-f]{16}$/);
   }
   assert.deepEqual(written(s), before);
 });
@@ -145,9 +113,9 @@ test('two Content-Length headers: 400, and the request smuggled behind is never 
   for (const [a, b] of [[5, 5 + smuggled.length], [5, 5], [5 + smuggled.length, 5]]) {
     const r = await raw(s, req('POST', '/api/calls/initiate', ['Content-Type: application/json', `Content-Length: ${a}`,
       `content-length: ${b}`], 'hello' + smuggled));
-    assert.equal(r.responses.length, 1, `Content-Length ${a} then ${b}`);
-    apiError(r.responses[0], 400, 'bad_request', 'Content-Length');
-    assert.match(r.responses[0].headers['x-request-id'], /^[0-9a-f]{16}$/);
+    assert.equal(r.after, 0, `Content-Length ${a} then ${b}`); // one answer, nothing more read
+    apiError(r, 400, 'bad_request', 'Content-Length');
+    assert.match(r.headers['x-request-id'], /^[0-9a-f]{16}$/);
     assert.ok(r.closed);
   }
 });
@@ -165,14 +133,14 @@ test('Transfer-Encoding with Content-Length, or twice: 400 naming Transfer-Encod
   ];
   for (const hs of variants) {
     const r = await raw(s, req('POST', '/api/calls/initiate', hs, body + smuggled));
-    assert.equal(r.responses.length, 1, hs.join(' + '));
-    apiError(r.responses[0], 400, 'bad_request', 'Transfer-Encoding');
+    assert.equal(r.after, 0, hs.join(' + ')); // one answer, nothing more read
+    apiError(r, 400, 'bad_request', 'Transfer-Encoding');
     assert.ok(r.closed);
   }
   // on Twilio's route: the apology, still 400
   const t = await raw(s, req('POST', '/twilio/voice', variants[0], body));
-  assert.equal(t.responses[0].status, 400);
-  assert.match(t.responses[0].body, /<Response><Say>/);
+  assert.equal(t.status, 400);
+  assert.match(t.body, /<Response><Say>/);
   assert.deepEqual(written(s), before);
 });
 
@@ -181,29 +149,39 @@ test('a chunk announced over the limit is refused at once, before its bytes', as
   for (const size of ['ffffffffffffffff', (LIMIT + 1).toString(16), '7fffffff']) {
     // the size line alone, then nothing: h2o would wait for the bytes until its timeout
     const r = await raw(s, req('POST', '/api/calls/initiate', ['Transfer-Encoding: chunked'], `${size}\r\n`), { ms: 5000 });
-    assert.equal(r.responses.length, 1, size);
-    apiError(r.responses[0], 400, 'bad_request', 'Transfer-Encoding');
+    assert.equal(r.after, 0, size); // one answer, nothing more read
+    apiError(r, 400, 'bad_request', 'Transfer-Encoding');
     assert.ok(r.closed, `${size}: connection closed`);
     assert.ok(r.closedAt < 1000, `${size}: closed after ${r.closedAt} ms`);
   }
   // the size still arriving digit by digit: refused once it passes the limit
-  const slow = await raw(s, [req('POST', '/jambonz/call', ['Transfer-Encoding: chunked']), 'ff', 'ff', 'ff'], { ms: 5000 });
-  assert.equal(slow.responses.length, 1);
-  assert.equal(slow.responses[0].status, 400);
-  assert.deepEqual(JSON.parse(slow.responses[0].body).map((v) => v.verb), ['say', 'hangup']);
+  const slow = await raw(s, [req('POST', '/jambonz/call', ['Transfer-Encoding: chunked']), 50, 'ff', 50, 'ff', 50, 'ff'], { ms: 5000 });
+  assert.equal(slow.after, 0); // one answer, nothing more read
+  assert.equal(slow.status, 400);
+  assert.deepEqual(JSON.parse(slow.body).map((v) => v.verb), ['say', 'hangup']);
   // a chunked body within the limit reaches the handler (here: the API's 401 without a token)
   const ok = await raw(s, req('POST', '/api/calls/initiate', ['Transfer-Encoding: chunked', 'Connection: close'],
     `${(LIMIT - 100).toString(16)}\r\n${'z'.repeat(LIMIT - 100)}\r\n0\r\n\r\n`));
-  assert.equal(ok.responses.length, 1);
-  apiError(ok.responses[0], 401, 'unauthorized');
+  assert.equal(ok.after, 0); // one answer, nothing more read
+  apiError(ok, 401, 'unauthorized');
 });
 
 test('an Expect other than 100-continue: 417 JSON with an id', async () => {
   const s = await server();
   const r = await raw(s, req('POST', '/api/calls/initiate', ['Content-Length: 2', 'Expect: 200-ok'], '{}'));
-  assert.equal(r.responses.length, 1);
-  apiError(r.responses[0], 417, 'expectation_failed', 'Expect');
-  assert.match(r.responses[0].headers['x-request-id'], /^[0-9a-f]{16}$/);
+  assert.equal(r.after, 0); // one answer, nothing more read
+  apiError(r, 417, 'expectation_failed', 'Expect');
+  assert.match(r.headers['x-request-id'], /^[0-9a-f]{16}$/);
   const ok = await fetch(s.url + '/health');
   assert.equal(ok.status, 200);
+});
+
+test('HTTP/2 only over TLS: an h2c upgrade stays HTTP/1.1, a prior-knowledge preface is refused', async () => {
+  const s = await server();
+  const up = await raw(s, req('GET', '/health', ['Connection: Upgrade, HTTP2-Settings', 'Upgrade: h2c', 'HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA']));
+  assert.equal(up.status, 200);
+  assert.match(up.headers['x-request-id'], /^[0-9a-f]{16}$/);
+  const pri = await raw(s, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+  assert.equal(pri.status, 400);
+  assert.ok(pri.closed);
 });

@@ -94,8 +94,18 @@ void api_calls_list(http_req_t *r)
     f.since = form_get(query, "since");
     f.until = form_get(query, "until");
     f.platform = form_get(query, "platform");
+    /* a call's states: Twilio's, ours before the platform answers, a simulated call's */
+    if (f.status != NULL && store_status_rank(f.status) < 0 && strcmp(f.status, "initiating") != 0 &&
+        strcmp(f.status, "simulation") != 0) {
+        http_send_error(
+            r, 400, "invalid_query",
+            "status must be a call state: queued, initiated, ringing, in-progress, completed, busy, failed, "
+            "no-answer, canceled, initiating or simulation",
+            "status");
+        goto out;
+    }
     /* free text compared with the rows: it must be text the database takes */
-    static const char *const texts[] = {"status", "from", "to"};
+    static const char *const texts[] = {"from", "to"};
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
         const char *v = form_get(query, texts[i]);
         if (v != NULL && !form_utf8_valid(v, strlen(v))) {

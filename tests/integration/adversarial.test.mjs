@@ -719,7 +719,7 @@ test('query values of GET /api/calls and /api/stats: 400 naming the field', asyn
     since: ['2026-13-45', '2026-02-30', '2026-02-29', '2026-01-01T25:00', '2026-01-01T10:61', '2026-01-01T10:00:61', '2026-1-1',
       '20260101', '', 'yesterday', '2026-01-01T10:00:00.1234Z', '9999-99-99', '%ff', '2026-01-01T10:00+01:00', '2026-01-01Z', 'x'.repeat(5000)],
     until: ['2026-13-45', '2026-00-10', '2026-01-00', 'T10:00', '2026-01-01T', '2026-01-01T1:00'],
-    status: ['%ff', '%c3%28', '%ed%a0%80'],
+    status: ['%ff', '%c3%28', '%ed%a0%80', 'exploded', '', 'COMPLETED', 'completed%20'],
     from: ['%ff', '%c0%af'],
     to: ['%fe%ff'],
   };
@@ -746,7 +746,7 @@ test('query values of GET /api/calls and /api/stats: 400 naming the field', asyn
     for (const p of ['/api/calls', '/api/stats'])
       cases.push({ method: 'GET', path: `${p}?${q}`, name: `${p}?${q.slice(0, 30)}`, group: 'json', headers: [ADMIN], status: 400, code: 'invalid_query' });
   // values that are fine (to check the table above is about the values)
-  for (const q of ['limit=1', 'status=exploded', 'since=2026-11-22&until=2026-11-23T10:00:00.000Z', 'from=%2B14155550111', 'unknown=1&limit=200&limit=x'])
+  for (const q of ['limit=1', 'status=no-answer', 'status=simulation', 'since=2026-11-22&until=2026-11-23T10:00:00.000Z', 'from=%2B14155550111', 'unknown=1&limit=200&limit=x'])
     cases.push({ method: 'GET', path: `/api/calls?${q}`, name: `fine: ${q}`, group: 'json', headers: [ADMIN], status: 200 });
   await batch(t, A, cases);
 });

@@ -204,10 +204,10 @@ static const char *reason_of(int status)
         return "Conflict";
     case 413:
         return "Payload Too Large";
-    case 417:
-        return "Expectation Failed";
     case 415:
         return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
     case 422:
         return "Unprocessable Entity";
     case 429:

@@ -62,8 +62,9 @@ static int date_ok(const char *s)
 void api_calls_list(http_req_t *r)
 {
     form_t *query = NULL;
-    if (form_parse_query(r->req->path.base, r->req->path.len, NULL, &query) != FORM_OK) {
-        http_send_error(r, 400, "invalid_query", "the query string cannot be decoded", NULL);
+    int qerr = form_parse_query(r->req->path.base, r->req->path.len, NULL, &query);
+    if (qerr != FORM_OK) {
+        http_send_query_error(r, qerr);
         return;
     }
     store_call_filter_t f = {.tenant_id = r->tenant_id, .limit = LIST_DEFAULT};

@@ -55,8 +55,9 @@ static int instant(const char *s, time_t *t)
 void api_stats(http_req_t *r)
 {
     form_t *query = NULL;
-    if (form_parse_query(r->req->path.base, r->req->path.len, NULL, &query) != FORM_OK) {
-        http_send_error(r, 400, "invalid_query", "the query string cannot be decoded", NULL);
+    int qerr = form_parse_query(r->req->path.base, r->req->path.len, NULL, &query);
+    if (qerr != FORM_OK) {
+        http_send_query_error(r, qerr);
         return;
     }
     const char *since = form_get(query, "since"), *until = form_get(query, "until");

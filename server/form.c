@@ -17,7 +17,8 @@ static int hexval(unsigned char c)
     return -1;
 }
 
-/* Writes at most max bytes plus a NUL; the caller guarantees room for both. */
+/* Writes at most max bytes plus a NUL; the caller guarantees room for both. dst NULL: only
+ * checks. */
 static int decode(char *dst, size_t max, const char *src, size_t len, size_t *out_len, int toolong)
 {
     size_t n = 0;
@@ -37,9 +38,12 @@ static int decode(char *dst, size_t max, const char *src, size_t len, size_t *ou
             return FORM_ENUL;
         if (n == max)
             return toolong;
-        dst[n++] = (char)c;
+        if (dst != NULL)
+            dst[n] = (char)c;
+        n++;
     }
-    dst[n] = '\0';
+    if (dst != NULL)
+        dst[n] = '\0';
     *out_len = n;
     return FORM_OK;
 }
@@ -292,4 +296,29 @@ size_t form_utf8_prefix(const char *s, size_t len, size_t max)
     while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80) /* s[max] continues a character */
         max--;
     return max;
+}
+
+int form_bad_key(const char *s, size_t len, char *key, size_t keysz)
+{
+    const char *p = s, *end = s + len;
+    if (len == 0 || keysz == 0 || count_pairs(s, len, FORM_MAX_PAIRS) > FORM_MAX_PAIRS)
+        return 0;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *seg_end = amp != NULL ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(seg_end - p));
+        const char *key_end = eq != NULL ? eq : seg_end;
+        size_t kn, vn;
+        if (seg_end != p) {
+            if (key_end == p || decode(key, keysz - 1, p, (size_t)(key_end - p), &kn, FORM_EKEYLEN) != FORM_OK)
+                return 0; /* the key itself is what cannot be read */
+            if (eq != NULL &&
+                decode(NULL, FORM_MAX_VALUE, eq + 1, (size_t)(seg_end - eq - 1), &vn, FORM_EVALUELEN) != 0)
+                return form_utf8_valid(key, kn);
+        }
+        if (amp == NULL)
+            break;
+        p = amp + 1;
+    }
+    return 0;
 }

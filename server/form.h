@@ -94,6 +94,11 @@ const char *form_strerror(int err);
  * max bytes that does not cut a character in two.
  */
 int form_utf8_valid(const char *s, size_t len);
+
+/* The query or form s that did not parse: the key (decoded, NUL-terminated, UTF-8) of the first
+ * pair whose value cannot be decoded, and 1; 0 when no one key is to blame (a key that cannot be
+ * read, too many pairs, or no bad value). */
+int form_bad_key(const char *s, size_t len, char *key, size_t keysz);
 int form_utf8(const form_t *form);
 size_t form_utf8_prefix(const char *s, size_t len, size_t max);
 

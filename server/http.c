@@ -378,3 +378,13 @@ form_t *http_query(http_req_t *r, int *err)
     const char *q = form_query(r->req->path.base, r->req->path.len, &qlen);
     return http_form(r, q != NULL ? q : "", qlen, err);
 }
+
+void http_send_query_error(http_req_t *r, int err)
+{
+    size_t qlen = 0;
+    const char *q = form_query(r->req->path.base, r->req->path.len, &qlen);
+    char key[FORM_MAX_KEY + 1], msg[128];
+    int named = q != NULL && form_bad_key(q, qlen, key, sizeof(key));
+    snprintf(msg, sizeof(msg), "the query string cannot be decoded: %s", form_strerror(err));
+    http_send_error(r, 400, "invalid_query", msg, named ? key : NULL);
+}

@@ -92,6 +92,9 @@ struct form;
 struct form *http_form(http_req_t *r, const char *s, size_t len, int *err);
 /* The request's query string, parsed the same way (an empty form when there is none). */
 struct form *http_query(http_req_t *r, int *err);
+/* 400 invalid_query for a query string that did not parse (err a FORM_E* code), naming the key
+ * whose value is at fault when there is one. */
+void http_send_query_error(http_req_t *r, int err);
 /* The capture named by position; {NULL,0} when missing. */
 h2o_iovec_t http_param(const http_req_t *r, size_t i);
 

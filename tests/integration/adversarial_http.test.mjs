@@ -281,11 +281,15 @@ test('query values of GET /api/calls and /api/stats: 400 naming the field', asyn
     const q = [since !== undefined && `since=${since}`, until !== undefined && `until=${until}`].filter(Boolean).join('&');
     cases.push({ method: 'GET', path: `/api/stats?${q}`, name: `stats ${q.slice(0, 80)}`, group: 'json', headers: [ADMIN], status: 400, field, code: 'invalid_query' });
   }
-  // query strings that cannot be decoded at all (server/form.c refuses the whole string): 400,
-  // with no field to name
-  for (const q of ['%zz', '%', 'limit=%4', 'limit=5%00', 'direction=inbound%00', '=5', Array.from({ length: 300 }, (_, i) => `a${i}=1`).join('&'), 'x'.repeat(300) + '=1', `status=${'x'.repeat(9000)}`])
+  // query strings that cannot be decoded (server/form.c refuses the whole string): 400, naming
+  // the key whose value is at fault, or no field when no one key is (the key itself unreadable,
+  // no key, too many pairs)
+  for (const [q, field] of [['limit=%4', 'limit'], ['limit=5%00', 'limit'], ['direction=inbound%00', 'direction'],
+    ['a=1&sin%63e=%zz', 'since'], [`status=${'x'.repeat(9000)}`, 'status'], ['%zz'], ['%'], ['=5'],
+    [Array.from({ length: 300 }, (_, i) => `a${i}=1`).join('&')], ['x'.repeat(300) + '=1']])
     for (const p of ['/api/calls', '/api/stats'])
-      cases.push({ method: 'GET', path: `${p}?${q}`, name: `${p}?${q.slice(0, 30)}`, group: 'json', headers: [ADMIN], status: 400, code: 'invalid_query' });
+      cases.push({ method: 'GET', path: `${p}?${q}`, name: `${p}?${q.slice(0, 30)}`, group: 'json', headers: [ADMIN], status: 400, code: 'invalid_query',
+        ...(field ? { field } : { noField: true }) });
   // values that are fine (to check the table above is about the values)
   for (const q of ['limit=1', 'status=no-answer', 'status=simulation', 'since=2026-11-22&until=2026-11-23T10:00:00.000Z', 'from=%2B14155550111', 'unknown=1&limit=200&limit=x'])
     cases.push({ method: 'GET', path: `/api/calls?${q}`, name: `fine: ${q}`, group: 'json', headers: [ADMIN], status: 200 });

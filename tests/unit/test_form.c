@@ -419,6 +419,36 @@ static void test_strerror(void **state)
     assert_non_null(form_strerror(12345));
 }
 
+/* a string literal and its length */
+#define S(lit) lit, sizeof(lit) - 1
+
+static void test_bad_key(void **state)
+{
+    (void)state;
+    char key[64];
+    /* the key of the first value that cannot be decoded */
+    assert_int_equal(form_bad_key(S("limit=%4"), key, sizeof(key)), 1);
+    assert_string_equal(key, "limit");
+    assert_int_equal(form_bad_key(S("a=1&dir%65ction=in%00&limit=%zz"), key, sizeof(key)), 1);
+    assert_string_equal(key, "direction");
+    char big[FORM_MAX_VALUE + 16];
+    memcpy(big, "status=", 7);
+    memset(big + 7, 'x', sizeof(big) - 7);
+    assert_int_equal(form_bad_key(big, sizeof(big), key, sizeof(key)), 1);
+    assert_string_equal(key, "status");
+    /* no one key to blame */
+    assert_int_equal(form_bad_key(S("%zz=1"), key, sizeof(key)), 0);      /* the key itself */
+    assert_int_equal(form_bad_key(S("=5"), key, sizeof(key)), 0);         /* no key */
+    assert_int_equal(form_bad_key(S("a=1&b=2"), key, sizeof(key)), 0);    /* nothing wrong */
+    assert_int_equal(form_bad_key(S("%ff=%zz"), key, sizeof(key)), 0);    /* a key that is not text */
+    assert_int_equal(form_bad_key(S("averylongkeyname=%zz"), key, 8), 0); /* does not fit */
+    char many[2000];
+    size_t n = 0;
+    for (int i = 0; i < 300; i++)
+        n += (size_t)snprintf(many + n, sizeof(many) - n, "a=%%zz&");
+    assert_int_equal(form_bad_key(many, n, key, sizeof(key)), 0); /* too many pairs */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_query),
         cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_bad_key),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests_name("form", tests, NULL, NULL);

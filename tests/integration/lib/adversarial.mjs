@@ -268,6 +268,7 @@ export function check(c, res) {
     if (c.field !== undefined && (typeof e?.field !== 'string' || (c.fieldPrefix ? !c.field.startsWith(e.field) || !e.field : e.field !== c.field)))
       errs.push(`error.field is not ${JSON.stringify(c.field)}`);
     if (c.code !== undefined && e?.code !== c.code) errs.push(`error.code is not ${c.code}`);
+    if (c.noField && e && 'field' in e) errs.push(`error.field ${JSON.stringify(e.field)} where no one field is at fault`);
   }
   if (c.also) errs.push(...(c.also(res) || []));
   return errs;

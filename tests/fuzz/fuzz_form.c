@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: form_parse on arbitrary bytes, checked against form_parse_buf and the
  * documented invariants, then the signature checks over the result (fixed token and URL),
- * form_parse_query and sig_build_url over the same bytes as a request target.
+ * form_parse_query and sig_build_url over the same bytes as a request target; form_bad_key
+ * names a key only for input that did not parse.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -82,6 +83,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)sig_validate_form(TOKEN, URL, f, s, size);
     } else if (f != NULL || g != NULL) {
         abort();
+    }
+    /* the key blamed for a parse failure: only when there is one, NUL-terminated UTF-8 */
+    char key[FORM_MAX_KEY + 1];
+    if (form_bad_key(s, size, key, sizeof(key))) {
+        if (err == FORM_OK || !form_utf8_valid(key, strlen(key)) || strlen(key) > FORM_MAX_KEY)
+            abort();
     }
     form_free(f);
     free(buf);

@@ -47,7 +47,7 @@ void status_callback(http_req_t *r)
     char *json = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
     char session[64] = "";
-    if (sp.len > 0)
+    if (sp.len > 0 && sp.len < sizeof(session)) /* calls_session_ok bounded it above */
         memcpy(session, sp.base, sp.len);
     store_status_t s = {.call_sid = sid,
                         .status = status,

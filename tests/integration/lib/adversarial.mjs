@@ -12,13 +12,14 @@ import verbSpecs from '@jambonz/verb-specifications';
 import { startServer, sqlite, sqlRows, cleanup, sleep, SANITIZED } from './harness.mjs';
 import { AUTH_TOKEN, PUBLIC_BASE_URL } from './twilio.mjs';
 import { JWT_SECRET, token } from './jwt.mjs';
-import { bytes, bodyBytes, build, parseResponse } from './rawhttp.mjs';
+import { SLOW, bytes, bodyBytes, build, parseResponse } from './rawhttp.mjs';
+
+export { SLOW };
 
 
 export const JAMBONZ_SECRET = 'adversarial-jambonz-secret-0123';
 export const ELEVENLABS_SECRET = 'adversarial-elevenlabs-secret-0123';
 export const SMALL_BODY = 4096;
-export const SLOW = SANITIZED ? 4 : 1;
 export const UNKNOWN = 'f'.repeat(32); // a session id no row has
 export const SEEDED = 'a0'.repeat(16); // tenant 1's ended call
 export const SEEDED_SID = 'CA' + 'e'.repeat(32);

@@ -9,7 +9,7 @@ import { createHmac } from 'node:crypto';
 import { DOMParser } from '@xmldom/xmldom';
 import twilio from 'twilio';
 import verbSpecs from '@jambonz/verb-specifications';
-import { startServer, sqlite, sqlRows, cleanup, sleep, SANITIZED } from './harness.mjs';
+import { startServer, sqlite, sqlRows, cleanup, sleep } from './harness.mjs';
 import { AUTH_TOKEN, PUBLIC_BASE_URL } from './twilio.mjs';
 import { JWT_SECRET, token } from './jwt.mjs';
 import { SLOW, bytes, bodyBytes, build, parseResponse } from './rawhttp.mjs';

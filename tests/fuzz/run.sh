@@ -26,12 +26,14 @@ declare -A srcs=(
   [wsc_frame]="ai/wsc.c ai/wsc_http.c server/wsframe.c"
   [wsc_http]="ai/wsc_http.c server/wsframe.c"
   [wsframe_server]="server/wsframe.c"
+  [jwt]="server/jwt.c"
 )
 declare -A libs=([form]="$(pkg-config --libs openssl)" [target]="" [e164]="" [rtp]="" [ari_event]="$(pkg-config --libs jansson)"
   [jambonz_hook]="$(pkg-config --libs jansson openssl)" [pcm]="" [wsc_frame]="$(pkg-config --libs openssl libuv)"
-  [wsframe_server]="$(pkg-config --libs openssl)" [wsc_http]="$(pkg-config --libs openssl)")
+  [wsframe_server]="$(pkg-config --libs openssl)" [wsc_http]="$(pkg-config --libs openssl)"
+  [jwt]="$(pkg-config --libs libjwt jansson openssl)")
 
-all="form target e164 rtp ari_event jambonz_hook pcm wsc_frame wsframe_server wsc_http"
+all="form target e164 rtp ari_event jambonz_hook pcm wsc_frame wsframe_server wsc_http jwt"
 for t in ${TARGETS:-$all}; do
   [[ -n ${srcs[$t]:-} ]] || { echo "no fuzz target $t (targets: $all)" >&2; exit 2; }
   src=()

@@ -95,7 +95,7 @@ test("the API on one instance hangs up, and transfers, a call the other carries"
   await waitFor(() => row(one.caller.id, 'ended_at IS NOT NULL') === 't', 5000);
   // the row may end (at the hang-up request) before the fake destroys the channel
   await waitFor(() => !ast.channels.has(one.caller.id), 5000);
-  assert.ok(ast.requests.some((r) => r.method === 'DELETE' && r.path === `/ari/channels/${one.caller.id}`), 'b asked Asterisk');
+  assert.ok(ast.requests.some((r) => r.method === 'DELETE' && r.path === `/ari/channels/${one.caller.id}`), 'Asterisk was asked to hang the caller up');
   // transfer: a records the target in the row and ends b's AI leg; b dials it from its own app
   ast.setOutcome('PJSIP/+14155550123@didww', { result: 'answer', afterMs: 100 });
   const two = await inbound('sb-b', '+15551240012');
